@@ -1,0 +1,20 @@
+//! # pm4rt-core
+//!
+//! The shared vocabulary of pm4rt: the [`Submitter`] trait every tier implements, its value
+//! types and [`Error`], the PM4 packet codec ([`pm4`]), the kernel ABI structs ([`abi`]), the
+//! syscall boundary ([`Driver`]) and the code-object loader ([`code_object`]).
+//!
+//! This crate depends on nothing else of pm4rt; backends and the simulator build on it.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod driver;
+pub mod error;
+pub mod pm4;
+pub mod submitter;
+
+pub use driver::{Driver, Errno, Fd, MapAt, Mapping};
+pub use error::{Error, Result};
+pub use submitter::{
+    BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo, Tier,
+};

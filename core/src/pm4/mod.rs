@@ -1,0 +1,60 @@
+//! PM4 type-3 packets for gfx11 / gfx12 compute queues: a typed builder ([`Builder`]), a
+//! decoder ([`decode`]) and a disassembler, over declarative opcode, register and field tables.
+//!
+//! (The builder, decoder and tables are being written: see the issue "Foundation".)
+
+mod packet;
+
+pub use packet::{AcquireMem, CopyData, IndirectBuffer, Packet, ReleaseMem, WaitRegMem, WriteData};
+
+/// Why a dword stream could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at dword {offset}: {kind}")]
+pub struct DecodeError {
+    /// Dword offset of the offending packet's header within the stream.
+    pub offset: usize,
+    /// What was wrong.
+    pub kind: DecodeErrorKind,
+}
+
+/// The kinds of malformed PM4 the decoder rejects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeErrorKind {
+    /// The packet header announces more dwords than the stream holds.
+    #[error("packet {opcode:#04x} needs {needed} dwords but only {available} remain")]
+    Truncated {
+        /// The opcode.
+        opcode: u8,
+        /// Total dwords the header announces.
+        needed: usize,
+        /// Dwords left in the stream from the header on.
+        available: usize,
+    },
+    /// A header of packet type 0 or 1 (register writes not allowed on compute queues), or a
+    /// reserved type.
+    #[error("unsupported packet type {ptype} in header {header:#010x}")]
+    BadType {
+        /// Bits [31:30].
+        ptype: u8,
+        /// The whole header.
+        header: u32,
+    },
+    /// A known opcode with the wrong body length.
+    #[error("{name} must have {expected} body dwords, header says {got}")]
+    BadLength {
+        /// Packet name.
+        name: &'static str,
+        /// Required body dwords (minimum for variable-length packets).
+        expected: usize,
+        /// Body dwords announced.
+        got: usize,
+    },
+    /// A field holds a value the packet does not allow (misaligned address, reserved selector).
+    #[error("{name}: {reason}")]
+    BadField {
+        /// Packet name.
+        name: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,253 @@
+//! The [`Submitter`] trait: the one interface every tier (umq, kfd, cs, sim) implements.
+//!
+//! A submitter owns a GPU virtual address space and one compute queue. Callers allocate
+//! buffer objects (BOs), bind them at GPU virtual addresses, write PM4 command streams into
+//! them, submit those streams as indirect buffers (IBs) and wait for the returned fences.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::error::Result;
+
+/// The submission path a [`Submitter`] uses, fastest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    /// amdgpu user-mode queues (DRM USERQ): ring + doorbell, no syscall per submit.
+    Umq,
+    /// A KFD PM4 compute queue with a doorbell, no syscall per submit.
+    Kfd,
+    /// amdgpu command submission (DRM_IOCTL_AMDGPU_CS): one ioctl per submit.
+    Cs,
+    /// The in-process software GPU.
+    Sim,
+}
+
+impl Tier {
+    /// Every tier in selection order (fastest first).
+    pub const ALL: [Tier; 4] = [Tier::Umq, Tier::Kfd, Tier::Cs, Tier::Sim];
+
+    /// The lower-case name used on the command line and in `PM4RT_TIER`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Umq => "umq",
+            Tier::Kfd => "kfd",
+            Tier::Cs => "cs",
+            Tier::Sim => "sim",
+        }
+    }
+
+    /// Parse a tier name as printed by [`Tier::name`]; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The GPU instruction-set generation a submitter drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GfxTarget {
+    /// RDNA3 (Navi 31), `gfx1100`.
+    Gfx1100,
+    /// RDNA4 (Navi 48, e.g. Radeon AI PRO R9700), `gfx1201`.
+    Gfx1201,
+}
+
+impl GfxTarget {
+    /// LLVM processor name, e.g. `"gfx1201"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GfxTarget::Gfx1100 => "gfx1100",
+            GfxTarget::Gfx1201 => "gfx1201",
+        }
+    }
+
+    /// True for gfx12 parts (which differ in some PM4 cache-control bits).
+    pub fn is_gfx12(self) -> bool {
+        matches!(self, GfxTarget::Gfx1201)
+    }
+
+    /// KFD `gfx_target_version` (major*10000 + minor*100 + stepping).
+    pub fn kfd_target_version(self) -> u32 {
+        match self {
+            GfxTarget::Gfx1100 => 110000,
+            GfxTarget::Gfx1201 => 120001,
+        }
+    }
+
+    /// Inverse of [`GfxTarget::kfd_target_version`].
+    pub fn from_kfd_target_version(v: u32) -> Option<GfxTarget> {
+        match v {
+            110000 => Some(GfxTarget::Gfx1100),
+            120001 => Some(GfxTarget::Gfx1201),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for GfxTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a BO's memory lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Domain {
+    /// Device memory.
+    Vram,
+    /// System memory mapped through the GART (CPU-visible, the default).
+    #[default]
+    Gtt,
+}
+
+/// What to allocate: see [`Submitter::alloc_bo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BoDesc {
+    /// Size in bytes; rounded up to the 4 KiB page size by the tier. Must be > 0.
+    pub size: u64,
+    /// Memory domain.
+    pub domain: Domain,
+    /// The CPU will read or write the BO (required for [`Submitter::write_bo`] /
+    /// [`Submitter::read_bo`]).
+    pub cpu_access: bool,
+    /// The GPU will execute code from the BO.
+    pub executable: bool,
+    /// Map uncached (for fences and other memory polled by both sides).
+    pub uncached: bool,
+}
+
+impl BoDesc {
+    /// A CPU-accessible GTT buffer of `size` bytes: the common case for data and IBs.
+    pub fn gtt(size: u64) -> Self {
+        BoDesc { size, domain: Domain::Gtt, cpu_access: true, executable: false, uncached: false }
+    }
+
+    /// A CPU-accessible, executable GTT buffer for kernel code.
+    pub fn code(size: u64) -> Self {
+        BoDesc { executable: true, ..BoDesc::gtt(size) }
+    }
+}
+
+/// An opaque buffer-object handle, valid only for the submitter that returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BoHandle(pub u32);
+
+impl fmt::Display for BoHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BO#{}", self.0)
+    }
+}
+
+/// A submission's completion token. Sequence numbers increase by one per submission on a
+/// queue, starting at 1; a fence retires only after every earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fence {
+    /// The sequence number of the submission.
+    pub seq: u64,
+}
+
+impl fmt::Display for Fence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.seq)
+    }
+}
+
+/// Running counters of a submitter, for comparing tiers' costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// System calls of the ioctl kind issued so far (0 for the simulator).
+    pub ioctls: u64,
+    /// IBs submitted so far.
+    pub submissions: u64,
+    /// Fences observed retired so far.
+    pub retired: u64,
+}
+
+/// Static facts and running counters of a submitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitterInfo {
+    /// Which path this submitter uses.
+    pub tier: Tier,
+    /// The GPU generation the work must be compiled for.
+    pub gfx: GfxTarget,
+    /// Usable GPU VA range for [`Submitter::map_va`].
+    pub va_range: Range<u64>,
+    /// True when this submitter runs on an emulated device rather than real hardware.
+    pub emulated: bool,
+    /// A short human-readable description of the device (e.g. the render node).
+    pub device: String,
+    /// Counters so far.
+    pub counters: Counters,
+}
+
+/// One compute queue plus its GPU address space, on some tier.
+///
+/// The trait is object safe and `Send`: engines hold a `Box<dyn Submitter>` and may move it
+/// between threads. Dropping a submitter waits (bounded) for nothing: it releases the queue,
+/// mappings and BOs in reverse order of creation.
+pub trait Submitter: Send {
+    /// Static facts and the current counters.
+    fn info(&self) -> SubmitterInfo;
+
+    /// Allocate a BO described by `desc`.
+    ///
+    /// Errors: [`crate::Error::InvalidArgument`] for a zero size; [`crate::Error::Io`] when the
+    /// kernel refuses (e.g. `ENOMEM`).
+    fn alloc_bo(&mut self, desc: &BoDesc) -> Result<BoHandle>;
+
+    /// Free a BO, unmapping it first if it is still mapped.
+    ///
+    /// Errors: [`crate::Error::UnknownBo`]; [`crate::Error::Io`].
+    fn free_bo(&mut self, bo: BoHandle) -> Result<()>;
+
+    /// Bind `bo` into the GPU VA space, at `va` if given (4 KiB aligned, inside
+    /// [`SubmitterInfo::va_range`], not overlapping another mapping), else at a VA the tier
+    /// picks. Returns the VA. A BO is mapped at most once.
+    ///
+    /// Errors: [`crate::Error::BadVa`], [`crate::Error::UnknownBo`], [`crate::Error::Io`].
+    fn map_va(&mut self, bo: BoHandle, va: Option<u64>) -> Result<u64>;
+
+    /// Remove `bo`'s GPU mapping. Work still in flight that touches it will fault.
+    ///
+    /// Errors: [`crate::Error::BadVa`] when it is not mapped, [`crate::Error::UnknownBo`].
+    fn unmap_va(&mut self, bo: BoHandle) -> Result<()>;
+
+    /// Copy `data` into `bo` at byte `offset`.
+    ///
+    /// Errors: [`crate::Error::OutOfBounds`], [`crate::Error::UnknownBo`],
+    /// [`crate::Error::Unsupported`] when the BO has no CPU access.
+    fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()>;
+
+    /// Copy `out.len()` bytes of `bo` starting at byte `offset` into `out`.
+    ///
+    /// Errors: as [`Submitter::write_bo`].
+    fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()>;
+
+    /// Submit the PM4 stream of `dwords` dwords at GPU VA `ib_va` (4-byte aligned, mapped) to
+    /// the queue and return its fence. Does not wait; many submissions may be in flight.
+    ///
+    /// Errors: [`crate::Error::InvalidArgument`] for an empty or misaligned IB;
+    /// [`crate::Error::DeviceLost`] once the queue is dead; [`crate::Error::Io`].
+    fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence>;
+
+    /// Wait until `fence` retires, at most `timeout`.
+    ///
+    /// Errors: [`crate::Error::Timeout`]; [`crate::Error::Fault`] when the queue page-faulted;
+    /// [`crate::Error::DeviceLost`]; [`crate::Error::Pm4`], [`crate::Error::Dispatch`],
+    /// [`crate::Error::WaitRegMemDeadline`] for work the queue refused;
+    /// [`crate::Error::UnknownFence`].
+    fn wait_fence(&mut self, fence: Fence, timeout: Duration) -> Result<()>;
+}
+
+/// Read a little-endian `u32` from a BO. A convenience over [`Submitter::read_bo`].
+pub fn read_u32(s: &dyn Submitter, bo: BoHandle, offset: u64) -> Result<u32> {
+    let mut b = [0u8; 4];
+    s.read_bo(bo, offset, &mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
