@@ -1,1 +1,9 @@
-//! placeholder
+//! # pm4rt-sim
+//!
+//! The software GPU behind the `sim` tier: a GPU virtual address space over host BO storage
+//! ([`memory`]), a PM4 queue engine running on its own thread ([`engine`]) and the
+//! [`SimSubmitter`] that implements [`pm4rt_core::Submitter`] on top of them.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod memory;
