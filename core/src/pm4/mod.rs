@@ -1,12 +1,23 @@
 //! PM4 type-3 packets for gfx11 / gfx12 compute queues: a typed builder ([`Builder`]), a
 //! decoder ([`decode`]) and a disassembler, over declarative opcode, register and field tables.
 //!
-//! (The builder, decoder and tables are being written: see the issue "Foundation".)
+//! - [`encode_packet`] / [`Packet::encode_into`]: typed [`Packet`] -> dwords (SHADER_TYPE set).
+//! - [`decode_one`] / [`decode`]: dwords -> typed packets, rejecting malformed input with a
+//!   [`DecodeError`] that names the dword offset. See the [`decode`] module docs for the policy
+//!   (type-2 filler is rejected).
+//! - [`tables`]: opcodes, SH registers ([`regs`]), field bit positions, events, selectors.
 
+mod decode;
+mod encode;
 mod packet;
+pub mod tables;
+#[cfg(test)]
+mod tests;
 
+pub use decode::{decode, decode_one};
+pub use encode::{encode_packet, try_encode_packet, EncodeError, OutOfSpace};
 pub use packet::{AcquireMem, CopyData, IndirectBuffer, Packet, ReleaseMem, WaitRegMem, WriteData};
-
+pub use tables::{event, regs, sel, Field};
 /// Why a dword stream could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("at dword {offset}: {kind}")]
