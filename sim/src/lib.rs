@@ -6,4 +6,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod engine;
+pub mod kernels;
 pub mod memory;
+pub mod submitter;
+
+pub use submitter::{SimConfig, SimSubmitter, SIM_VA_RANGE};

@@ -203,7 +203,7 @@ impl GpuMemory {
         let bad = |reason| Error::BadVa { bo: id, va, reason };
         let mut t = self.tables_mut();
         let bo = t.bos.get(&id).cloned().ok_or(Error::UnknownBo(id))?;
-        if va % PAGE_SIZE != 0 {
+        if va & (PAGE_SIZE - 1) != 0 {
             return Err(bad("not 4 KiB aligned"));
         }
         if t.bo_va.contains_key(&id) {

@@ -1,0 +1,850 @@
+//! The simulated GPU queue: a worker thread that executes PM4 work in order, asynchronously
+//! to the host, against a shared [`GpuMemory`].
+//!
+//! Front-ends (the [`crate::SimSubmitter`], and the emulated amdgpu CS / KFD / user-queue
+//! devices) hand the [`Engine`] [`Work`] items — "run the IB at VA x of n dwords" or "consume
+//! the ring at VA x from its read pointer up to write pointer w" — and get back a sequence
+//! number (1, 2, 3, ... per engine). [`Engine::wait`] blocks (bounded) until that item is done.
+//!
+//! # Error semantics (sticky, device-lost-like)
+//!
+//! The first item that fails (page fault, malformed or unsupported PM4, WAIT_REG_MEM deadline,
+//! IB nesting, failed dispatch) halts the queue: that item and every later one report the same
+//! error from [`Engine::wait`], later [`Engine::submit`] calls fail with
+//! [`Error::DeviceLost`], and items queued behind it are never executed. Items before it
+//! completed normally and report `Ok`. Writes done by the failing item before the failing
+//! packet stay in memory, as on hardware.
+//!
+//! # Execution model
+//!
+//! - An IB is fetched whole before its first packet runs; an unmapped byte anywhere in it is a
+//!   [`Error::Fault`] at that byte.
+//! - The IB named by [`Work::Ib`] runs at nesting level 1; each non-chained
+//!   `INDIRECT_BUFFER` runs its target one level deeper; a level above
+//!   [`EngineConfig::ib_depth_limit`] is [`Error::IbDepth`]. A `CHAIN` IB replaces the rest of
+//!   the current IB at the same level (no return). Ring packets are level 0; a `CHAIN` IB in
+//!   a ring is run like a normal call.
+//! - Packets run one after the other; a dispatch has finished before the next packet starts,
+//!   so `ACQUIRE_MEM` and `EVENT_WRITE` have nothing to do and are accepted.
+//! - Timestamps (`RELEASE_MEM` DATA_SEL 3/4, `COPY_DATA` SRC_SEL 9) are nanoseconds since the
+//!   engine was created, from a monotonic clock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pm4rt_core::pm4::regs::{
+    self, COMPUTE_NUM_THREAD_X, COMPUTE_PGM_HI, COMPUTE_PGM_LO, COMPUTE_USER_DATA_0,
+    COMPUTE_USER_DATA_COUNT,
+};
+use pm4rt_core::pm4::{
+    decode_one, CopyData, DecodeError, DecodeErrorKind, IndirectBuffer, Packet, ReleaseMem,
+    WaitRegMem, WriteData,
+};
+use pm4rt_core::{Error, Fence, GfxTarget, Result};
+
+use crate::memory::GpuMemory;
+
+/// Register dword address of SH register offset 0 (`SET_SH_REG` offsets are relative to it).
+pub const SH_REG_BASE: u32 = regs::SH_REG_BASE_DWORD;
+
+/// Largest accepted [`EngineConfig::ib_depth_limit`] (bounds the executor's recursion).
+pub const MAX_IB_DEPTH_LIMIT: u32 = 16;
+
+/// How an [`Engine`] behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// How long one `WAIT_REG_MEM` may poll before the queue halts with
+    /// [`Error::WaitRegMemDeadline`]. Default 2 s.
+    pub wait_deadline: Duration,
+    /// Deepest IB nesting level allowed (the submitted IB is level 1). Default 4; values above
+    /// [`MAX_IB_DEPTH_LIMIT`] are clamped to it.
+    pub ib_depth_limit: u32,
+    /// The GPU generation dispatch hooks are told about. Default gfx1201.
+    pub gfx: GfxTarget,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            wait_deadline: Duration::from_secs(2),
+            ib_depth_limit: 4,
+            gfx: GfxTarget::Gfx1201,
+        }
+    }
+}
+
+/// A ring buffer to consume, as a KFD or user-mode queue's doorbell asks.
+///
+/// Pointers are 64-bit dword counts that only grow; the ring index of pointer `p` is
+/// `p % ring_dwords`. The engine reads the current read pointer as a little-endian `u64` at
+/// `rptr_va`, executes the packets in `[rptr, wptr)` (a packet may wrap around the ring end),
+/// and stores the new read pointer at `rptr_va` after each packet completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingWork {
+    /// GPU VA of the ring's first dword.
+    pub ring_va: u64,
+    /// Ring size in dwords (> 0).
+    pub ring_dwords: u32,
+    /// GPU VA of the 64-bit read pointer.
+    pub rptr_va: u64,
+    /// Write pointer to consume up to (exclusive).
+    pub wptr: u64,
+}
+
+/// One unit of queue work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Execute the IB of `dwords` dwords at GPU VA `va` (4-byte aligned, `dwords` > 0).
+    Ib {
+        /// IB start VA.
+        va: u64,
+        /// IB length in dwords.
+        dwords: u32,
+    },
+    /// Consume a ring buffer up to a write pointer.
+    Ring(RingWork),
+}
+
+/// An interrupt raised by a `RELEASE_MEM` with INT_SEL != 0, after its data write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupt {
+    /// Sequence number of the work item that raised it.
+    pub seq: u64,
+    /// INT_SEL (1 interrupt, 2 after write confirm, 3 send data after write confirm).
+    pub int_sel: u8,
+    /// EVENT_TYPE of the packet.
+    pub event_type: u8,
+    /// INT_CTXID (dw7).
+    pub ctxid: u32,
+    /// The packet's address.
+    pub addr: u64,
+    /// What was written at `addr` (0 when DATA_SEL is 0).
+    pub data: u64,
+}
+
+/// Observer of [`Interrupt`]s, called on the queue thread. Must not block for long.
+pub trait InterruptHook: Send + Sync {
+    /// One interrupt was raised.
+    fn interrupt(&self, irq: &Interrupt);
+}
+
+impl<F: Fn(&Interrupt) + Send + Sync> InterruptHook for F {
+    fn interrupt(&self, irq: &Interrupt) {
+        self(irq)
+    }
+}
+
+/// The queue's register file: dword register address -> value (unset registers read 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisterFile {
+    regs: BTreeMap<u32, u32>,
+}
+
+impl RegisterFile {
+    /// The value of the register at dword address `addr`.
+    pub fn get(&self, addr: u32) -> u32 {
+        self.regs.get(&addr).copied().unwrap_or(0)
+    }
+
+    /// Set the register at dword address `addr`.
+    pub fn set(&mut self, addr: u32, value: u32) {
+        self.regs.insert(addr, value);
+    }
+
+    /// The SH register at `SET_SH_REG` offset `offset` (address [`SH_REG_BASE`] + offset).
+    pub fn sh(&self, offset: u16) -> u32 {
+        self.get(SH_REG_BASE + u32::from(offset))
+    }
+
+    /// Set the SH register at offset `offset`.
+    pub fn set_sh(&mut self, offset: u16, value: u32) {
+        self.set(SH_REG_BASE + u32::from(offset), value)
+    }
+}
+
+/// Everything a [`DispatchHook`] sees for one `DISPATCH_DIRECT`.
+pub struct DispatchContext<'a> {
+    /// The register file as programmed by the stream so far.
+    pub regs: &'a RegisterFile,
+    /// DISPATCH_DIRECT dim_x/y/z.
+    pub dim: [u32; 3],
+    /// DISPATCH_DIRECT initiator (COMPUTE_DISPATCH_INITIATOR).
+    pub initiator: u32,
+    /// The GPU memory (kernarg, code, buffers).
+    pub memory: &'a GpuMemory,
+    /// The configured GPU generation.
+    pub gfx: GfxTarget,
+}
+
+impl DispatchContext<'_> {
+    /// The code VA from COMPUTE_PGM_LO/HI: `LO << 8 | HI << 40`.
+    pub fn pgm_va(&self) -> u64 {
+        pgm_va(self.regs)
+    }
+
+    /// COMPUTE_USER_DATA_`i` (`i` < 16; others read 0).
+    pub fn user_data(&self, i: u16) -> u32 {
+        if i < COMPUTE_USER_DATA_COUNT {
+            self.regs.sh(COMPUTE_USER_DATA_0 + i)
+        } else {
+            0
+        }
+    }
+
+    /// COMPUTE_NUM_THREAD_X/Y/Z raw values.
+    pub fn num_threads(&self) -> [u32; 3] {
+        [0, 1, 2].map(|i| self.regs.sh(COMPUTE_NUM_THREAD_X + i))
+    }
+}
+
+fn pgm_va(regs: &RegisterFile) -> u64 {
+    (u64::from(regs.sh(COMPUTE_PGM_LO)) << 8) | (u64::from(regs.sh(COMPUTE_PGM_HI)) << 40)
+}
+
+/// Runs the kernels of `DISPATCH_DIRECT` packets. Installed with
+/// [`Engine::set_dispatch_hook`]; called on the queue thread.
+pub trait DispatchHook: Send + Sync {
+    /// Run the dispatch described by `ctx` to completion.
+    ///
+    /// Errors: any [`Error`] halts the queue (typically [`Error::Dispatch`] for unknown code
+    /// or bad arguments, [`Error::Fault`] for an unmapped access).
+    fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()>;
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    submitted: u64,
+    completed: u64,
+    halted: Option<(u64, Error)>,
+}
+
+struct Shared {
+    mem: Arc<GpuMemory>,
+    config: EngineConfig,
+    progress: Mutex<Progress>,
+    done: Condvar,
+    shutdown: AtomicBool,
+    packets: AtomicU64,
+    dispatches: AtomicU64,
+    interrupts: AtomicU64,
+    regs: Mutex<RegisterFile>,
+    dispatch_hook: RwLock<Option<Arc<dyn DispatchHook>>>,
+    interrupt_hook: RwLock<Option<Arc<dyn InterruptHook>>>,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Job {
+    seq: u64,
+    work: Work,
+}
+
+/// A simulated compute queue running on its own thread. See the module documentation.
+///
+/// Dropping it stops the thread promptly (between packets, or out of a `WAIT_REG_MEM` poll)
+/// and joins it; queued work is discarded.
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.shared.config)
+            .field("progress", &*self.shared.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Start a queue thread executing against `mem`.
+    ///
+    /// Errors: [`Error::Io`] (step `"spawn queue thread"`) when the thread cannot be created.
+    pub fn new(mem: Arc<GpuMemory>, mut config: EngineConfig) -> Result<Engine> {
+        config.ib_depth_limit = config.ib_depth_limit.min(MAX_IB_DEPTH_LIMIT);
+        let shared = Arc::new(Shared {
+            mem,
+            config,
+            progress: Mutex::new(Progress::default()),
+            done: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            packets: AtomicU64::new(0),
+            dispatches: AtomicU64::new(0),
+            interrupts: AtomicU64::new(0),
+            regs: Mutex::new(RegisterFile::default()),
+            dispatch_hook: RwLock::new(None),
+            interrupt_hook: RwLock::new(None),
+            epoch: Instant::now(),
+        });
+        let (tx, rx) = channel();
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("pm4rt-sim-queue".into())
+            .spawn(move || queue_thread(&worker, rx))
+            .map_err(|e| Error::io("spawn queue thread", e.raw_os_error().unwrap_or(11)))?;
+        Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// The memory this engine executes against.
+    pub fn memory(&self) -> &Arc<GpuMemory> {
+        &self.shared.mem
+    }
+
+    /// The configuration in effect (with the depth limit clamped).
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Install (or with `None` remove) the hook that runs `DISPATCH_DIRECT` kernels.
+    pub fn set_dispatch_hook(&self, hook: Option<Arc<dyn DispatchHook>>) {
+        *self.shared.dispatch_hook.write().unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    /// Install (or remove) the observer of `RELEASE_MEM` interrupts.
+    pub fn set_interrupt_hook(&self, hook: Option<Arc<dyn InterruptHook>>) {
+        *self.shared.interrupt_hook.write().unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    /// Queue `work` and return its sequence number (1 for the first item, then +1 each).
+    /// Does not wait.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for an empty or misaligned IB or an empty ring;
+    /// [`Error::DeviceLost`] once the queue has halted (the reason names the first error).
+    pub fn submit(&self, work: Work) -> Result<u64> {
+        match work {
+            Work::Ib { va, dwords } => {
+                if dwords == 0 || va & 3 != 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "IB at {va:#x} of {dwords} dwords (needs > 0 dwords, 4-byte alignment)"
+                    )));
+                }
+            }
+            Work::Ring(r) => {
+                if r.ring_dwords == 0 || r.ring_va & 3 != 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "ring at {:#x} of {} dwords (needs > 0 dwords, 4-byte alignment)",
+                        r.ring_va, r.ring_dwords
+                    )));
+                }
+            }
+        }
+        let mut p = self.shared.progress();
+        if let Some((seq, e)) = &p.halted {
+            return Err(Error::DeviceLost { reason: format!("queue halted by work #{seq}: {e}") });
+        }
+        let seq = p.submitted + 1;
+        let tx =
+            self.tx.as_ref().ok_or_else(|| Error::DeviceLost { reason: "queue stopped".into() })?;
+        tx.send(Job { seq, work })
+            .map_err(|_| Error::DeviceLost { reason: "queue thread is gone".into() })?;
+        p.submitted = seq;
+        Ok(seq)
+    }
+
+    /// The outcome of item `seq` if known: `Some(Ok)` done, `Some(Err)` failed (or the queue
+    /// halted before it), `None` still pending.
+    ///
+    /// Errors (inside `Some`): the halting error; [`Error::UnknownFence`] for a `seq` never
+    /// issued.
+    pub fn poll(&self, seq: u64) -> Option<Result<()>> {
+        Self::outcome(&self.shared.progress(), seq)
+    }
+
+    fn outcome(p: &Progress, seq: u64) -> Option<Result<()>> {
+        if seq == 0 || seq > p.submitted {
+            return Some(Err(Error::UnknownFence(Fence { seq })));
+        }
+        if seq <= p.completed {
+            return Some(Ok(()));
+        }
+        match &p.halted {
+            Some((h, e)) if seq >= *h => Some(Err(e.clone())),
+            _ => None,
+        }
+    }
+
+    /// Wait up to `timeout` for item `seq` to finish.
+    ///
+    /// Errors: [`Error::Timeout`] (with `fence.seq == seq`); the halting error for a failed
+    /// item or one queued after it; [`Error::UnknownFence`] for a `seq` never issued.
+    pub fn wait(&self, seq: u64, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let mut p = self.shared.progress();
+        loop {
+            if let Some(r) = Self::outcome(&p, seq) {
+                return r;
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(Error::Timeout { fence: Fence { seq }, waited });
+            }
+            p = self
+                .shared
+                .done
+                .wait_timeout(p, timeout - waited)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// Sequence number of the last item submitted (0 before the first).
+    pub fn submitted(&self) -> u64 {
+        self.shared.progress().submitted
+    }
+
+    /// Sequence number of the last item that completed successfully (0 before the first).
+    pub fn completed(&self) -> u64 {
+        self.shared.progress().completed
+    }
+
+    /// The item that halted the queue and its error, if it has halted.
+    pub fn halted(&self) -> Option<(u64, Error)> {
+        self.shared.progress().halted.clone()
+    }
+
+    /// PM4 packets executed so far (ring and IB packets, including nested ones).
+    pub fn packets(&self) -> u64 {
+        self.shared.packets.load(Ordering::Relaxed)
+    }
+
+    /// `DISPATCH_DIRECT` packets handed to the hook so far.
+    pub fn dispatches(&self) -> u64 {
+        self.shared.dispatches.load(Ordering::Relaxed)
+    }
+
+    /// Interrupts raised so far.
+    pub fn interrupts(&self) -> u64 {
+        self.shared.interrupts.load(Ordering::Relaxed)
+    }
+
+    /// A copy of the register file as the queue left it so far.
+    pub fn registers(&self) -> RegisterFile {
+        self.shared.regs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Engine {
+    /// Stop the queue thread and join it: the packet running finishes (a `WAIT_REG_MEM` poll
+    /// is abandoned), queued work is discarded, and later [`Engine::submit`] calls fail with
+    /// [`Error::DeviceLost`]. Idempotent; [`Drop`] calls it.
+    pub fn shutdown(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            // The thread cannot panic by construction; if it did, there is nothing to report.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Why execution stopped early.
+enum Stop {
+    Fail(Error),
+    Shutdown,
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Fail(e)
+    }
+}
+
+type Flow<T = ()> = std::result::Result<T, Stop>;
+
+fn queue_thread(sh: &Shared, rx: Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        if sh.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        if sh.progress().halted.is_some() {
+            continue;
+        }
+        let mut ex = Executor { sh, seq: job.seq };
+        let r = match job.work {
+            Work::Ib { va, dwords } => ex.run_ib(va, dwords, 1),
+            Work::Ring(r) => ex.run_ring(r),
+        };
+        let mut p = sh.progress();
+        match r {
+            Ok(()) => p.completed = job.seq,
+            Err(Stop::Fail(e)) => p.halted = Some((job.seq, e)),
+            Err(Stop::Shutdown) => break,
+        }
+        drop(p);
+        sh.done.notify_all();
+    }
+}
+
+/// Where the packet being executed came from, for error reports.
+#[derive(Clone, Copy)]
+struct At {
+    /// IB (or ring) VA.
+    va: u64,
+    /// Dword offset of the packet header (ring index for rings).
+    off: usize,
+}
+
+fn bad_field(at: At, name: &'static str, reason: String) -> Error {
+    Error::Pm4 {
+        ib_va: at.va,
+        source: DecodeError { offset: at.off, kind: DecodeErrorKind::BadField { name, reason } },
+    }
+}
+
+/// What an executed packet asks of the stream it came from.
+enum Next {
+    Continue,
+    Chain(IndirectBuffer),
+}
+
+struct Executor<'a> {
+    sh: &'a Shared,
+    seq: u64,
+}
+
+impl Executor<'_> {
+    fn mem(&self) -> &GpuMemory {
+        &self.sh.mem
+    }
+
+    fn check_shutdown(&self) -> Flow {
+        if self.sh.shutdown.load(Ordering::Relaxed) {
+            return Err(Stop::Shutdown);
+        }
+        Ok(())
+    }
+
+    fn regs(&self) -> MutexGuard<'_, RegisterFile> {
+        self.sh.regs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.sh.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Run an IB (and whatever it chains to) at nesting `level`.
+    fn run_ib(&mut self, va: u64, dwords: u32, level: u32) -> Flow {
+        let (mut va, mut dwords) = (va, dwords);
+        'chain: loop {
+            let stream = self.mem().read_dwords(va, dwords as usize)?;
+            let mut off = 0;
+            while off < stream.len() {
+                self.check_shutdown()?;
+                let (pkt, len) =
+                    decode_at(&stream, off).map_err(|source| Error::Pm4 { ib_va: va, source })?;
+                let at = At { va, off };
+                off += len;
+                match self.packet(pkt, at, level)? {
+                    Next::Continue => {}
+                    Next::Chain(ib) => {
+                        va = ib.va;
+                        dwords = ib.size_dw;
+                        continue 'chain;
+                    }
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    fn run_ring(&mut self, r: RingWork) -> Flow {
+        let rptr = self.mem().read_u64(r.rptr_va)?;
+        let n = r.ring_dwords as u64;
+        let pending = r.wptr.checked_sub(rptr).ok_or_else(|| {
+            Error::InvalidArgument(format!("wptr {} is behind rptr {rptr}", r.wptr))
+        })?;
+        if pending > n {
+            return Err(Error::InvalidArgument(format!(
+                "wptr {} is more than a ring ({n} dwords) ahead of rptr {rptr}",
+                r.wptr
+            ))
+            .into());
+        }
+        // Linearise [rptr, wptr) so packets wrapping the ring end decode as one.
+        let start = (rptr % n) as usize;
+        let mut stream = Vec::with_capacity(pending as usize);
+        let first = (pending as usize).min(n as usize - start);
+        stream.extend(self.mem().read_dwords(r.ring_va + 4 * start as u64, first)?);
+        stream.extend(self.mem().read_dwords(r.ring_va, pending as usize - first)?);
+        let ring_off = |off: usize| (start + off) % n as usize;
+        let mut off = 0;
+        while off < stream.len() {
+            self.check_shutdown()?;
+            let (pkt, len) = decode_at(&stream, off).map_err(|mut source| {
+                source.offset = ring_off(source.offset);
+                Error::Pm4 { ib_va: r.ring_va, source }
+            })?;
+            let at = At { va: r.ring_va, off: ring_off(off) };
+            off += len;
+            if let Next::Chain(ib) = self.packet(pkt, at, 0)? {
+                self.run_ib(ib.va, ib.size_dw, 1)?;
+            }
+            self.mem().write_u64(r.rptr_va, rptr + off as u64)?;
+        }
+        Ok(())
+    }
+
+    fn packet(&mut self, pkt: Packet, at: At, level: u32) -> Flow<Next> {
+        self.sh.packets.fetch_add(1, Ordering::Relaxed);
+        match pkt {
+            Packet::Nop { .. } | Packet::AcquireMem(_) | Packet::EventWrite { .. } => {}
+            Packet::SetShReg { offset, values } => {
+                let mut regs = self.regs();
+                for (i, v) in values.into_iter().enumerate() {
+                    regs.set(SH_REG_BASE + u32::from(offset) + i as u32, v);
+                }
+            }
+            Packet::WriteData(w) => self.write_data(&w, at)?,
+            Packet::CopyData(c) => self.copy_data(&c, at)?,
+            Packet::ReleaseMem(r) => self.release_mem(&r, at)?,
+            Packet::WaitRegMem(w) => self.wait_reg_mem(&w, at)?,
+            Packet::IndirectBuffer(ib) => {
+                if ib.size_dw == 0 || ib.va & 3 != 0 {
+                    return Err(bad_field(
+                        at,
+                        "INDIRECT_BUFFER",
+                        format!("IB at {:#x} of {} dwords", ib.va, ib.size_dw),
+                    )
+                    .into());
+                }
+                if ib.chain {
+                    return Ok(Next::Chain(ib));
+                }
+                if level + 1 > self.sh.config.ib_depth_limit {
+                    return Err(Error::IbDepth {
+                        ib_va: at.va,
+                        limit: self.sh.config.ib_depth_limit,
+                    }
+                    .into());
+                }
+                self.run_ib(ib.va, ib.size_dw, level + 1)?;
+            }
+            Packet::DispatchDirect { dim, initiator } => self.dispatch(dim, initiator)?,
+            Packet::Other { opcode, .. } => {
+                return Err(bad_field(
+                    at,
+                    "PM4",
+                    format!("opcode {opcode:#04x} is not executed by the simulator"),
+                )
+                .into())
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    fn write_data(&mut self, w: &WriteData, at: At) -> Flow {
+        match w.dst_sel {
+            0 => {
+                let mut regs = self.regs();
+                for (i, &v) in w.data.iter().enumerate() {
+                    let inc = if w.no_increment { 0 } else { i as u64 };
+                    let addr = u32::try_from(w.addr + inc).map_err(|_| {
+                        bad_field(at, "WRITE_DATA", format!("register {:#x}", w.addr))
+                    })?;
+                    regs.set(addr, v);
+                }
+            }
+            2 | 5 => {
+                if w.no_increment {
+                    for &v in &w.data {
+                        self.mem().write_u32(w.addr, v)?;
+                    }
+                } else {
+                    let bytes: Vec<u8> = w.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    self.mem().write(w.addr, &bytes)?;
+                }
+            }
+            s => {
+                return Err(bad_field(at, "WRITE_DATA", format!("DST_SEL {s} not supported")).into())
+            }
+        }
+        Ok(())
+    }
+
+    fn read_reg64(&self, addr: u64, at: At, name: &'static str) -> Flow<u64> {
+        let a = u32::try_from(addr)
+            .ok()
+            .filter(|a| a.checked_add(1).is_some())
+            .ok_or_else(|| bad_field(at, name, format!("register {addr:#x}")))?;
+        let regs = self.regs();
+        Ok(u64::from(regs.get(a)) | (u64::from(regs.get(a + 1)) << 32))
+    }
+
+    fn copy_data(&mut self, c: &CopyData, at: At) -> Flow {
+        let value = match c.src_sel {
+            0 => self.read_reg64(c.src, at, "COPY_DATA")?,
+            2 => {
+                if c.count64 {
+                    self.mem().read_u64(c.src)?
+                } else {
+                    u64::from(self.mem().read_u32(c.src)?)
+                }
+            }
+            5 => c.src,
+            9 => self.now_ns(),
+            s => {
+                return Err(bad_field(at, "COPY_DATA", format!("SRC_SEL {s} not supported")).into())
+            }
+        };
+        match c.dst_sel {
+            0 => {
+                let a = u32::try_from(c.dst)
+                    .ok()
+                    .filter(|a| a.checked_add(1).is_some())
+                    .ok_or_else(|| bad_field(at, "COPY_DATA", format!("register {:#x}", c.dst)))?;
+                let mut regs = self.regs();
+                regs.set(a, value as u32);
+                if c.count64 {
+                    regs.set(a + 1, (value >> 32) as u32);
+                }
+            }
+            2 | 5 => {
+                if c.count64 {
+                    self.mem().write_u64(c.dst, value)?
+                } else {
+                    self.mem().write_u32(c.dst, value as u32)?
+                }
+            }
+            s => {
+                return Err(bad_field(at, "COPY_DATA", format!("DST_SEL {s} not supported")).into())
+            }
+        }
+        Ok(())
+    }
+
+    fn release_mem(&mut self, r: &ReleaseMem, at: At) -> Flow {
+        let data = match r.data_sel {
+            0 => 0,
+            1 => {
+                self.mem().write_u32(r.addr, r.data as u32)?;
+                u64::from(r.data as u32)
+            }
+            2 => {
+                self.mem().write_u64(r.addr, r.data)?;
+                r.data
+            }
+            3 | 4 => {
+                let t = self.now_ns();
+                self.mem().write_u64(r.addr, t)?;
+                t
+            }
+            s => {
+                return Err(
+                    bad_field(at, "RELEASE_MEM", format!("DATA_SEL {s} not supported")).into()
+                )
+            }
+        };
+        if r.int_sel != 0 {
+            self.sh.interrupts.fetch_add(1, Ordering::Relaxed);
+            let hook = self.sh.interrupt_hook.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(h) = hook {
+                h.interrupt(&Interrupt {
+                    seq: self.seq,
+                    int_sel: r.int_sel,
+                    event_type: r.event_type,
+                    ctxid: r.int_ctxid,
+                    addr: r.addr,
+                    data,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_reg_mem(&mut self, w: &WaitRegMem, at: At) -> Flow {
+        let (function, cmp): (&'static str, fn(u32, u32) -> bool) = match w.function {
+            0 => ("always", |_, _| true),
+            1 => ("<", |a, b| a < b),
+            2 => ("<=", |a, b| a <= b),
+            3 => ("==", |a, b| a == b),
+            4 => ("!=", |a, b| a != b),
+            5 => (">=", |a, b| a >= b),
+            6 => (">", |a, b| a > b),
+            f => {
+                return Err(
+                    bad_field(at, "WAIT_REG_MEM", format!("FUNCTION {f} is reserved")).into()
+                )
+            }
+        };
+        let read = |ex: &Self| -> Flow<u32> {
+            match w.mem_space {
+                0 => Ok(ex.read_reg64(w.addr, at, "WAIT_REG_MEM")? as u32),
+                _ => Ok(ex.mem().read_u32(w.addr)?),
+            }
+        };
+        if w.mem_space > 1 {
+            return Err(bad_field(at, "WAIT_REG_MEM", format!("MEM_SPACE {}", w.mem_space)).into());
+        }
+        let deadline = Instant::now() + self.sh.config.wait_deadline;
+        let mut polls = 0u32;
+        loop {
+            let v = read(self)?;
+            if cmp(v & w.mask, w.reference) {
+                return Ok(());
+            }
+            self.check_shutdown()?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::WaitRegMemDeadline {
+                    va: w.addr,
+                    reference: w.reference,
+                    mask: w.mask,
+                    function,
+                    last: v,
+                }
+                .into());
+            }
+            polls = polls.saturating_add(1);
+            if polls < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep((deadline - now).min(Duration::from_micros(100)));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, dim: [u32; 3], initiator: u32) -> Flow {
+        self.sh.dispatches.fetch_add(1, Ordering::Relaxed);
+        let hook = self.sh.dispatch_hook.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let regs = self.regs();
+        let Some(hook) = hook else {
+            let pgm_va = pgm_va(&regs);
+            return Err(Error::Dispatch {
+                pgm_va,
+                reason: format!("no kernel registered for code at {pgm_va:#x}"),
+            }
+            .into());
+        };
+        let mut ctx = DispatchContext {
+            regs: &regs,
+            dim,
+            initiator,
+            memory: self.mem(),
+            gfx: self.sh.config.gfx,
+        };
+        hook.dispatch(&mut ctx)?;
+        Ok(())
+    }
+}
+
+/// Decode the packet at `off`; returns it and its length in dwords.
+fn decode_at(stream: &[u32], off: usize) -> std::result::Result<(Packet, usize), DecodeError> {
+    decode_one(stream, off)
+}
