@@ -1,0 +1,454 @@
+//! Dense matrix x vector products (DMMV) over GGML weight formats: `y = W x`.
+//!
+//! # Semantics
+//! `W` is row-major `rows x cols`, stored as raw little-endian bytes exactly as in GPU memory:
+//! F32 (4 bytes per value), Q4_0 (`cols / 32` blocks of 18 bytes per row) or Q8_0 (`cols / 32`
+//! blocks of 34 bytes per row). Each weight is dequantized with GGML's byte-exact rule
+//! (Q4_0: `(nibble - 8) * d`, Q8_0: `q * d`, `d` the block's f16 scale); these products are
+//! exact in f32, so the dequantized row equals `gguf.quants.dequantize` bit for bit.
+//!
+//! # Accumulation order (documented because results are compared with a tolerance)
+//! Per row: the row is dequantized in chunks of [`CHUNK`] values; products `w[k] * x[k]` are
+//! accumulated into 16 f32 lanes, lane `l` receiving columns `k` with `k % 16 == l` in
+//! increasing `k` (one rounding per product, one per addition; no FMA contraction). The 16
+//! lanes are then reduced by a fixed tree: `s8[l] = a[l] + a[l+8]`, `s4[l] = s8[l] + s8[l+4]`,
+//! `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`. Every product therefore passes through at
+//! most `cols / 16 + 4` roundings, giving the bound
+//! `|y - exact| <= (cols / 16 + 5) * 2^-24 * sum_k |w[k] x[k]|` (standard recursive-summation
+//! analysis). The GPU kernel uses a different order (32 lanes over blocks, then a cross-lane
+//! tree), whose depth is also far below `cols`; any summation order satisfies the looser
+//! `(cols + 1) * 2^-24 * sum |w x|`, which is the tolerance to use when comparing GPU and
+//! simulator results. The order here is deterministic: the same inputs always give the same
+//! bits, independent of the number of threads.
+//!
+//! # Threads
+//! Rows are split into contiguous ranges over `std::thread::available_parallelism()` threads
+//! (scoped threads) when the weights exceed [`PARALLEL_MIN_BYTES`]; smaller products run on
+//! the calling thread.
+
+use super::f16::f16_to_f32;
+use super::KernelError;
+
+/// Values per GGML block for Q4_0 and Q8_0.
+pub const QK: usize = 32;
+/// Values dequantized per step into the on-stack buffer (8 blocks).
+pub const CHUNK: usize = 8 * QK;
+/// Below this many weight bytes a product runs on the calling thread only.
+pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// Weight storage format of a DMMV kernel (ids are GGML's `ggml_type` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightType {
+    /// 32-bit IEEE floats, 4 bytes per value (GGML type 0).
+    F32,
+    /// GGML Q4_0: blocks of 32 values in 18 bytes `{f16 d; u8 qs[16]}` (GGML type 2).
+    Q4_0,
+    /// GGML Q8_0: blocks of 32 values in 34 bytes `{f16 d; i8 qs[32]}` (GGML type 8).
+    Q8_0,
+}
+
+impl WeightType {
+    /// Values per block (1 for F32: any `cols` is valid).
+    pub const fn block_values(self) -> usize {
+        match self {
+            WeightType::F32 => 1,
+            WeightType::Q4_0 | WeightType::Q8_0 => QK,
+        }
+    }
+
+    /// Bytes per block.
+    pub const fn block_bytes(self) -> usize {
+        match self {
+            WeightType::F32 => 4,
+            WeightType::Q4_0 => 18,
+            WeightType::Q8_0 => 34,
+        }
+    }
+
+    /// GGML type id (`ggml_type` / `gguf.GGMLQuantizationType`).
+    pub const fn ggml_type(self) -> u32 {
+        match self {
+            WeightType::F32 => 0,
+            WeightType::Q4_0 => 2,
+            WeightType::Q8_0 => 8,
+        }
+    }
+
+    /// Name of the plain DMMV kernel for this format (`dmmv_f32`, `dmmv_q4_0`, `dmmv_q8_0`).
+    pub const fn kernel_name(self) -> &'static str {
+        match self {
+            WeightType::F32 => "dmmv_f32",
+            WeightType::Q4_0 => "dmmv_q4_0",
+            WeightType::Q8_0 => "dmmv_q8_0",
+        }
+    }
+
+    /// Bytes of one weight row of `cols` values.
+    ///
+    /// # Errors
+    /// [`KernelError::ColsNotBlockMultiple`] if `cols` is not a multiple of the block size;
+    /// [`KernelError::ShapeOverflow`] if the size overflows `usize`.
+    pub fn row_bytes(self, cols: usize) -> Result<usize, KernelError> {
+        let kernel = self.kernel_name();
+        let block = self.block_values();
+        if cols % block != 0 {
+            return Err(KernelError::ColsNotBlockMultiple { kernel, cols, block });
+        }
+        (cols / block).checked_mul(self.block_bytes()).ok_or(KernelError::ShapeOverflow {
+            kernel,
+            rows: 1,
+            cols,
+        })
+    }
+}
+
+/// Checked shape of one DMMV call.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    ty: WeightType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+}
+
+fn check(
+    ty: WeightType,
+    kernel: &'static str,
+    w: &[u8],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+) -> Result<Shape, KernelError> {
+    let row_bytes = ty.row_bytes(cols).map_err(|e| match e {
+        KernelError::ColsNotBlockMultiple { cols, block, .. } => {
+            KernelError::ColsNotBlockMultiple { kernel, cols, block }
+        }
+        _ => KernelError::ShapeOverflow { kernel, rows, cols },
+    })?;
+    let need =
+        rows.checked_mul(row_bytes).ok_or(KernelError::ShapeOverflow { kernel, rows, cols })?;
+    if w.len() < need {
+        return Err(KernelError::BufferTooShort {
+            kernel,
+            buffer: "w",
+            unit: "bytes",
+            need,
+            have: w.len(),
+        });
+    }
+    if x.len() < cols {
+        return Err(KernelError::BufferTooShort {
+            kernel,
+            buffer: "x",
+            unit: "elements",
+            need: cols,
+            have: x.len(),
+        });
+    }
+    Ok(Shape { ty, rows, cols, row_bytes })
+}
+
+/// `y[r] = sum_k W[r][k] * x[k]` for `r < rows`, with `W` in format `ty`.
+///
+/// Parameters: `w` raw weight bytes (at least `rows * row_bytes(cols)`; extra bytes are
+/// ignored), `x` at least `cols` values, `y` at least `rows` values (only `y[..rows]` is
+/// written). Order and tolerance: see the module documentation.
+///
+/// # Errors
+/// [`KernelError::ColsNotBlockMultiple`], [`KernelError::BufferTooShort`] (naming `w`, `x` or
+/// `y`), [`KernelError::ShapeOverflow`]. Nothing is written on error.
+pub fn dmmv(
+    ty: WeightType,
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
+    let kernel = ty.kernel_name();
+    let shape = check(ty, kernel, w, x, rows, cols)?;
+    if y.len() < rows {
+        return Err(KernelError::BufferTooShort {
+            kernel,
+            buffer: "y",
+            unit: "elements",
+            need: rows,
+            have: y.len(),
+        });
+    }
+    let y = &mut y[..rows];
+    let threads = threads_for(shape);
+    if threads <= 1 {
+        rows_into(shape, w, x, 0, y);
+        return Ok(());
+    }
+    let per = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (i, yc) in y.chunks_mut(per).enumerate() {
+            s.spawn(move || rows_into(shape, w, x, i * per, yc));
+        }
+    });
+    Ok(())
+}
+
+/// [`dmmv`] with F32 weights (kernel `dmmv_f32`). Any `cols` is valid.
+///
+/// # Errors
+/// As [`dmmv`].
+pub fn dmmv_f32(
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
+    dmmv(WeightType::F32, w, x, y, rows, cols)
+}
+
+/// [`dmmv`] with Q4_0 weights (kernel `dmmv_q4_0`). `cols` must be a multiple of 32.
+///
+/// # Errors
+/// As [`dmmv`].
+pub fn dmmv_q4_0(
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
+    dmmv(WeightType::Q4_0, w, x, y, rows, cols)
+}
+
+/// [`dmmv`] with Q8_0 weights (kernel `dmmv_q8_0`). `cols` must be a multiple of 32.
+///
+/// # Errors
+/// As [`dmmv`].
+pub fn dmmv_q8_0(
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
+    dmmv(WeightType::Q8_0, w, x, y, rows, cols)
+}
+
+/// Fused DMMV + argmax (kernels `dmmv_*_argmax`): returns the packed argmax value of the
+/// vector `y = W x` (see [`super::argmax`]) without materialising `y`.
+///
+/// The row dot products are bit-identical to [`dmmv`]'s, so the result equals
+/// `argmax_f32(dmmv(...))`. Returns 0 (the identity of the atomic max) when `rows == 0`.
+/// The caller merges it into the output word with `max`, as the GPU's atomic max does.
+///
+/// # Errors
+/// As [`dmmv`] (without `y`), plus [`KernelError::IndexRange`] if `rows > 2^32`.
+pub fn dmmv_argmax(
+    ty: WeightType,
+    w: &[u8],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+) -> Result<u64, KernelError> {
+    let kernel = match ty {
+        WeightType::F32 => "dmmv_f32_argmax",
+        WeightType::Q4_0 => "dmmv_q4_0_argmax",
+        WeightType::Q8_0 => "dmmv_q8_0_argmax",
+    };
+    let shape = check(ty, kernel, w, x, rows, cols)?;
+    if rows > super::argmax::MAX_LEN {
+        return Err(KernelError::IndexRange { kernel, len: rows });
+    }
+    let range_max = |first: usize, count: usize| -> u64 {
+        let mut buf = [0f32; 64];
+        let mut best = 0u64;
+        let mut r = first;
+        while r < first + count {
+            let n = (first + count - r).min(buf.len());
+            rows_into(shape, w, x, r, &mut buf[..n]);
+            for (i, v) in buf[..n].iter().enumerate() {
+                best = best.max(super::argmax::pack(*v, r + i));
+            }
+            r += n;
+        }
+        best
+    };
+    let threads = threads_for(shape);
+    if threads <= 1 {
+        return Ok(range_max(0, rows));
+    }
+    let per = rows.div_ceil(threads);
+    let best = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let first = (i * per).min(rows);
+                let count = per.min(rows - first);
+                s.spawn(move || range_max(first, count))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).max().unwrap_or(0)
+    });
+    Ok(best)
+}
+
+fn threads_for(shape: Shape) -> usize {
+    let bytes = shape.rows.saturating_mul(shape.row_bytes);
+    if bytes < PARALLEL_MIN_BYTES || shape.rows < 2 {
+        return 1;
+    }
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(shape.rows)
+}
+
+/// Computes rows `first .. first + y.len()` into `y` (shape already checked).
+fn rows_into(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let x = &x[..shape.cols];
+    let mut buf = [0f32; CHUNK];
+    for (i, out) in y.iter_mut().enumerate() {
+        let start = (first + i) * shape.row_bytes;
+        let row = &w[start..start + shape.row_bytes];
+        *out = match shape.ty {
+            WeightType::F32 => row_dot(row, x, 4 * 16, &mut buf, dequant_f32),
+            WeightType::Q4_0 => row_dot(row, x, 18, &mut buf, dequant_q4_0),
+            WeightType::Q8_0 => row_dot(row, x, 34, &mut buf, dequant_q8_0),
+        };
+    }
+}
+
+/// Dot product of one weight row with `x` in the documented order.
+///
+/// `unit` is the number of bytes `dequant` turns into `out.len()` values per call (a Q block,
+/// or 16 f32 values); the tail of an F32 row shorter than 16 values is handled separately.
+#[inline(always)]
+fn row_dot<D: Fn(&[u8], &mut [f32])>(
+    row: &[u8],
+    x: &[f32],
+    unit: usize,
+    buf: &mut [f32; CHUNK],
+    dequant: D,
+) -> f32 {
+    let vals_per_unit = if unit == 64 { 16 } else { QK };
+    let units_per_chunk = CHUNK / vals_per_unit;
+    let mut acc = [0f32; 16];
+    let full = row.len() / unit * unit;
+    let nvals = full / unit * vals_per_unit;
+    for (wc, xc) in row[..full].chunks(unit * units_per_chunk).zip(x[..nvals].chunks(CHUNK)) {
+        let n = wc.len() / unit * vals_per_unit;
+        for (u, o) in wc.chunks_exact(unit).zip(buf.chunks_exact_mut(vals_per_unit)) {
+            dequant(u, o);
+        }
+        lanes_dot(&buf[..n], xc, &mut acc);
+    }
+    // F32 rows whose length is not a multiple of 16: the tail goes into lanes 0.. in order.
+    for (l, (wb, xv)) in row[full..].chunks_exact(4).zip(&x[nvals..]).enumerate() {
+        let wv = f32::from_le_bytes([wb[0], wb[1], wb[2], wb[3]]);
+        acc[l] += wv * xv;
+    }
+    reduce16(acc)
+}
+
+/// `acc[l] += a[k] * b[k]` for `k % 16 == l`, in increasing `k`; `a.len()` is a multiple of 16.
+#[inline(always)]
+fn lanes_dot(a: &[f32], b: &[f32], acc: &mut [f32; 16]) {
+    for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+}
+
+/// Fixed tree reduction of the 16 lanes. Kept out of line on purpose: when LLVM sees this
+/// tree together with the accumulation loop it vectorises the loop 2 lanes wide (measured:
+/// 2x slower); out of line it uses full-width vectors.
+#[inline(never)]
+fn reduce16(a: [f32; 16]) -> f32 {
+    let s8: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
+    let s4: [f32; 4] = std::array::from_fn(|l| s8[l] + s8[l + 4]);
+    let s2: [f32; 2] = std::array::from_fn(|l| s4[l] + s4[l + 2]);
+    s2[0] + s2[1]
+}
+
+/// 64 bytes of little-endian f32 -> 16 values.
+#[inline(always)]
+fn dequant_f32(b: &[u8], out: &mut [f32]) {
+    for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
+        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+}
+
+/// One Q4_0 block (18 bytes) -> 32 values: `out[j] = (lo(qs[j]) - 8) * d`,
+/// `out[j + 16] = (hi(qs[j]) - 8) * d`.
+#[inline(always)]
+fn dequant_q4_0(b: &[u8], out: &mut [f32]) {
+    let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    let (lo, hi) = out.split_at_mut(16);
+    for ((l, h), q) in lo.iter_mut().zip(hi.iter_mut()).zip(&b[2..18]) {
+        *l = (i32::from(q & 0x0f) - 8) as f32 * d;
+        *h = (i32::from(q >> 4) - 8) as f32 * d;
+    }
+}
+
+/// One Q8_0 block (34 bytes) -> 32 values: `out[j] = qs[j] as i8 * d`.
+#[inline(always)]
+fn dequant_q8_0(b: &[u8], out: &mut [f32]) {
+    let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    for (o, q) in out.iter_mut().zip(&b[2..34]) {
+        *o = f32::from(*q as i8) * d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A hand-built Q4_0 block from the GGML format definition: d = 0.5 (f16 0x3800),
+    // qs[j] = j | (15 - j) << 4, so element j = (j - 8) * 0.5 and element j + 16 = (7 - j) * 0.5.
+    fn q4_block() -> Vec<u8> {
+        let mut b = vec![0x00, 0x38];
+        b.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        b
+    }
+
+    #[test]
+    fn q4_0_block_by_definition() {
+        let mut out = [0f32; 32];
+        dequant_q4_0(&q4_block(), &mut out);
+        for j in 0..16 {
+            assert_eq!(out[j], (j as f32 - 8.0) * 0.5);
+            assert_eq!(out[j + 16], (7.0 - j as f32) * 0.5);
+        }
+    }
+
+    #[test]
+    fn q8_0_block_by_definition() {
+        // d = -2.0 (f16 0xc000), qs = -128, -127, ..., -97
+        let mut b = vec![0x00, 0xc0];
+        b.extend((0..32).map(|j: i32| (j - 128) as i8 as u8));
+        let mut out = [0f32; 32];
+        dequant_q8_0(&b, &mut out);
+        for (j, v) in out.iter().enumerate() {
+            assert_eq!(*v, (j as f32 - 128.0) * -2.0);
+        }
+    }
+
+    #[test]
+    fn q4_0_dot_with_ones() {
+        // sum_j (j-8)*0.5 + sum_j (7-j)*0.5 over j < 16 = 0.5 * (-8 + -8) = -8
+        let x = [1f32; 32];
+        let mut y = [0f32; 1];
+        dmmv_q4_0(&q4_block(), &x, &mut y, 1, 32).unwrap();
+        assert_eq!(y[0], -8.0);
+    }
+
+    #[test]
+    fn f32_odd_cols_and_tail() {
+        // 2 x 19 matrix with w[r][k] = k + r, x[k] = 1: y = sum k + 19 r = 171 + 19 r
+        let cols = 19;
+        let w: Vec<u8> = (0..2)
+            .flat_map(|r| (0..cols).map(move |k| (k + r) as f32))
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        let x = vec![1f32; cols];
+        let mut y = [0f32; 2];
+        dmmv_f32(&w, &x, &mut y, 2, cols).unwrap();
+        assert_eq!(y, [171.0, 190.0]);
+    }
+}

@@ -1,0 +1,24 @@
+//! Rust implementations of the GPU kernels of `kernels/README.md` (the math only).
+//!
+//! Pure functions over host slices; the simulator's dispatch path reads the kernargs from
+//! simulated memory and calls these. Weights are raw bytes exactly as in GPU memory; vectors
+//! are `f32` slices. Shapes are checked: bad arguments return [`KernelError`], never panic.
+//!
+//! Vectorisation: the crate forbids `unsafe`, and in stable Rust a `#[target_feature]`
+//! function (AVX2 / FMA / F16C) can only be called from code without those features inside an
+//! `unsafe` block, so runtime-detected intrinsics are not used. The hot loops are written over
+//! fixed 16-lane arrays so LLVM vectorises them for the compilation target (SSE2 by default;
+//! AVX2 with `RUSTFLAGS="-C target-cpu=native"`). The results are the same bits either way: no
+//! FMA contraction, fixed accumulation order.
+
+pub mod argmax;
+pub mod dmmv;
+mod error;
+pub mod f16;
+pub mod norm;
+
+pub use argmax::{argmax_f32, from_key, key, pack, unpack};
+pub use dmmv::{dmmv, dmmv_argmax, dmmv_f32, dmmv_q4_0, dmmv_q8_0, WeightType};
+pub use error::KernelError;
+pub use f16::f16_to_f32;
+pub use norm::{copy_u32, rms_norm_f32};
