@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod abi;
 pub mod driver;
 pub mod error;
 pub mod pm4;
