@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod code_object;
 pub mod driver;
 pub mod error;
 pub mod pm4;
