@@ -7,14 +7,22 @@
 //!   (type-2 filler is rejected).
 //! - [`tables`]: opcodes, SH registers ([`regs`]), field bit positions, events, selectors.
 
+mod builder;
 mod decode;
+mod disasm;
 mod encode;
 mod packet;
 pub mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use builder::{
+    Builder, FenceInterrupt, ACQUIRE_FULL_GCR_GFX11, ACQUIRE_FULL_GCR_GFX12,
+    ACQUIRE_GCR_RESERVED_GFX12, ACQUIRE_POLL_INTERVAL, COHER_SIZE_ALL, FENCE_CACHE_POLICY,
+    FENCE_GCR_GFX11, FENCE_GCR_GFX12, RELEASE_GCR_RESERVED_GFX12,
+};
 pub use decode::{decode, decode_one};
+pub use disasm::{disassemble, format_fields, format_packet, Disassembly};
 pub use encode::{encode_packet, try_encode_packet, EncodeError, OutOfSpace};
 pub use packet::{AcquireMem, CopyData, IndirectBuffer, Packet, ReleaseMem, WaitRegMem, WriteData};
 pub use tables::{event, regs, sel, Field};
