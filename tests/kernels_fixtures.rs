@@ -1,0 +1,82 @@
+//! DMMV and fused-argmax kernels against the gguf/numpy fixtures of tests/fixtures/ (read
+//! through the facade's strict GGUF reader). Tolerance: see tests/fixtures/README.md.
+
+use pm4rt::gguf::Gguf;
+use pm4rt_sim::kernels::{argmax_f32, dmmv, dmmv_argmax, unpack};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn f32s(name: &str) -> Vec<f32> {
+    fixture(name).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn manifest(kind: &str) -> Vec<Vec<String>> {
+    String::from_utf8(fixture("manifest.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(kind))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn dmmv_matches_numpy() {
+    const U: f64 = 1.0 / 16_777_216.0;
+    let cases = manifest("dmmv");
+    assert!(cases.len() >= 40, "manifest lists {} dmmv cases", cases.len());
+    for ty in ["f32", "q4_0", "q8_0"] {
+        let file = fixture(&format!("dmmv_{ty}.gguf"));
+        let g = Gguf::parse(&file).unwrap();
+        for c in cases.iter().filter(|c| c[1] == ty) {
+            let (rows, cols): (usize, usize) = (c[2].parse().unwrap(), c[3].parse().unwrap());
+            let case = format!("{ty} {rows}x{cols}");
+            let m = g.matrix(&format!("w_{rows}x{cols}")).unwrap();
+            assert_eq!((m.rows, m.cols), (rows, cols), "{case}");
+            let x = f32s(&format!("x_{cols}.f32"));
+            let want = f32s(&format!("y_{ty}_{rows}x{cols}.f32"));
+            let absy = f32s(&format!("absy_{ty}_{rows}x{cols}.f32"));
+            let mut y = vec![f32::NAN; rows];
+            dmmv(m.ty, m.bytes, &x, &mut y, rows, cols).unwrap();
+            let depth = (cols / 16 + 6) as f64;
+            for r in 0..rows {
+                let err = (f64::from(y[r]) - f64::from(want[r])).abs();
+                let tol = depth * U * f64::from(absy[r]) + f64::from(want[r]).abs() * U + 1e-30;
+                assert!(err <= tol, "{case} row {r}: got {} want {} (tol {tol:e})", y[r], want[r]);
+            }
+            // Argmax of the products: exact against numpy's argmax packing of y_ref whenever
+            // the top two reference values are farther apart than the tolerance (true here).
+            let packed: u64 = u64::from_str_radix(c[5].trim_start_matches("0x"), 16).unwrap();
+            let fused = dmmv_argmax(m.ty, m.bytes, &x, rows, cols).unwrap();
+            assert_eq!(fused, argmax_f32(&y, rows).unwrap(), "{case}: fused != dmmv+argmax");
+            assert_eq!(unpack(fused).0, unpack(packed).0, "{case}: argmax index");
+        }
+    }
+}
+
+#[test]
+fn gguf_fixture_truncations_never_panic() {
+    let file = fixture("dmmv_q8_0.gguf");
+    let g = Gguf::parse(&file).unwrap();
+    assert_eq!(g.version, 3);
+    assert_eq!(g.alignment, 32);
+    let header_end = g.data_offset as usize;
+    // Every cut inside the header and tensor infos, then a stride through the data.
+    for n in (0..header_end).chain((header_end..file.len()).step_by(4099)) {
+        assert!(Gguf::parse(&file[..n]).is_err(), "length {n} parsed");
+    }
+    // Random byte corruption of the header: errors or a valid parse, never a panic.
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..2000 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let mut f = file[..header_end].to_vec();
+        let at = (s % header_end as u64) as usize;
+        f[at] ^= (s >> 32) as u8 | 1;
+        let _ = Gguf::parse(&f);
+    }
+}
