@@ -17,13 +17,15 @@ CLANG="${CLANG:-clang-19}"
 LLD="${LLD:-ld.lld-19}"
 
 TARGETS=(gfx1201 gfx1100)
-# Fixed link order (the order of kernels inside .text follows it).
-SOURCES=(dmmv.cl argmax.cl rms_norm.cl copy.cl)
+# One translation unit (src/pm4rt.cl includes the others in a fixed order) so the code object
+# carries exactly one metadata note.
+SOURCE=pm4rt.cl
 
 CFLAGS=(
     -target amdgcn-amd-amdhsa -O3 -x cl -cl-std=CL2.0 -nogpulib
     -ffp-contract=off                      # the arithmetic is exactly the written fma/mul/add
     -cl-fp32-correctly-rounded-divide-sqrt # rms_norm: IEEE division and sqrt
+    -cl-kernel-arg-info                    # argument names in the metadata (.args[].name)
     -Werror -Wall
 )
 
@@ -31,12 +33,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 for t in "${TARGETS[@]}"; do
-    objs=()
-    for s in "${SOURCES[@]}"; do
-        o="$tmp/$t-${s%.cl}.o"
-        (cd "$here/src" && "$CLANG" "${CFLAGS[@]}" -mcpu="$t" -c "$s" -o "$o")
-        objs+=("$o")
-    done
+    o="$tmp/$t.o"
+    (cd "$here/src" && "$CLANG" "${CFLAGS[@]}" -mcpu="$t" -c "$SOURCE" -o "$o")
     mkdir -p "$out/$t"
-    "$LLD" -shared --no-undefined "${objs[@]}" -o "$out/$t/pm4rt.hsaco"
+    "$LLD" -shared --no-undefined "$o" -o "$out/$t/pm4rt.hsaco"
 done

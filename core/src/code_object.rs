@@ -522,7 +522,7 @@ pub struct CodeObject {
     e_flags: u32,
     target_id: String,
     image: Vec<u8>,
-    exec_ranges: Vec<(u64, u64)>,
+    exec_ranges: Vec<ExecRange>,
     kernels: Vec<Kernel>,
 }
 
@@ -652,6 +652,9 @@ fn note_err(offset: u64, reason: impl Into<String>) -> CodeObjectError {
     CodeObjectError::BadNote { offset, reason: reason.into() }
 }
 
+/// `[start, end)` image offsets of an executable PT_LOAD.
+type ExecRange = (u64, u64);
+
 struct Symbol {
     value: u64,
     size: u64,
@@ -736,7 +739,7 @@ impl<'d> Parser<'d> {
     fn layout(
         &self,
         phdrs: &[elf::ProgramHeader64<LittleEndian>],
-    ) -> Result<(Vec<u8>, Vec<(u64, u64)>)> {
+    ) -> Result<(Vec<u8>, Vec<ExecRange>)> {
         let endian = LittleEndian;
         let mut size = 0u64;
         let loads: Vec<_> =
@@ -780,8 +783,11 @@ impl<'d> Parser<'d> {
     }
 
     /// The descriptor bytes of the NT_AMDGPU_METADATA note and their file offset.
+    /// Exactly one such note is accepted: a code object linked from several objects carries
+    /// one note per object, which loaders would read only partly.
     fn metadata(&self, phdrs: &[elf::ProgramHeader64<LittleEndian>]) -> Result<(u64, &'d [u8])> {
         let endian = LittleEndian;
+        let mut found: Option<(u64, &'d [u8])> = None;
         for p in phdrs {
             let Some(mut notes) = p
                 .notes(endian, self.data)
@@ -793,11 +799,20 @@ impl<'d> Parser<'d> {
                 notes.next().map_err(|e| note_err(p.p_offset(endian), format!("note list: {e}")))?
             {
                 if note.name() == b"AMDGPU" && note.n_type(endian).0 == NT_AMDGPU_METADATA {
-                    return Ok((self.offset_of(note.desc()), note.desc()));
+                    let offset = self.offset_of(note.desc());
+                    if let Some((first, _)) = found {
+                        return Err(note_err(
+                            offset,
+                            format!(
+                                "a second NT_AMDGPU_METADATA note (the first is at {first:#x})"
+                            ),
+                        ));
+                    }
+                    found = Some((offset, note.desc()));
                 }
             }
         }
-        Err(note_err(0, "no note named \"AMDGPU\" of type NT_AMDGPU_METADATA (32)"))
+        found.ok_or_else(|| note_err(0, "no note named \"AMDGPU\" of type NT_AMDGPU_METADATA (32)"))
     }
 
     /// Symbols by name, from .symtab (else .dynsym).
