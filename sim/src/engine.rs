@@ -581,7 +581,9 @@ impl Executor<'_> {
         let start = (rptr % n) as usize;
         let mut stream = Vec::with_capacity(pending as usize);
         let first = (pending as usize).min(n as usize - start);
-        stream.extend(self.mem().read_dwords(r.ring_va + 4 * start as u64, first)?);
+        let start_va =
+            r.ring_va.checked_add(4 * start as u64).ok_or(Error::Fault { va: u64::MAX })?;
+        stream.extend(self.mem().read_dwords(start_va, first)?);
         stream.extend(self.mem().read_dwords(r.ring_va, pending as usize - first)?);
         let ring_off = |off: usize| (start + off) % n as usize;
         let mut off = 0;
@@ -655,7 +657,8 @@ impl Executor<'_> {
                 let mut regs = self.regs();
                 for (i, &v) in w.data.iter().enumerate() {
                     let inc = if w.no_increment { 0 } else { i as u64 };
-                    let addr = u32::try_from(w.addr + inc).map_err(|_| {
+                    let addr = w.addr.checked_add(inc).and_then(|a| u32::try_from(a).ok());
+                    let addr = addr.ok_or_else(|| {
                         bad_field(at, "WRITE_DATA", format!("register {:#x}", w.addr))
                     })?;
                     regs.set(addr, v);

@@ -83,9 +83,11 @@ fn fault_after_unmap() {
 #[test]
 fn fault_is_sticky_for_later_submissions() {
     let mut rig = Rig::new();
-    let ok = rig.submit(&[write_mem(DATA, &[1])]);
+    // Hold the queue at a gate until all three are queued, so none is refused at submit.
+    let ok = rig.submit(&[wait_eq(DATA + 0x100, 1), write_mem(DATA, &[1])]);
     let bad = rig.submit(&[write_mem(UNMAPPED, &[1])]);
     let later = rig.submit(&[write_mem(DATA + 4, &[2])]);
+    rig.set_data_u32(0x100, 1);
     assert_eq!(rig.sim.wait_fence(ok, WAIT), Ok(()));
     expect_fault(rig.sim.wait_fence(later, WAIT), UNMAPPED);
     expect_fault(rig.sim.wait_fence(bad, WAIT), UNMAPPED);
