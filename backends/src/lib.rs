@@ -1,1 +1,15 @@
-//! placeholder
+//! # pm4rt-backends
+//!
+//! The kernel paths of pm4rt, each a [`pm4rt_core::Submitter`] over any
+//! [`pm4rt_core::Driver`], and [`LinuxDriver`], the driver that makes the real system calls.
+//!
+//! `unsafe` code is denied everywhere except in the [`linux`] module (the syscall driver and
+//! its mapping type), where every block carries a `SAFETY:` comment.
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cs;
+#[allow(unsafe_code)]
+pub mod linux;
+
+pub use linux::{LinuxDriver, LinuxMapping};
