@@ -11,7 +11,7 @@ use super::packet::{AcquireMem, CopyData, IndirectBuffer, Packet, ReleaseMem, Wa
 use super::tables::{event, fields as f, header, op, regs, sel};
 use crate::submitter::GfxTarget;
 
-/// RELEASE_MEM GCR_CNTL (dw1 bits [24:12], stored shifted down by 12) of the end-of-pipe
+/// RELEASE_MEM GCR_CNTL (dw1 bits \[24:12\], stored shifted down by 12) of the end-of-pipe
 /// fence on gfx10/gfx11: GLM_WB (dw1 bit 12) | GLM_INV (13) | GL2_WB (21) | SEQ = 1 (22), as
 /// the kernel's `gfx_v11_0_ring_emit_fence` ("GLM_INV must be set with GLM_WB").
 pub const FENCE_GCR_GFX11: u16 = 0x603;
@@ -32,7 +32,7 @@ pub const ACQUIRE_FULL_GCR_GFX12: u32 = 0xC1C1;
 pub const RELEASE_GCR_RESERVED_GFX12: u16 = (1 << 0) | (1 << 1) | (1 << 3);
 /// ACQUIRE_MEM GCR_CNTL bits reserved on gfx12: 4, 5 and 9.
 pub const ACQUIRE_GCR_RESERVED_GFX12: u32 = (1 << 4) | (1 << 5) | (1 << 9);
-/// ACQUIRE_MEM COHER_SIZE covering everything: dw2 = 0xFFFFFFFF, dw3 COHER_SIZE_HI [7:0] = 0xFF.
+/// ACQUIRE_MEM COHER_SIZE covering everything: dw2 = 0xFFFFFFFF, dw3 COHER_SIZE_HI \[7:0\] = 0xFF.
 pub const COHER_SIZE_ALL: u64 = 0xFF_FFFF_FFFF;
 /// ACQUIRE_MEM POLL_INTERVAL used by the convenience helpers (0xA, reference/pm4.md).
 pub const ACQUIRE_POLL_INTERVAL: u16 = 0xA;

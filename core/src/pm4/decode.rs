@@ -6,7 +6,7 @@
 //!   never emits them (it pads with type-3 NOPs, like the kernel's gfx11/12 rings), so a type-2
 //!   dword in one of our streams means corruption.
 //! - Header bits: SHADER_TYPE and RESET_FILTER_CAM are accepted either way (not part of the
-//!   [`Packet`]); PREDICATE and the reserved bits [7:3] are rejected.
+//!   [`Packet`]); PREDICATE and the reserved bits \[7:3\] are rejected.
 //! - Fixed-size packets must have exactly their body length; variable ones at least their
 //!   minimum. Bits outside a packet's known fields must be zero (except RELEASE_MEM dw1, whose
 //!   other bits are kept in `dw1_flags`). Addresses must be aligned as the reference requires.

@@ -1,11 +1,16 @@
 //! PM4 type-3 packets for gfx11 / gfx12 compute queues: a typed builder ([`Builder`]), a
-//! decoder ([`decode`]) and a disassembler, over declarative opcode, register and field tables.
+//! decoder ([`decode`]) and a disassembler ([`disassemble`]), over declarative opcode, register
+//! and field tables ([`tables`]).
 //!
-//! - [`encode_packet`] / [`Packet::encode_into`]: typed [`Packet`] -> dwords (SHADER_TYPE set).
-//! - [`decode_one`] / [`decode`]: dwords -> typed packets, rejecting malformed input with a
-//!   [`DecodeError`] that names the dword offset. See the [`decode`] module docs for the policy
-//!   (type-2 filler is rejected).
-//! - [`tables`]: opcodes, SH registers ([`regs`]), field bit positions, events, selectors.
+//! - [`encode_packet`] / [`try_encode_packet`] / [`Packet::encode_into`]: typed [`Packet`] ->
+//!   dwords. Every header sets SHADER_TYPE (bit 1); an empty NOP is the 1-dword header-only
+//!   NOP (COUNT 0x3FFF).
+//! - [`decode_one`] / [`decode`]: dwords -> typed packets; malformed input is a [`DecodeError`]
+//!   naming the dword offset. Type-0/1/2 headers (including the type-2 filler 0x80000000) are
+//!   rejected: the encoder never emits them, so `decode(encode(p)) == p` for every valid `p`.
+//! - [`Builder`]: bounds-checked writer into a caller's `&mut [u32]` or a growable vector, with
+//!   per-target fence / cache-control helpers; never writes past the buffer.
+//! - [`disassemble`]: one named-field line per packet, keeping the lines decoded before an error.
 
 mod builder;
 mod decode;
@@ -53,7 +58,7 @@ pub enum DecodeErrorKind {
     /// reserved type.
     #[error("unsupported packet type {ptype} in header {header:#010x}")]
     BadType {
-        /// Bits [31:30].
+        /// Bits \[31:30\].
         ptype: u8,
         /// The whole header.
         header: u32,

@@ -21,7 +21,7 @@ impl Field {
         Field { name, lo, width }
     }
 
-    /// The field's bits in place (e.g. `0x0000_0F00` for `[11:8]`).
+    /// The field's bits in place (e.g. `0x0000_0F00` for `\[11:8\]`).
     pub const fn mask(self) -> u32 {
         let ones = if self.width >= 32 { u32::MAX } else { (1u32 << self.width) - 1 };
         ones << self.lo
@@ -63,11 +63,11 @@ pub const fn fields_mask(fields: &[Field]) -> u32 {
 pub mod header {
     use super::Field;
 
-    /// Packet type [31:30] (3 for every packet this codec emits).
+    /// Packet type \[31:30\] (3 for every packet this codec emits).
     pub const TYPE: Field = Field::new("TYPE", 30, 2);
-    /// COUNT [29:16] = body dwords - 1.
+    /// COUNT \[29:16\] = body dwords - 1.
     pub const COUNT: Field = Field::new("COUNT", 16, 14);
-    /// IT_OPCODE [15:8].
+    /// IT_OPCODE \[15:8\].
     pub const OPCODE: Field = Field::new("OPCODE", 8, 8);
     /// RESET_FILTER_CAM (bit 2, gfx11+).
     pub const RESET_FILTER_CAM: Field = Field::new("RESET_FILTER_CAM", 2, 1);
@@ -75,7 +75,7 @@ pub mod header {
     pub const SHADER_TYPE: Field = Field::new("SHADER_TYPE", 1, 1);
     /// PREDICATE (bit 0). The decoder rejects predicated packets.
     pub const PREDICATE: Field = Field::new("PREDICATE", 0, 1);
-    /// Bits [7:3], reserved.
+    /// Bits \[7:3\], reserved.
     pub const RESERVED: Field = Field::new("RESERVED", 3, 5);
     /// Header-only NOP: COUNT = 0x3FFF on opcode NOP means the packet is the header alone.
     pub const NOP_HEADER_ONLY_COUNT: u32 = 0x3FFF;
@@ -426,18 +426,18 @@ pub fn lookup(table: &[(u8, &'static str)], value: u8) -> Option<&'static str> {
 pub mod fields {
     use super::Field;
 
-    /// SET_SH_REG dw1 REG_OFFSET [15:0] (bits [31:16] must be zero).
+    /// SET_SH_REG dw1 REG_OFFSET \[15:0\] (bits \[31:16\] must be zero).
     pub const SET_SH_REG_OFFSET: Field = Field::new("REG_OFFSET", 0, 16);
 
-    /// RELEASE_MEM dw1 EVENT_TYPE [5:0].
+    /// RELEASE_MEM dw1 EVENT_TYPE \[5:0\].
     pub const RM_EVENT_TYPE: Field = Field::new("EVENT_TYPE", 0, 6);
     /// RELEASE_MEM dw1 WAIT_SYNC (bit 7).
     pub const RM_WAIT_SYNC: Field = Field::new("WAIT_SYNC", 7, 1);
-    /// RELEASE_MEM dw1 EVENT_INDEX [11:8].
+    /// RELEASE_MEM dw1 EVENT_INDEX \[11:8\].
     pub const RM_EVENT_INDEX: Field = Field::new("EVENT_INDEX", 8, 4);
-    /// RELEASE_MEM dw1 GCR_CNTL [24:12].
+    /// RELEASE_MEM dw1 GCR_CNTL \[24:12\].
     pub const RM_GCR_CNTL: Field = Field::new("GCR_CNTL", 12, 13);
-    /// RELEASE_MEM dw1 CACHE_POLICY / TEMPORAL [26:25].
+    /// RELEASE_MEM dw1 CACHE_POLICY / TEMPORAL \[26:25\].
     pub const RM_CACHE_POLICY: Field = Field::new("CACHE_POLICY", 25, 2);
     /// RELEASE_MEM dw1 PQ_EXE_STATUS (bit 28).
     pub const RM_PQ_EXE_STATUS: Field = Field::new("PQ_EXE_STATUS", 28, 1);
@@ -449,11 +449,11 @@ pub mod fields {
         &[RM_EVENT_TYPE, RM_EVENT_INDEX, RM_GCR_CNTL, RM_CACHE_POLICY];
     /// RELEASE_MEM dw1 single-bit flags that live in `ReleaseMem::dw1_flags`.
     pub const RM_DW1_FLAGS: &[Field] = &[RM_WAIT_SYNC, RM_PQ_EXE_STATUS, RM_GLK_INV];
-    /// RELEASE_MEM dw2 DST_SEL [17:16].
+    /// RELEASE_MEM dw2 DST_SEL \[17:16\].
     pub const RM_DST_SEL: Field = Field::new("DST_SEL", 16, 2);
-    /// RELEASE_MEM dw2 INT_SEL [26:24].
+    /// RELEASE_MEM dw2 INT_SEL \[26:24\].
     pub const RM_INT_SEL: Field = Field::new("INT_SEL", 24, 3);
-    /// RELEASE_MEM dw2 DATA_SEL [31:29].
+    /// RELEASE_MEM dw2 DATA_SEL \[31:29\].
     pub const RM_DATA_SEL: Field = Field::new("DATA_SEL", 29, 3);
     /// RELEASE_MEM dw2 fields (other bits must be zero).
     pub const RM_DW2: &[Field] = &[RM_DST_SEL, RM_INT_SEL, RM_DATA_SEL];
@@ -484,7 +484,7 @@ pub mod fields {
         Field::new("GLK_WB", 24, 1),
     ];
 
-    /// ACQUIRE_MEM dw6 POLL_INTERVAL [15:0] (bits [31:16] must be zero).
+    /// ACQUIRE_MEM dw6 POLL_INTERVAL \[15:0\] (bits \[31:16\] must be zero).
     pub const AM_POLL_INTERVAL: Field = Field::new("POLL_INTERVAL", 0, 16);
     /// ACQUIRE_MEM dw7 GCR_CNTL bits on gfx10/gfx11.
     pub const AM_GCR_GFX11: &[Field] = &[
@@ -516,20 +516,20 @@ pub mod fields {
         Field::new("SEQ", 16, 2),
     ];
 
-    /// WRITE_DATA dw1 DST_SEL [11:8].
+    /// WRITE_DATA dw1 DST_SEL \[11:8\].
     pub const WD_DST_SEL: Field = Field::new("DST_SEL", 8, 4);
     /// WRITE_DATA dw1 ADDR_INCR (bit 16; 1 = do not increment).
     pub const WD_ADDR_INCR: Field = Field::new("ADDR_INCR", 16, 1);
     /// WRITE_DATA dw1 WR_CONFIRM (bit 20).
     pub const WD_WR_CONFIRM: Field = Field::new("WR_CONFIRM", 20, 1);
-    /// WRITE_DATA dw1 CACHE_POLICY [26:25].
+    /// WRITE_DATA dw1 CACHE_POLICY \[26:25\].
     pub const WD_CACHE_POLICY: Field = Field::new("CACHE_POLICY", 25, 2);
     /// WRITE_DATA dw1 fields (other bits must be zero).
     pub const WD_DW1: &[Field] = &[WD_DST_SEL, WD_ADDR_INCR, WD_WR_CONFIRM, WD_CACHE_POLICY];
 
-    /// COPY_DATA dw1 SRC_SEL [3:0].
+    /// COPY_DATA dw1 SRC_SEL \[3:0\].
     pub const CD_SRC_SEL: Field = Field::new("SRC_SEL", 0, 4);
-    /// COPY_DATA dw1 DST_SEL [11:8].
+    /// COPY_DATA dw1 DST_SEL \[11:8\].
     pub const CD_DST_SEL: Field = Field::new("DST_SEL", 8, 4);
     /// COPY_DATA dw1 COUNT_SEL (bit 16; 1 = 64-bit).
     pub const CD_COUNT_SEL: Field = Field::new("COUNT_SEL", 16, 1);
@@ -538,31 +538,31 @@ pub mod fields {
     /// COPY_DATA dw1 fields (other bits must be zero).
     pub const CD_DW1: &[Field] = &[CD_SRC_SEL, CD_DST_SEL, CD_COUNT_SEL, CD_WR_CONFIRM];
 
-    /// WAIT_REG_MEM dw1 FUNCTION [2:0].
+    /// WAIT_REG_MEM dw1 FUNCTION \[2:0\].
     pub const WRM_FUNCTION: Field = Field::new("FUNCTION", 0, 3);
-    /// WAIT_REG_MEM dw1 MEM_SPACE [5:4].
+    /// WAIT_REG_MEM dw1 MEM_SPACE \[5:4\].
     pub const WRM_MEM_SPACE: Field = Field::new("MEM_SPACE", 4, 2);
-    /// WAIT_REG_MEM dw1 OPERATION [7:6].
+    /// WAIT_REG_MEM dw1 OPERATION \[7:6\].
     pub const WRM_OPERATION: Field = Field::new("OPERATION", 6, 2);
     /// WAIT_REG_MEM dw1 fields (other bits must be zero).
     pub const WRM_DW1: &[Field] = &[WRM_FUNCTION, WRM_MEM_SPACE, WRM_OPERATION];
-    /// WAIT_REG_MEM dw6 POLL_INTERVAL [15:0] (bits [31:16] must be zero).
+    /// WAIT_REG_MEM dw6 POLL_INTERVAL \[15:0\] (bits \[31:16\] must be zero).
     pub const WRM_POLL_INTERVAL: Field = Field::new("POLL_INTERVAL", 0, 16);
 
-    /// EVENT_WRITE dw1 EVENT_TYPE [5:0].
+    /// EVENT_WRITE dw1 EVENT_TYPE \[5:0\].
     pub const EW_EVENT_TYPE: Field = Field::new("EVENT_TYPE", 0, 6);
-    /// EVENT_WRITE dw1 EVENT_INDEX [11:8].
+    /// EVENT_WRITE dw1 EVENT_INDEX \[11:8\].
     pub const EW_EVENT_INDEX: Field = Field::new("EVENT_INDEX", 8, 4);
     /// EVENT_WRITE dw1 fields (other bits must be zero).
     pub const EW_DW1: &[Field] = &[EW_EVENT_TYPE, EW_EVENT_INDEX];
 
-    /// INDIRECT_BUFFER dw3 IB_SIZE [19:0] (dwords).
+    /// INDIRECT_BUFFER dw3 IB_SIZE \[19:0\] (dwords).
     pub const IB_SIZE: Field = Field::new("IB_SIZE", 0, 20);
     /// INDIRECT_BUFFER dw3 CHAIN (bit 20).
     pub const IB_CHAIN: Field = Field::new("CHAIN", 20, 1);
     /// INDIRECT_BUFFER dw3 VALID (bit 23).
     pub const IB_VALID: Field = Field::new("VALID", 23, 1);
-    /// INDIRECT_BUFFER dw3 VMID [27:24].
+    /// INDIRECT_BUFFER dw3 VMID \[27:24\].
     pub const IB_VMID: Field = Field::new("VMID", 24, 4);
     /// INDIRECT_BUFFER dw3 fields (other bits must be zero).
     pub const IB_DW3: &[Field] = &[IB_SIZE, IB_CHAIN, IB_VALID, IB_VMID];
