@@ -12,6 +12,7 @@ pub mod abi;
 pub mod code_object;
 pub mod driver;
 pub mod error;
+pub mod launch;
 pub mod pm4;
 pub mod submitter;
 

@@ -178,7 +178,8 @@ pub struct SubmitterInfo {
     pub gfx: GfxTarget,
     /// Usable GPU VA range for [`Submitter::map_va`].
     pub va_range: Range<u64>,
-    /// True when this submitter runs on an emulated device rather than real hardware.
+    /// True when a hardware backend (cs, kfd, umq) runs on the emulated kernel device rather
+    /// than a real GPU. Always false for the simulator tier, which is software by definition.
     pub emulated: bool,
     /// A short human-readable description of the device (e.g. the render node).
     pub device: String,

@@ -112,7 +112,7 @@ impl Submitter for SimSubmitter {
             tier: Tier::Sim,
             gfx: self.engine.config().gfx,
             va_range: SIM_VA_RANGE,
-            emulated: true,
+            emulated: false,
             device: format!("pm4rt software GPU ({})", self.engine.config().gfx),
             counters: Counters {
                 ioctls: 0,

@@ -1,0 +1,36 @@
+//! Command-line parsing and dispatch to one module per subcommand.
+
+mod disasm;
+mod probe;
+mod smoke;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// pm4rt: drive AMD GPUs directly with PM4 (cs, kfd, umq tiers) or the simulator.
+#[derive(Debug, Parser)]
+#[command(name = "pm4rt", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Which tiers work on this machine and, for each that does not, why.
+    Probe(probe::Args),
+    /// Allocate, map, submit a small IB (WRITE_DATA, COPY_DATA, RELEASE_MEM), verify, time it.
+    Smoke(smoke::Args),
+    /// Decode a PM4 stream (binary little-endian dwords, or text hex dwords) and print it.
+    Disasm(disasm::Args),
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Probe(a) => probe::run(a),
+        Command::Smoke(a) => smoke::run(a),
+        Command::Disasm(a) => disasm::run(a),
+    }
+}

@@ -1,0 +1,111 @@
+//! Tier probing: which submission paths really work on this machine, and why the others don't.
+//!
+//! A tier counts only after its capability checks succeed (the backend opens the device and
+//! creates its queue) AND a retire smoke passes: one tiny IB whose `RELEASE_MEM` must land
+//! within a deadline ([`ProbeOptions::retire_deadline`]). Every rejection is recorded as a
+//! [`TierStatus`] carrying the failing step, errno and message.
+
+use std::time::{Duration, Instant};
+
+use pm4rt_core::{Submitter, Tier};
+
+use crate::smoke;
+
+/// Why a tier's capability check failed: the step, the errno if a syscall failed, and a
+/// message a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// What was being checked or done (e.g. `"open /dev/kfd"`, `"USERQ CREATE"`).
+    pub step: String,
+    /// The errno of the failing syscall, when there was one.
+    pub errno: Option<i32>,
+    /// What the check saw.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection without an errno.
+    pub fn new(step: impl Into<String>, message: impl Into<String>) -> Self {
+        Rejection { step: step.into(), errno: None, message: message.into() }
+    }
+}
+
+/// A way to open one tier on one device: the probe calls it and, on success, smoke-tests the
+/// submitter it returns.
+pub struct Candidate {
+    /// The tier this candidate opens.
+    pub tier: Tier,
+    /// The device it targets (render node, `/dev/kfd`, `in-process`), for the report.
+    pub device: String,
+    /// True when the device is the emulated kernel device rather than hardware.
+    pub emulated: bool,
+    /// Opens the submitter, or says why it cannot.
+    pub open: Box<dyn FnOnce() -> Result<Box<dyn Submitter>, Rejection>>,
+}
+
+/// Probe settings.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// How long the retire smoke's fence may take before the tier is rejected (default 500 ms).
+    pub retire_deadline: Duration,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions { retire_deadline: Duration::from_millis(500) }
+    }
+}
+
+/// The outcome for one candidate.
+#[derive(Debug, Clone)]
+pub struct TierStatus {
+    /// The tier.
+    pub tier: Tier,
+    /// The device probed.
+    pub device: String,
+    /// True when the device is emulated.
+    pub emulated: bool,
+    /// `None` when the tier is usable, else why not.
+    pub rejection: Option<Rejection>,
+    /// Wall time the probe of this candidate took.
+    pub elapsed: Duration,
+}
+
+impl TierStatus {
+    /// True when the tier passed its capability checks and its retire smoke.
+    pub fn usable(&self) -> bool {
+        self.rejection.is_none()
+    }
+
+    /// This status as a JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = self.rejection.as_ref();
+        serde_json::json!({
+            "tier": self.tier.name(),
+            "device": self.device,
+            "emulated": self.emulated,
+            "usable": self.usable(),
+            "step": r.map(|r| r.step.clone()),
+            "errno": r.and_then(|r| r.errno),
+            "message": r.map(|r| r.message.clone()),
+            "probe_ms": self.elapsed.as_secs_f64() * 1e3,
+        })
+    }
+}
+
+/// Probe one candidate: open it, then run the retire smoke. Returns the status and, when the
+/// tier is usable, the open submitter (so selection need not open it twice).
+pub fn probe_one(c: Candidate, opts: &ProbeOptions) -> (TierStatus, Option<Box<dyn Submitter>>) {
+    let t0 = Instant::now();
+    let (tier, device, emulated) = (c.tier, c.device.clone(), c.emulated);
+    let outcome =
+        (c.open)().and_then(|mut s| match smoke::run(s.as_mut(), 1, opts.retire_deadline) {
+            Ok(_) => Ok(s),
+            Err(e) => Err(Rejection::new("retire smoke", e.to_string())),
+        });
+    let (rejection, sub) = match outcome {
+        Ok(s) => (None, Some(s)),
+        Err(r) => (Some(r), None),
+    };
+    (TierStatus { tier, device, emulated, rejection, elapsed: t0.elapsed() }, sub)
+}
