@@ -1,0 +1,81 @@
+//! DMMV throughput (bytes of weights per second) for F32, Q4_0 and Q8_0 on 16384 x 4096
+//! (larger than the L3 cache), next to a streaming-read reference over the same bytes split
+//! over the same threads, so the ratio kernel / streaming read is measured in one run.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pm4rt_sim::kernels::{dmmv, WeightType};
+use std::hint::black_box;
+
+const ROWS: usize = 16384;
+const COLS: usize = 4096;
+
+fn weights(ty: WeightType) -> Vec<u8> {
+    let n = ROWS * ty.row_bytes(COLS).unwrap_or(0);
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut w: Vec<u8> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        })
+        .collect();
+    match ty {
+        WeightType::F32 => {
+            for c in w.chunks_exact_mut(4) {
+                c[3] = 0x3c | (c[3] & 0x80); // finite, moderate magnitude
+            }
+        }
+        _ => {
+            for b in w.chunks_exact_mut(ty.block_bytes()) {
+                b[1] = 0x20 | (b[1] & 0x83); // normal f16 scale
+            }
+        }
+    }
+    w
+}
+
+/// Sum of the buffer as u64 words, split into the same number of contiguous parts as DMMV.
+fn stream_sum(w: &[u8]) -> u64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let part = w.len().div_ceil(threads).div_ceil(32) * 32;
+    std::thread::scope(|s| {
+        let hs: Vec<_> = w
+            .chunks(part)
+            .map(|c| {
+                s.spawn(move || {
+                    let mut a = [0u64; 4];
+                    for q in c.chunks_exact(32) {
+                        for (i, v) in a.iter_mut().enumerate() {
+                            let b: [u8; 8] = q[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]);
+                            *v = v.wrapping_add(u64::from_le_bytes(b));
+                        }
+                    }
+                    a.iter().fold(0u64, |x, y| x.wrapping_add(*y))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).fold(0u64, u64::wrapping_add)
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let x: Vec<f32> = (0..COLS).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut y = vec![0f32; ROWS];
+    let mut g = c.benchmark_group("dmmv_16384x4096");
+    g.sample_size(20);
+    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+        let w = weights(ty);
+        g.throughput(Throughput::Bytes(w.len() as u64));
+        g.bench_function(format!("{ty:?}"), |b| {
+            b.iter(|| dmmv(ty, black_box(&w), black_box(&x), &mut y, ROWS, COLS))
+        });
+        g.bench_function(format!("stream_read_{ty:?}_bytes"), |b| {
+            b.iter(|| stream_sum(black_box(&w)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
