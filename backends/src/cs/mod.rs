@@ -506,7 +506,7 @@ impl Submitter for CsSubmitter {
             .as_ref()
             .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
         let len = data.len() as u64;
-        if offset.checked_add(len).map_or(true, |end| end > b.size) {
+        if offset.checked_add(len).is_none_or(|end| end > b.size) {
             return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
         }
         m.write(offset as usize, data).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
@@ -519,7 +519,7 @@ impl Submitter for CsSubmitter {
             .as_ref()
             .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
         let len = out.len() as u64;
-        if offset.checked_add(len).map_or(true, |end| end > b.size) {
+        if offset.checked_add(len).is_none_or(|end| end > b.size) {
             return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
         }
         m.read(offset as usize, out).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
@@ -532,7 +532,7 @@ impl Submitter for CsSubmitter {
         if dwords == 0 {
             return Err(Error::InvalidArgument("empty IB (0 dwords)".into()));
         }
-        if ib_va % 4 != 0 {
+        if !ib_va.is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!("IB VA {ib_va:#x} is not 4-byte aligned")));
         }
         let bytes = u64::from(dwords) * 4;

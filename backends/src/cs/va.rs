@@ -59,7 +59,7 @@ impl VaAllocator {
         let size = align_up(size.max(1), self.align).ok_or(VaRefusal::Exhausted)?;
         match at {
             Some(va) => {
-                if va % self.align != 0 {
+                if !va.is_multiple_of(self.align) {
                     return Err(VaRefusal::Misaligned);
                 }
                 let end = va.checked_add(size).ok_or(VaRefusal::OutOfRange)?;
