@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cs;
 #[allow(unsafe_code)]
 pub mod linux;
 
