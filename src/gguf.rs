@@ -428,7 +428,7 @@ impl<'a> Gguf<'a> {
             }
             let ggml_type = c.u32("tensor type")?;
             let offset = c.u64("tensor offset")?;
-            if offset % alignment != 0 {
+            if !offset.is_multiple_of(alignment) {
                 return Err(bad(format!("offset {offset} is not a multiple of {alignment}")));
             }
             if tensors.iter().any(|t| t.name == name) {
@@ -439,7 +439,7 @@ impl<'a> Gguf<'a> {
                 Some((bv, bb)) => {
                     let n = dims.iter().try_fold(1u64, |a, d| a.checked_mul(*d));
                     let n = n.ok_or_else(|| bad(format!("dims {dims:?} overflow")))?;
-                    if dims[0] % bv != 0 {
+                    if !dims[0].is_multiple_of(bv) {
                         return Err(bad(format!(
                             "innermost dim {} is not a multiple of the {} block ({bv})",
                             dims[0],

@@ -91,7 +91,7 @@ impl WeightType {
     pub fn row_bytes(self, cols: usize) -> Result<usize, KernelError> {
         let kernel = self.kernel_name();
         let block = self.block_values();
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(KernelError::ColsNotBlockMultiple { kernel, cols, block });
         }
         (cols / block).checked_mul(self.block_bytes()).ok_or(KernelError::ShapeOverflow {
