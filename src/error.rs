@@ -22,6 +22,17 @@ pub enum Error {
         /// The value expected.
         want: u64,
     },
+    /// A tier name that is not umq, kfd, cs or sim.
+    #[error("unknown tier {0:?} (expected umq, kfd, cs or sim)")]
+    InvalidTier(String),
+    /// An `--emulate` preset name that does not exist.
+    #[error("unknown preset {name:?} (known: {known})")]
+    UnknownPreset {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
     /// No tier qualified; one line per tier says why.
     #[error("no usable tier:\n{0}")]
     NoTier(String),

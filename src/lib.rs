@@ -14,8 +14,8 @@ pub mod dwords;
 pub mod error;
 pub mod gguf;
 pub mod probe;
+pub mod runtime;
 pub mod smoke;
-pub mod tiers;
 
 pub use error::{Error, Result};
 pub use pm4rt_core::{

@@ -5,6 +5,7 @@
 //! within a deadline ([`ProbeOptions::retire_deadline`]). Every rejection is recorded as a
 //! [`TierStatus`] carrying the failing step, errno and message.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pm4rt_core::{Submitter, Tier};
@@ -24,14 +25,28 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// The rejection for a submitter error: `Io` errors keep their step and errno.
+    pub fn from_error(step: &str, e: &pm4rt_core::Error) -> Self {
+        match e {
+            pm4rt_core::Error::Io { step, errno } => {
+                Rejection { step: (*step).to_string(), errno: Some(*errno), message: e.to_string() }
+            }
+            other => Rejection::new(step, other.to_string()),
+        }
+    }
+
     /// A rejection without an errno.
     pub fn new(step: impl Into<String>, message: impl Into<String>) -> Self {
         Rejection { step: step.into(), errno: None, message: message.into() }
     }
 }
 
+/// A function that opens a submitter (see [`Candidate::open`]).
+pub type Opener = Arc<dyn Fn() -> Result<Box<dyn Submitter>, Rejection> + Send + Sync>;
+
 /// A way to open one tier on one device: the probe calls it and, on success, smoke-tests the
 /// submitter it returns.
+#[derive(Clone)]
 pub struct Candidate {
     /// The tier this candidate opens.
     pub tier: Tier,
@@ -39,8 +54,9 @@ pub struct Candidate {
     pub device: String,
     /// True when the device is the emulated kernel device rather than hardware.
     pub emulated: bool,
-    /// Opens the submitter, or says why it cannot.
-    pub open: Box<dyn FnOnce() -> Result<Box<dyn Submitter>, Rejection>>,
+    /// Opens the submitter, or says why it cannot. Callable again: a session that demotes to
+    /// this tier at run time opens it then.
+    pub open: Opener,
 }
 
 /// Probe settings.
@@ -95,14 +111,14 @@ impl TierStatus {
 
 /// Probe one candidate: open it, then run the retire smoke. Returns the status and, when the
 /// tier is usable, the open submitter (so selection need not open it twice).
-pub fn probe_one(c: Candidate, opts: &ProbeOptions) -> (TierStatus, Option<Box<dyn Submitter>>) {
+pub fn probe_one(c: &Candidate, opts: &ProbeOptions) -> (TierStatus, Option<Box<dyn Submitter>>) {
     let t0 = Instant::now();
     let (tier, device, emulated) = (c.tier, c.device.clone(), c.emulated);
-    let outcome =
-        (c.open)().and_then(|mut s| match smoke::run(s.as_mut(), 1, opts.retire_deadline) {
-            Ok(_) => Ok(s),
-            Err(e) => Err(Rejection::new("retire smoke", e.to_string())),
-        });
+    let deadline = opts.retire_deadline;
+    let outcome = (c.open)().and_then(|mut s| match smoke::run(s.as_mut(), 1, deadline) {
+        Ok(_) => Ok(s),
+        Err(e) => Err(Rejection::new("retire smoke", e.to_string())),
+    });
     let (rejection, sub) = match outcome {
         Ok(s) => (None, Some(s)),
         Err(r) => (Some(r), None),

@@ -3,6 +3,7 @@
 mod disasm;
 mod probe;
 mod smoke;
+mod target;
 
 use std::process::ExitCode;
 

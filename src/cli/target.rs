@@ -1,0 +1,60 @@
+//! Options shared by the commands that run work: which machine, which tier, which node.
+
+use pm4rt::runtime::{self, candidates, parse_tier, presets, Machine, Policy, Selection};
+use pm4rt::Tier;
+
+/// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Tier to run on (umq, kfd, cs, sim); default: the first usable in that order.
+    #[arg(long, env = "PM4RT_TIER", value_parser = parse_tier_arg)]
+    pub tier: Option<Tier>,
+    /// Run the hardware tiers on the emulated kernel device of a preset instead of this
+    /// machine's kernel (`--emulate` alone: r9700; `--emulate list` names the presets).
+    #[arg(long, num_args = 0..=1, default_missing_value = "r9700", value_name = "PRESET")]
+    pub emulate: Option<String>,
+    /// Only this DRM render node for the hardware tiers.
+    #[arg(long, env = "PM4RT_RENDER_NODE")]
+    pub render_node: Option<String>,
+    /// Never fall back to the simulator.
+    #[arg(long)]
+    pub exclude_sim: bool,
+}
+
+fn parse_tier_arg(s: &str) -> Result<Tier, String> {
+    parse_tier(s).map_err(|e| e.to_string())
+}
+
+impl TargetArgs {
+    /// True (after printing the presets) when the user asked `--emulate list`.
+    pub fn listed_presets(&self) -> bool {
+        if self.emulate.as_deref() != Some("list") {
+            return false;
+        }
+        for (name, what, _) in presets() {
+            println!("{name:<10} {what}");
+        }
+        true
+    }
+
+    /// The machine and policy these options describe.
+    pub fn machine_and_policy(&self) -> pm4rt::Result<(Machine, Policy)> {
+        let machine = match &self.emulate {
+            Some(name) => Machine::emulated(name)?,
+            None => Machine::Host,
+        };
+        let policy = Policy {
+            force: self.tier,
+            exclude_sim: self.exclude_sim,
+            render_node: self.render_node.clone(),
+            ..Policy::default()
+        };
+        Ok((machine, policy))
+    }
+
+    /// Probe and select a tier.
+    pub fn select(&self) -> pm4rt::Result<Selection> {
+        let (machine, policy) = self.machine_and_policy()?;
+        runtime::select(candidates(&machine, &policy), &policy.probe)
+    }
+}

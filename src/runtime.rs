@@ -1,0 +1,277 @@
+//! Tier selection: enumerate the machine (or an emulated one), build the candidates in
+//! selection order (umq, kfd, cs on every AMD render node, then sim), probe them, and pick the
+//! first that passes its capability checks and retire smoke.
+//!
+//! Environment overrides: `PM4RT_TIER` forces one tier (`umq`, `kfd`, `cs`, `sim`),
+//! `PM4RT_RENDER_NODE` restricts the hardware tiers to one render node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pm4rt_backends::cs::{CsConfig, CsSubmitter};
+use pm4rt_backends::LinuxDriver;
+use pm4rt_core::{Driver, Submitter, Tier};
+use pm4rt_sim::emu::{EmulatedDevice, Preset};
+use pm4rt_sim::SimSubmitter;
+
+use crate::error::{Error, Result};
+use crate::probe::{probe_one, Candidate, ProbeOptions, Rejection, TierStatus};
+
+/// The default DRM render node.
+pub const DEFAULT_RENDER_NODE: &str = "/dev/dri/renderD128";
+/// PCI vendor id of AMD, as `/sys/class/drm/renderD*/device/vendor` prints it.
+const AMD_VENDOR: &str = "0x1002";
+
+/// What selection may choose.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Only this tier (from `--tier` or `PM4RT_TIER`).
+    pub force: Option<Tier>,
+    /// Never fall back to the simulator.
+    pub exclude_sim: bool,
+    /// Only this render node for the hardware tiers (from `PM4RT_RENDER_NODE`).
+    pub render_node: Option<String>,
+    /// Probe settings (retire-smoke deadline).
+    pub probe: ProbeOptions,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            force: None,
+            exclude_sim: false,
+            render_node: None,
+            probe: ProbeOptions::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy with `PM4RT_TIER` and `PM4RT_RENDER_NODE` applied.
+    ///
+    /// Errors: [`Error::InvalidTier`] when `PM4RT_TIER` names no tier.
+    pub fn from_env() -> Result<Policy> {
+        let mut p = Policy::default();
+        if let Ok(t) = std::env::var("PM4RT_TIER") {
+            p.force = Some(parse_tier(&t)?);
+        }
+        if let Ok(n) = std::env::var("PM4RT_RENDER_NODE") {
+            p.render_node = Some(n);
+        }
+        Ok(p)
+    }
+
+    fn allows(&self, tier: Tier) -> bool {
+        self.force.map_or(!(tier == Tier::Sim && self.exclude_sim), |f| f == tier)
+    }
+}
+
+/// Parse a tier name (`umq`, `kfd`, `cs`, `sim`).
+///
+/// Errors: [`Error::InvalidTier`].
+pub fn parse_tier(name: &str) -> Result<Tier> {
+    Tier::from_name(name).ok_or_else(|| Error::InvalidTier(name.to_string()))
+}
+
+/// The machine to run on: this host's kernel, or an emulated kernel device of a preset.
+#[derive(Clone)]
+pub enum Machine {
+    /// Real syscalls through [`LinuxDriver`].
+    Host,
+    /// The emulated amdgpu/KFD device of a preset; the hardware tiers are labelled emulated.
+    Emulated(Arc<EmulatedDevice>),
+}
+
+/// The named machine presets `--emulate` accepts.
+pub fn presets() -> Vec<(&'static str, &'static str, fn() -> Preset)> {
+    vec![
+        (
+            "r9700",
+            "AMD Radeon AI PRO R9700 (gfx1201) on Linux 6.17: umq off, kfd never retires, cs works",
+            Preset::r9700_gfx1201,
+        ),
+        ("rx7900xtx", "AMD Radeon RX 7900 XTX (gfx1100) on Linux 6.17", Preset::rx7900xtx_gfx1100),
+    ]
+}
+
+impl Machine {
+    /// The emulated machine of the preset called `name` (see [`presets`]).
+    ///
+    /// Errors: [`Error::UnknownPreset`] listing the known names.
+    pub fn emulated(name: &str) -> Result<Machine> {
+        let list = presets();
+        let Some((_, _, make)) = list.iter().find(|(n, _, _)| *n == name) else {
+            let names: Vec<_> = list.iter().map(|(n, _, _)| *n).collect();
+            return Err(Error::UnknownPreset { name: name.to_string(), known: names.join(", ") });
+        };
+        let dev = EmulatedDevice::new(make())
+            .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e.0)))?;
+        Ok(Machine::Emulated(Arc::new(dev)))
+    }
+
+    fn driver(&self) -> Arc<dyn Driver> {
+        match self {
+            Machine::Host => Arc::new(LinuxDriver::new()),
+            Machine::Emulated(d) => d.clone(),
+        }
+    }
+
+    fn is_emulated(&self) -> bool {
+        matches!(self, Machine::Emulated(_))
+    }
+
+    /// The AMD render nodes of the machine, in minor order.
+    fn render_nodes(&self, driver: &dyn Driver) -> Vec<String> {
+        match self {
+            Machine::Emulated(d) => d.preset().render_nodes,
+            Machine::Host => {
+                let Ok(names) = driver.list_dir("/sys/class/drm") else { return Vec::new() };
+                names
+                    .into_iter()
+                    .filter(|n| n.starts_with("renderD"))
+                    .filter(|n| {
+                        driver
+                            .read_file(&format!("/sys/class/drm/{n}/device/vendor"))
+                            .is_ok_and(|v| v.trim() == AMD_VENDOR)
+                    })
+                    .map(|n| format!("/dev/dri/{n}"))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Every candidate allowed by `policy` on `machine`, in selection order: each hardware tier
+/// on each AMD render node (umq, then kfd, then cs), then the simulator.
+pub fn candidates(machine: &Machine, policy: &Policy) -> Vec<Candidate> {
+    let driver = machine.driver();
+    let emulated = machine.is_emulated();
+    let mut nodes = machine.render_nodes(driver.as_ref());
+    if let Some(n) = &policy.render_node {
+        nodes.retain(|x| x == n);
+        if nodes.is_empty() {
+            nodes.push(n.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for tier in [Tier::Umq, Tier::Kfd, Tier::Cs] {
+        if !policy.allows(tier) {
+            continue;
+        }
+        if nodes.is_empty() {
+            out.push(missing_node(tier, emulated));
+        }
+        for node in &nodes {
+            out.push(hardware_candidate(tier, node, driver.clone(), emulated));
+        }
+    }
+    if policy.allows(Tier::Sim) {
+        out.push(sim_candidate());
+    }
+    out
+}
+
+fn missing_node(tier: Tier, emulated: bool) -> Candidate {
+    Candidate {
+        tier,
+        device: "(none)".into(),
+        emulated,
+        open: Arc::new(|| {
+            Err(Rejection {
+                step: "find render node".into(),
+                errno: Some(2),
+                message: "no AMD render node (/sys/class/drm/renderD* with vendor 0x1002)".into(),
+            })
+        }),
+    }
+}
+
+fn hardware_candidate(
+    tier: Tier,
+    node: &str,
+    driver: Arc<dyn Driver>,
+    emulated: bool,
+) -> Candidate {
+    let path = node.to_string();
+    let open: crate::probe::Opener = match tier {
+        Tier::Cs => Arc::new(move || {
+            let config = CsConfig { emulated, ..CsConfig::with_path(path.clone()) };
+            CsSubmitter::open(driver.clone(), config)
+                .map(|s| Box::new(s) as Box<dyn Submitter>)
+                .map_err(|e| Rejection::from_error("open", &e))
+        }),
+        _ => Arc::new(move || {
+            Err(Rejection::new(
+                "backend",
+                format!("the {tier} backend is not built into this version"),
+            ))
+        }),
+    };
+    let device = if tier == Tier::Kfd { format!("/dev/kfd ({node})") } else { node.to_string() };
+    Candidate { tier, device, emulated, open }
+}
+
+/// The simulator candidate: always present.
+pub fn sim_candidate() -> Candidate {
+    Candidate {
+        tier: Tier::Sim,
+        device: "in-process".to_string(),
+        emulated: false,
+        open: Arc::new(|| match SimSubmitter::new() {
+            Ok(s) => Ok(Box::new(s) as Box<dyn Submitter>),
+            Err(e) => Err(Rejection::from_error("create simulator", &e)),
+        }),
+    }
+}
+
+/// The outcome of selection: the chosen submitter, the statuses of every candidate probed
+/// (those before the chosen one were rejected), and the candidates after it (for run-time
+/// fallback).
+pub struct Selection {
+    /// The open submitter of the chosen tier.
+    pub submitter: Box<dyn Submitter>,
+    /// The chosen candidate.
+    pub chosen: Candidate,
+    /// Every candidate probed, in order, with its status (the chosen one last).
+    pub statuses: Vec<TierStatus>,
+    /// Candidates after the chosen one, for demotion at run time.
+    pub fallback: Vec<Candidate>,
+}
+
+/// Probe `candidates` in order and return the first usable one.
+///
+/// Errors: [`Error::NoTier`] listing every candidate's reason when none qualifies.
+pub fn select(candidates: Vec<Candidate>, opts: &ProbeOptions) -> Result<Selection> {
+    let mut statuses = Vec::new();
+    let mut rest = candidates.into_iter();
+    while let Some(c) = rest.next() {
+        let (status, sub) = probe_one(&c, opts);
+        statuses.push(status);
+        if let Some(submitter) = sub {
+            return Ok(Selection { submitter, chosen: c, statuses, fallback: rest.collect() });
+        }
+    }
+    Err(Error::NoTier(reasons(&statuses)))
+}
+
+/// Probe every candidate (for the `probe` report).
+pub fn probe_all(candidates: &[Candidate], opts: &ProbeOptions) -> Vec<TierStatus> {
+    candidates.iter().map(|c| probe_one(c, opts).0).collect()
+}
+
+/// One line per rejected status: `tier device: step: message (errno N)`.
+pub fn reasons(statuses: &[TierStatus]) -> String {
+    statuses
+        .iter()
+        .filter_map(|s| {
+            s.rejection.as_ref().map(|r| {
+                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {e})"));
+                format!("  {} {}: {}: {}{errno}", s.tier, s.device, r.step, r.message)
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Default per-fence timeout used by the CLI.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
