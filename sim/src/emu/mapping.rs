@@ -48,7 +48,7 @@ impl Mapping for EmuMapping {
     }
 
     fn load_u64(&self, offset: usize) -> Result<u64, Errno> {
-        if offset % 8 != 0 {
+        if offset & 7 != 0 {
             return Err(Errno::EFAULT);
         }
         let mut b = [0u8; 8];
@@ -58,7 +58,7 @@ impl Mapping for EmuMapping {
     }
 
     fn store_u64(&self, offset: usize, value: u64) -> Result<(), Errno> {
-        if offset % 8 != 0 {
+        if offset & 7 != 0 {
             return Err(Errno::EFAULT);
         }
         self.write(offset, &value.to_le_bytes())

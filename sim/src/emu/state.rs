@@ -207,7 +207,7 @@ impl State {
     ) -> Result<Box<dyn Mapping>, Errno> {
         self.file(fd)?;
         // mmap(2): zero length, misaligned offset or fixed address is EINVAL.
-        if len == 0 || offset % PAGE_SIZE != 0 {
+        if len == 0 || offset & (PAGE_SIZE - 1) != 0 {
             return Err(self.fail(Errno::EINVAL, "mmap: zero length or unaligned offset"));
         }
         // drm_vma_offset_exact_lookup_locked: the offset must be the start of an object.
@@ -226,7 +226,7 @@ impl State {
             return Err(self.fail(Errno::EINVAL, "mmap: longer than the BO"));
         }
         let addr = match at {
-            MapAt::Fixed(a) if a % PAGE_SIZE != 0 => {
+            MapAt::Fixed(a) if a & (PAGE_SIZE - 1) != 0 => {
                 return Err(self.fail(Errno::EINVAL, "mmap: MAP_FIXED address not page aligned"))
             }
             MapAt::Fixed(a) => a,
