@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pm4rt_core::abi::drm::*;
 use pm4rt_core::abi::ioctl::{decode_arg_zext, decode_array, write_arg};
@@ -862,13 +862,9 @@ pub(crate) fn wait_cs(
             if last == 0 {
                 AMDGPU_WAIT_CS_RETIRED
             } else {
-                let start = Instant::now();
                 match engine.wait(last, timeout) {
                     Ok(()) => AMDGPU_WAIT_CS_RETIRED,
-                    Err(Error::Timeout { .. }) => {
-                        let _ = start;
-                        AMDGPU_WAIT_CS_BUSY
-                    }
+                    Err(Error::Timeout { .. }) => AMDGPU_WAIT_CS_BUSY,
                     Err(_) => return wait_cs_again(dev, fd, kdata, &a),
                 }
             }

@@ -1,12 +1,12 @@
 //! The emulated amdgpu DRM device: a [`Driver`] that answers the render-node ioctls from their
 //! raw argument bytes, validates them the way the kernel does (citing the kernel function
-//! whose errno it reproduces) and runs command submissions on the simulator's [`Engine`].
+//! whose errno it reproduces) and runs command submissions on the simulator's [`Engine`](crate::engine::Engine).
 //!
 //! # Model
 //!
-//! - One device = one [`GpuMemory`] and one engine (the compute ring). Every `open` of a render
+//! - One device = one [`GpuMemory`](crate::memory::GpuMemory) and one engine (the compute ring). Every `open` of a render
 //!   node is a `drm_file` with its own GEM handles, contexts, BO lists and GPU VM table.
-//! - `ioctl` goes through [`table::dispatch`], which copies the argument in and out exactly like
+//! - `ioctl` goes through a declarative table (`table.rs`), whose dispatcher copies the argument in and out exactly like
 //!   `drm_ioctl` (match by nr, zero-extend / truncate size differences, direction bits).
 //! - Pointer fields of arguments are resolved in the caller's `user` slices; a pointer into no
 //!   slice fails with `EFAULT` where the kernel's `copy_from_user` would.
@@ -85,8 +85,8 @@ impl LiveHandles {
 pub struct IoctlFault {
     /// `_IOC_NR` of the request (sizes and directions of the same command all count).
     pub nr: u8,
-    /// Which call fails (1 = the first one made after the fault was armed... counted from
-    /// the device's creation).
+    /// Which call fails: 1-based, counted over the device's whole life (see
+    /// [`EmulatedDevice::ioctl_count`] to arm "the next but one").
     pub nth: u64,
     /// The errno returned.
     pub errno: Errno,
@@ -140,8 +140,8 @@ impl EmulatedDevice {
         self.lock().ioctl_counts.get(&nr).copied().unwrap_or(0)
     }
 
-    /// After `n` more... precisely: every CS job numbered above `n` (jobs are counted from
-    /// 1 since the device was created) is accepted but never retires: WAIT_CS reports busy.
+    /// Every CS job numbered above `n` (jobs are counted from 1 over the device's life) is
+    /// accepted but never retires: WAIT_CS reports busy until its timeout.
     pub fn hang_after(&self, n: u64) {
         self.lock().hang_after = Some(n);
     }
