@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod cs;
+mod drm;
 #[allow(unsafe_code)]
 pub mod linux;
 

@@ -39,7 +39,6 @@
 pub mod clock;
 mod dev;
 mod fences;
-mod va;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,9 +66,10 @@ pub use dev::{
     STEP_OPEN, STEP_VA_MAP, STEP_VA_UNMAP, STEP_WAIT_CS,
 };
 
-use dev::{CsScratch, Dev};
+use crate::drm::dev::Dev;
+use crate::drm::va::VaAllocator;
+use dev::CsScratch;
 use fences::{FenceState, FenceTracker};
-use va::VaAllocator;
 
 /// The render node opened by default.
 pub const DEFAULT_RENDER_NODE: &str = "/dev/dri/renderD128";
