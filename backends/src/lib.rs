@@ -9,8 +9,10 @@
 #![deny(missing_docs)]
 
 pub mod cs;
+pub mod kfd;
 mod drm;
 #[allow(unsafe_code)]
 pub mod linux;
+pub mod umq;
 
 pub use linux::{LinuxDriver, LinuxMapping};

@@ -1,0 +1,45 @@
+//! Ring-buffer arithmetic of a KFD PM4 queue.
+//!
+//! The write pointer is a 64-bit count of dwords that only grows; the ring index of a pointer
+//! `p` is `p % ring_dwords` (reference/abi.md). The read pointer the CP reports at
+//! `read_pointer_address` is treated only modulo the ring size: that is correct whether it is
+//! reported as a ring offset or as a growing count (the simulator's engine), because the ring
+//! size is a power of two that divides 2^32. One dword is always left free so that a full ring
+//! and an empty one differ.
+
+/// Dwords queued but not yet consumed: `(wptr - rptr) mod ring_dwords`.
+pub fn pending(wptr: u64, rptr: u64, ring_dwords: u64) -> u64 {
+    wptr.wrapping_sub(rptr) % ring_dwords
+}
+
+/// Dwords that may be written without overrunning the read pointer.
+pub fn free(wptr: u64, rptr: u64, ring_dwords: u64) -> u64 {
+    ring_dwords - 1 - pending(wptr, rptr, ring_dwords)
+}
+
+/// Where `len` dwords written at pointer `wptr` land: (first ring index, dwords before the ring
+/// end, dwords wrapped to the start).
+pub fn split(wptr: u64, len: u64, ring_dwords: u64) -> (u64, u64, u64) {
+    let start = wptr % ring_dwords;
+    let first = len.min(ring_dwords - start);
+    (start, first, len - first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_and_wrap() {
+        let n = 1024;
+        assert_eq!(free(0, 0, n), 1023);
+        assert_eq!(free(1000, 0, n), 23);
+        assert_eq!(free(1000, 1000, n), 1023);
+        // A monotonic 64-bit read pointer and the same pointer reported modulo the ring agree.
+        assert_eq!(free(5000, 4990, n), free(5000, 4990 % n, n));
+        assert_eq!(pending(5000, 4990, n), 10);
+        assert_eq!(split(1020, 8, n), (1020, 4, 4));
+        assert_eq!(split(2048, 8, n), (0, 8, 0));
+        assert_eq!(split(1016, 8, n), (1016, 8, 0));
+    }
+}
