@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dispatch;
 pub mod emu;
 pub mod engine;
 pub mod kernels;

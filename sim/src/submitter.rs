@@ -14,6 +14,7 @@ use pm4rt_core::{
     BoDesc, BoHandle, Counters, Error, Fence, Result, Submitter, SubmitterInfo, Tier,
 };
 
+use crate::dispatch::KernelRegistry;
 use crate::engine::{DispatchHook, Engine, EngineConfig, InterruptHook, Work};
 use crate::memory::GpuMemory;
 
@@ -51,19 +52,26 @@ impl std::fmt::Debug for SimSubmitter {
 
 impl SimSubmitter {
     /// A simulator with the default configuration (gfx1201, 2 s WAIT_REG_MEM deadline, IB
-    /// depth 4).
+    /// depth 4) that runs pm4rt's kernels (see [`SimSubmitter::with_config`]).
     ///
     /// Errors: [`Error::Io`] when the queue thread cannot be started.
     pub fn new() -> Result<SimSubmitter> {
         Self::with_config(SimConfig::default())
     }
 
-    /// A simulator with `config`.
+    /// A simulator with `config`. It runs pm4rt's kernels: the shared
+    /// [`KernelRegistry`] for the configured target is installed as the dispatch hook
+    /// (remove it with `set_dispatch_hook(None)` to run without kernels, or install another).
     ///
-    /// Errors: [`Error::Io`] when the queue thread cannot be started.
+    /// Errors: [`Error::Io`] when the queue thread cannot be started;
+    /// [`Error::Unsupported`] when the kernel library for the target does not load.
     pub fn with_config(config: SimConfig) -> Result<SimSubmitter> {
+        let gfx = config.engine.gfx;
+        let registry = KernelRegistry::shared(gfx)
+            .map_err(|e| Error::Unsupported(format!("pm4rt kernel library for {gfx}: {e}")))?;
         let mem = Arc::new(GpuMemory::new());
         let engine = Engine::new(Arc::clone(&mem), config.engine)?;
+        engine.set_dispatch_hook(Some(registry));
         Ok(SimSubmitter {
             engine,
             mem,

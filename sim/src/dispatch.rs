@@ -1,0 +1,517 @@
+//! Running pm4rt's kernels on the simulator: the [`KernelRegistry`] [`DispatchHook`].
+//!
+//! A `DISPATCH_DIRECT` is executed the way the GPU would see it, from simulated memory and the
+//! queue's registers only:
+//!
+//! 1. **Identify the code.** `COMPUTE_PGM_LO/HI` give the entry VA; the bytes there are
+//!    compared exactly with the machine code of every kernel of the pm4rt-kernels code object
+//!    for the engine's target ([`CodeObject::code_bytes`], `code_size` bytes each). No match
+//!    (including code at an unmapped VA) is [`Error::Dispatch`] with a reason starting
+//!    `"unknown code"`.
+//! 2. **Check the launch registers** against the kernel descriptor, as
+//!    [`pm4rt_core::launch::emit_dispatch`] writes them: `COMPUTE_PGM_RSRC1`, `RSRC2` (with the
+//!    LDS size the launcher fills, [`KernelDescriptor::dispatch_rsrc2`]), `RSRC3`,
+//!    `COMPUTE_START_X/Y/Z` = 0, `COMPUTE_NUM_THREAD_X/Y/Z` = the kernel's
+//!    `reqd_work_group_size` (256, 1, 1), and the initiator's COMPUTE_SHADER_EN bit and wave32
+//!    bit (CS_W32_EN) matching the descriptor. A mismatch is [`Error::Dispatch`] naming the
+//!    register, the value found and the value expected.
+//! 3. **Read the kernel arguments** from the kernarg segment at `COMPUTE_USER_DATA_0/1`, at the
+//!    offsets the code object's metadata gives (checked against the declared signature of
+//!    [`KernelId::signature`] when the registry is built).
+//! 4. **Honour the grid** (`dim_x` workgroups of 256 lanes): the DMMV kernels compute rows
+//!    `< min(rows, dim_x * 8)`, `argmax_f32` / `copy_u32` elements `< min(n, dim_x * 256)`,
+//!    `rms_norm_f32` the whole vector when at least one workgroup runs. A zero dimension runs
+//!    nothing. Extra Y/Z workgroups repeat the same (idempotent) work, so they change nothing.
+//! 5. **Run the Rust implementation** ([`crate::kernels`]) with the weights borrowed in place
+//!    from simulated memory ([`GpuMemory::with_slice`]); the small inputs (vectors) are copied,
+//!    so an input may share a BO with the output. Outputs are written back; the packed argmax
+//!    outputs are merged with the 64-bit word already there by `max`, as the GPU's atomic max
+//!    does (the caller zeroes it first).
+//!
+//! Any access outside a mapping — kernarg segment or buffer — is [`Error::Fault`] at the first
+//! unmapped byte. Arguments the math refuses (e.g. Q4_0 `cols` not a multiple of 32, rows
+//! whose size overflows) are [`Error::Dispatch`] naming the kernel and the argument.
+
+use std::sync::{Arc, OnceLock};
+
+use pm4rt_core::code_object::{
+    CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel, KernelDescriptor,
+};
+use pm4rt_core::launch::INITIATOR_CS_W32_EN;
+use pm4rt_core::pm4::regs;
+use pm4rt_core::{Error, GfxTarget, Result};
+use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
+
+use crate::engine::{DispatchContext, DispatchHook};
+use crate::kernels::{self, WeightType};
+use crate::memory::GpuMemory;
+
+/// DISPATCH_INITIATOR.COMPUTE_SHADER_EN (bit 0), as in [`pm4rt_core::launch::INITIATOR_BASE`].
+const INITIATOR_COMPUTE_SHADER_EN: u32 = 1;
+
+/// Why a [`KernelRegistry`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The code object failed to load, lacks a kernel, or a kernel's kernarg layout differs
+    /// from its declared signature.
+    #[error(transparent)]
+    CodeObject(#[from] CodeObjectError),
+    /// A kernel has no code bytes (code_size 0 or outside the image): it could not be told
+    /// apart from anything.
+    #[error("kernel {kernel}: no code bytes to identify it by")]
+    EmptyCode {
+        /// The kernel name.
+        kernel: &'static str,
+    },
+}
+
+/// The pm4rt-kernels target of a GPU generation.
+pub fn kernels_target(gfx: GfxTarget) -> Target {
+    match gfx {
+        GfxTarget::Gfx1100 => Target::Gfx1100,
+        GfxTarget::Gfx1201 => Target::Gfx1201,
+    }
+}
+
+/// The declared signature of `id` in the form [`Kernel::check_signature`] takes.
+pub fn declared_args(id: KernelId) -> Vec<DeclaredArg<'static>> {
+    id.signature()
+        .iter()
+        .map(|a| DeclaredArg {
+            name: a.name,
+            kind: match a.kind {
+                ArgKind::Ptr => DeclaredKind::Pointer,
+                ArgKind::U32 | ArgKind::F32 => DeclaredKind::Value,
+            },
+            offset: a.offset,
+            size: a.size,
+        })
+        .collect()
+}
+
+/// One kernel the registry can run.
+#[derive(Debug, Clone)]
+pub struct RegisteredKernel {
+    /// Which kernel of the library.
+    pub id: KernelId,
+    /// Its descriptor, metadata and arguments from the code object.
+    pub kernel: Kernel,
+    /// Its machine code, compared with the bytes at `COMPUTE_PGM` to identify it.
+    pub code: Vec<u8>,
+}
+
+impl RegisteredKernel {
+    /// The metadata offset of the argument called `name` (always present: the registry
+    /// checked the metadata against the declared signature).
+    fn offset(&self, name: &str) -> usize {
+        self.kernel
+            .args
+            .iter()
+            .find(|a| a.name.as_deref() == Some(name))
+            .map_or(usize::MAX, |a| a.offset as usize)
+    }
+}
+
+/// The kernels of one code object, identified by their code bytes; a [`DispatchHook`] that
+/// runs them (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct KernelRegistry {
+    gfx: GfxTarget,
+    kernels: Vec<RegisteredKernel>,
+}
+
+impl KernelRegistry {
+    /// The registry of the pm4rt-kernels code object for `gfx`.
+    ///
+    /// Errors: [`RegistryError`] when the committed code object does not load for `gfx`,
+    /// lacks a kernel of [`KernelId::ALL`], or a kernel's arguments differ from its declared
+    /// signature.
+    pub fn new(gfx: GfxTarget) -> std::result::Result<KernelRegistry, RegistryError> {
+        let co = CodeObject::load(pm4rt_kernels::code_object(kernels_target(gfx)), gfx)?;
+        Self::from_code_object(&co)
+    }
+
+    /// The registry of every [`KernelId`] in `co` (which must hold all of them).
+    ///
+    /// Errors: as [`KernelRegistry::new`].
+    pub fn from_code_object(co: &CodeObject) -> std::result::Result<KernelRegistry, RegistryError> {
+        let mut kernels = Vec::with_capacity(KernelId::ALL.len());
+        for id in KernelId::ALL {
+            let kernel = co.kernel(id.name())?;
+            kernel.check_signature(&declared_args(id))?;
+            let code = co.code_bytes(kernel).to_vec();
+            if code.is_empty() {
+                return Err(RegistryError::EmptyCode { kernel: id.name() });
+            }
+            kernels.push(RegisteredKernel { id, kernel: kernel.clone(), code });
+        }
+        Ok(KernelRegistry { gfx: co.target(), kernels })
+    }
+
+    /// A registry for `gfx` built once per process and shared (what [`crate::SimSubmitter`]
+    /// installs).
+    ///
+    /// Errors: as [`KernelRegistry::new`] (the failure is remembered).
+    pub fn shared(gfx: GfxTarget) -> std::result::Result<Arc<KernelRegistry>, RegistryError> {
+        static GFX1100: OnceLock<std::result::Result<Arc<KernelRegistry>, RegistryError>> =
+            OnceLock::new();
+        static GFX1201: OnceLock<std::result::Result<Arc<KernelRegistry>, RegistryError>> =
+            OnceLock::new();
+        let cell = match gfx {
+            GfxTarget::Gfx1100 => &GFX1100,
+            GfxTarget::Gfx1201 => &GFX1201,
+        };
+        cell.get_or_init(|| KernelRegistry::new(gfx).map(Arc::new)).clone()
+    }
+
+    /// The target the kernels were compiled for.
+    pub fn gfx(&self) -> GfxTarget {
+        self.gfx
+    }
+
+    /// Every registered kernel, in [`KernelId::ALL`] order.
+    pub fn kernels(&self) -> &[RegisteredKernel] {
+        &self.kernels
+    }
+
+    /// The registered kernel `id`.
+    pub fn get(&self, id: KernelId) -> Option<&RegisteredKernel> {
+        self.kernels.iter().find(|k| k.id == id)
+    }
+
+    /// Identify the kernel whose code sits at `pgm_va` by comparing the bytes there with each
+    /// kernel's code.
+    ///
+    /// Errors: [`Error::Dispatch`] (`"unknown code ..."`) when no kernel's code matches,
+    /// including when the code VA is not mapped.
+    pub fn identify(&self, mem: &GpuMemory, pgm_va: u64) -> Result<&RegisteredKernel> {
+        let mut fault = None;
+        for k in &self.kernels {
+            match mem.with_slice(pgm_va, k.code.len(), |b| b == k.code.as_slice()) {
+                Ok(true) => return Ok(k),
+                Ok(false) => {}
+                Err(Error::Fault { va }) => fault = fault.or(Some(va)),
+                Err(e) => return Err(e),
+            }
+        }
+        let reason = match fault {
+            Some(va) if va == pgm_va => {
+                format!("unknown code: no kernel registered for code at {pgm_va:#x} (not mapped)")
+            }
+            _ => format!(
+                "unknown code: no kernel registered for the bytes at {pgm_va:#x} (none of the \
+                 {} {} kernels matches)",
+                self.kernels.len(),
+                self.gfx
+            ),
+        };
+        Err(Error::Dispatch { pgm_va, reason })
+    }
+}
+
+impl DispatchHook for KernelRegistry {
+    fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {
+        let pgm_va = ctx.pgm_va();
+        let k = self.identify(ctx.memory, pgm_va)?;
+        check_launch(k, ctx)
+            .map_err(|reason| Error::Dispatch { pgm_va, reason: format!("{}: {reason}", k.id) })?;
+        if ctx.dim.contains(&0) {
+            return Ok(());
+        }
+        let kernarg_va = u64::from(ctx.user_data(0)) | (u64::from(ctx.user_data(1)) << 32);
+        let mut kernarg = vec![0u8; k.kernel.descriptor.kernarg_size as usize];
+        ctx.memory.read(kernarg_va, &mut kernarg)?;
+        let args = Args { k, bytes: &kernarg };
+        let run = Run { mem: ctx.memory, pgm_va, id: k.id, groups: u64::from(ctx.dim[0]) };
+        run.kernel(&args)
+    }
+}
+
+/// Compare the launch registers with what the descriptor requires; the reason on mismatch.
+fn check_launch(
+    k: &RegisteredKernel,
+    ctx: &DispatchContext<'_>,
+) -> std::result::Result<(), String> {
+    let d: &KernelDescriptor = &k.kernel.descriptor;
+    let sh = |r: u16| ctx.regs.sh(r);
+    let expect = [
+        ("COMPUTE_PGM_RSRC1", regs::COMPUTE_PGM_RSRC1, d.compute_pgm_rsrc1),
+        ("COMPUTE_PGM_RSRC2", regs::COMPUTE_PGM_RSRC2, d.dispatch_rsrc2()),
+        ("COMPUTE_PGM_RSRC3", regs::COMPUTE_PGM_RSRC3, d.compute_pgm_rsrc3),
+        ("COMPUTE_START_X", regs::COMPUTE_START_X, 0),
+        ("COMPUTE_START_Y", regs::COMPUTE_START_Y, 0),
+        ("COMPUTE_START_Z", regs::COMPUTE_START_Z, 0),
+    ];
+    for (name, reg, want) in expect {
+        let got = sh(reg);
+        if got != want {
+            return Err(format!("{name} is {got:#x}, the kernel descriptor needs {want:#x}"));
+        }
+    }
+    let wg = k.kernel.metadata.reqd_workgroup_size.unwrap_or([WORKGROUP_SIZE, 1, 1]);
+    let threads = ctx.num_threads();
+    if threads != wg {
+        return Err(format!(
+            "COMPUTE_NUM_THREAD_X/Y/Z are {threads:?}, the kernel's workgroup is {wg:?}"
+        ));
+    }
+    if ctx.initiator & INITIATOR_COMPUTE_SHADER_EN == 0 {
+        return Err(format!(
+            "DISPATCH_INITIATOR {:#x} lacks COMPUTE_SHADER_EN (bit 0)",
+            ctx.initiator
+        ));
+    }
+    let w32 = ctx.initiator & INITIATOR_CS_W32_EN != 0;
+    if w32 != d.is_wave32() {
+        return Err(format!(
+            "DISPATCH_INITIATOR {:#x} has CS_W32_EN {} but the kernel is wave{}",
+            ctx.initiator,
+            u32::from(w32),
+            if d.is_wave32() { 32 } else { 64 }
+        ));
+    }
+    if !d.wants_kernarg_ptr() {
+        return Err("the descriptor does not ask for the kernarg pointer".into());
+    }
+    Ok(())
+}
+
+/// The kernarg segment of one dispatch, decoded at the metadata offsets.
+struct Args<'a> {
+    k: &'a RegisteredKernel,
+    bytes: &'a [u8],
+}
+
+impl Args<'_> {
+    fn field<const N: usize>(&self, name: &str) -> [u8; N] {
+        let at = self.k.offset(name);
+        let mut out = [0u8; N];
+        if let Some(b) = at.checked_add(N).and_then(|end| self.bytes.get(at..end)) {
+            out.copy_from_slice(b);
+        }
+        out
+    }
+
+    fn ptr(&self, name: &str) -> u64 {
+        u64::from_le_bytes(self.field(name))
+    }
+
+    fn u32(&self, name: &str) -> u32 {
+        u32::from_le_bytes(self.field(name))
+    }
+
+    fn f32(&self, name: &str) -> f32 {
+        f32::from_le_bytes(self.field(name))
+    }
+}
+
+/// One dispatch being executed.
+struct Run<'a> {
+    mem: &'a GpuMemory,
+    pgm_va: u64,
+    id: KernelId,
+    /// Workgroups in X.
+    groups: u64,
+}
+
+impl Run<'_> {
+    fn fail(&self, reason: impl std::fmt::Display) -> Error {
+        Error::Dispatch { pgm_va: self.pgm_va, reason: format!("{}: {reason}", self.id) }
+    }
+
+    fn kernel(&self, a: &Args<'_>) -> Result<()> {
+        let dmmv_rows = |rows: u32| {
+            (u64::from(rows)).min(self.groups * u64::from(DMMV_ROWS_PER_WORKGROUP)) as usize
+        };
+        let lanes = |n: u32| (u64::from(n)).min(self.groups * u64::from(WORKGROUP_SIZE)) as usize;
+        match self.id {
+            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => self.dmmv(
+                weight_type(self.id),
+                a.ptr("w"),
+                a.ptr("x"),
+                a.ptr("y"),
+                dmmv_rows(a.u32("rows")),
+                a.u32("cols") as usize,
+            ),
+            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => self
+                .dmmv_argmax(
+                    weight_type(self.id),
+                    a.ptr("w"),
+                    a.ptr("x"),
+                    a.ptr("out"),
+                    dmmv_rows(a.u32("rows")),
+                    a.u32("cols") as usize,
+                ),
+            KernelId::ArgmaxF32 => self.argmax(a.ptr("x"), lanes(a.u32("n")), a.ptr("out")),
+            KernelId::RmsNormF32 => self.rms_norm(
+                a.ptr("x"),
+                a.ptr("weight"),
+                a.ptr("y"),
+                a.u32("n") as usize,
+                a.f32("eps"),
+            ),
+            KernelId::CopyU32 => self.copy(a.ptr("src"), a.ptr("dst"), lanes(a.u32("n"))),
+        }
+    }
+
+    fn bytes(&self, what: &str, count: usize, unit: usize) -> Result<usize> {
+        count
+            .checked_mul(unit)
+            .ok_or_else(|| self.fail(format!("{what}: {count} elements overflow")))
+    }
+
+    /// Copy `n` f32 values from `va` (the mapping is checked before anything is allocated).
+    fn read_f32s(&self, va: u64, n: usize) -> Result<Vec<f32>> {
+        let len = self.bytes("read", n, 4)?;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.mem.with_slice(va, len, |b| {
+            b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        })
+    }
+
+    fn write_f32s(&self, va: u64, v: &[f32]) -> Result<()> {
+        if v.is_empty() {
+            return Ok(());
+        }
+        let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+        self.mem.write(va, &bytes)
+    }
+
+    /// Fail with a fault now if `[va, va + len)` is not mapped (before allocating for it).
+    fn probe(&self, va: u64, len: usize) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.mem.with_slice(va, len, |_| ())
+    }
+
+    /// Run `f` on the `len` bytes at `va` borrowed in place (an empty slice for `len == 0`).
+    fn borrow<R>(&self, va: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if len == 0 {
+            return Ok(f(&[]));
+        }
+        self.mem.with_slice(va, len, f)
+    }
+
+    fn weight_bytes(&self, ty: WeightType, rows: usize, cols: usize) -> Result<usize> {
+        let row = ty.row_bytes(cols).map_err(|e| self.fail(e))?;
+        rows.checked_mul(row).ok_or_else(|| self.fail(format!("{rows} x {cols} overflows")))
+    }
+
+    /// The GPU's 64-bit atomic max at `out`.
+    fn atomic_max(&self, out: u64, v: u64) -> Result<()> {
+        if !out.is_multiple_of(8) {
+            return Err(self.fail(format!("64-bit atomic max at misaligned VA {out:#x}")));
+        }
+        let old = self.mem.read_u64(out)?;
+        if v > old {
+            self.mem.write_u64(out, v)?;
+        }
+        Ok(())
+    }
+
+    fn dmmv(&self, ty: WeightType, w: u64, x: u64, y: u64, rows: usize, cols: usize) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let w_len = self.weight_bytes(ty, rows, cols)?;
+        self.probe(y, self.bytes("y", rows, 4)?)?;
+        let xv = self.read_f32s(x, cols)?;
+        let mut out = vec![0f32; rows];
+        self.borrow(w, w_len, |wb| kernels::dmmv(ty, wb, &xv, &mut out, rows, cols))?
+            .map_err(|e| self.fail(e))?;
+        self.write_f32s(y, &out)
+    }
+
+    fn dmmv_argmax(
+        &self,
+        ty: WeightType,
+        w: u64,
+        x: u64,
+        out: u64,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let w_len = self.weight_bytes(ty, rows, cols)?;
+        let xv = self.read_f32s(x, cols)?;
+        let packed = self
+            .borrow(w, w_len, |wb| kernels::dmmv_argmax(ty, wb, &xv, rows, cols))?
+            .map_err(|e| self.fail(e))?;
+        self.atomic_max(out, packed)
+    }
+
+    fn argmax(&self, x: u64, n: usize, out: u64) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let xv = self.read_f32s(x, n)?;
+        let packed = kernels::argmax_f32(&xv, n).map_err(|e| self.fail(e))?;
+        self.atomic_max(out, packed)
+    }
+
+    fn rms_norm(&self, x: u64, weight: u64, y: u64, n: usize, eps: f32) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let xv = self.read_f32s(x, n)?;
+        let wv = self.read_f32s(weight, n)?;
+        let mut out = vec![0f32; n];
+        kernels::rms_norm_f32(&xv, &wv, &mut out, n, eps).map_err(|e| self.fail(e))?;
+        self.write_f32s(y, &out)
+    }
+
+    fn copy(&self, src: u64, dst: u64, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let len = self.bytes("src", n, 4)?;
+        let data = self.mem.with_slice(src, len, <[u8]>::to_vec)?;
+        self.mem.write(dst, &data)
+    }
+}
+
+fn weight_type(id: KernelId) -> WeightType {
+    match id {
+        KernelId::DmmvQ4_0 | KernelId::DmmvQ4_0Argmax => WeightType::Q4_0,
+        KernelId::DmmvQ8_0 | KernelId::DmmvQ8_0Argmax => WeightType::Q8_0,
+        _ => WeightType::F32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_build_for_both_targets_with_distinct_code() {
+        for gfx in [GfxTarget::Gfx1201, GfxTarget::Gfx1100] {
+            let r = KernelRegistry::new(gfx).unwrap();
+            assert_eq!(r.gfx(), gfx);
+            assert_eq!(r.kernels().len(), KernelId::ALL.len());
+            for (i, a) in r.kernels().iter().enumerate() {
+                for b in &r.kernels()[i + 1..] {
+                    assert_ne!(a.code, b.code, "{gfx}: {} and {} share code", a.id, b.id);
+                }
+            }
+            // Offsets come from the metadata and equal the declared ones.
+            for k in r.kernels() {
+                for a in k.id.signature() {
+                    assert_eq!(k.offset(a.name), a.offset as usize, "{}.{}", k.id, a.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shared_is_built_once() {
+        let a = KernelRegistry::shared(GfxTarget::Gfx1201).unwrap();
+        let b = KernelRegistry::shared(GfxTarget::Gfx1201).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+}
