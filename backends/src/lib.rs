@@ -9,7 +9,6 @@
 #![deny(missing_docs)]
 
 pub mod cs;
-pub mod kfd;
 mod drm;
 #[allow(unsafe_code)]
 pub mod linux;
