@@ -76,6 +76,9 @@ impl Drop for MemMapping {
     }
 }
 
+/// What WAIT_EVENTS answers: the wait result and memory-exception data, if any.
+type WaitAnswer = Box<dyn FnMut() -> (u32, Option<MemoryExceptionData>) + Send>;
+
 /// The fake kernel behind the mock: answers, logs and counts.
 #[derive(Default)]
 struct Kernel {
@@ -90,7 +93,7 @@ struct Kernel {
     queue: Option<CreateQueueArgs>,
     first_event: Option<CreateEventArgs>,
     next_event: u32,
-    wait_answer: Option<Box<dyn FnMut() -> (u32, Option<MemoryExceptionData>) + Send>>,
+    wait_answer: Option<WaitAnswer>,
     live: i64,
 }
 
