@@ -15,6 +15,7 @@ pub mod error;
 pub mod gguf;
 pub mod probe;
 pub mod runtime;
+pub mod session;
 pub mod smoke;
 
 pub use error::{Error, Result};
