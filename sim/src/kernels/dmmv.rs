@@ -26,8 +26,8 @@
 //! (scoped threads) when the weights exceed [`PARALLEL_MIN_BYTES`]; smaller products run on
 //! the calling thread.
 
-use super::f16::f16_to_f32;
 use super::KernelError;
+use super::f16::f16_to_f32;
 
 /// Values per GGML block for Q4_0 and Q8_0.
 pub const QK: usize = 32;
@@ -104,11 +104,48 @@ impl WeightType {
 
 /// Checked shape of one DMMV call.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
-    ty: WeightType,
-    rows: usize,
-    cols: usize,
-    row_bytes: usize,
+pub(super) struct Shape {
+    pub(super) ty: WeightType,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) row_bytes: usize,
+}
+
+/// Implementation of the row products (see the module documentation for each one's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Portable Rust, vectorised by the compiler for the compilation target; always available.
+    Portable,
+    /// AVX2 + FMA (x86-64-v3) through `pulp`'s safe intrinsics; chosen at run time when the
+    /// CPU supports it.
+    X86V3,
+}
+
+impl Backend {
+    /// The backend [`dmmv`] and [`dmmv_argmax`] use on this machine: [`Backend::X86V3`] when
+    /// available, else [`Backend::Portable`].
+    pub fn detect() -> Backend {
+        if Backend::X86V3.is_available() { Backend::X86V3 } else { Backend::Portable }
+    }
+
+    /// Whether this backend can run on this CPU.
+    pub fn is_available(self) -> bool {
+        match self {
+            Backend::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Backend::X86V3 => super::dmmv_v3::detect().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::X86V3 => false,
+        }
+    }
+
+    /// Short name (`portable`, `x86-v3`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "portable",
+            Backend::X86V3 => "x86-v3",
+        }
+    }
 }
 
 fn check(
@@ -165,6 +202,23 @@ pub fn dmmv(
     rows: usize,
     cols: usize,
 ) -> Result<(), KernelError> {
+    dmmv_with(Backend::detect(), ty, w, x, y, rows, cols)
+}
+
+/// [`dmmv`] on an explicit [`Backend`] (for tests and benchmarks of each implementation).
+///
+/// # Errors
+/// As [`dmmv`], plus [`KernelError::BackendUnavailable`] if `backend` cannot run on this CPU
+/// (checked after the shape).
+pub fn dmmv_with(
+    backend: Backend,
+    ty: WeightType,
+    w: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    cols: usize,
+) -> Result<(), KernelError> {
     let kernel = ty.kernel_name();
     let shape = check(ty, kernel, w, x, rows, cols)?;
     if y.len() < rows {
@@ -176,6 +230,7 @@ pub fn dmmv(
             have: y.len(),
         });
     }
+    let rows_into = rows_fn(backend, kernel)?;
     let y = &mut y[..rows];
     let threads = threads_for(shape);
     if threads <= 1 {
@@ -184,8 +239,14 @@ pub fn dmmv(
     }
     let per = rows.div_ceil(threads);
     std::thread::scope(|s| {
-        for (i, yc) in y.chunks_mut(per).enumerate() {
+        let mut parts = y.chunks_mut(per).enumerate();
+        // The first part runs on the calling thread.
+        let first = parts.next();
+        for (i, yc) in parts {
             s.spawn(move || rows_into(shape, w, x, i * per, yc));
+        }
+        if let Some((_, yc)) = first {
+            rows_into(shape, w, x, 0, yc);
         }
     });
     Ok(())
@@ -249,6 +310,22 @@ pub fn dmmv_argmax(
     rows: usize,
     cols: usize,
 ) -> Result<u64, KernelError> {
+    dmmv_argmax_with(Backend::detect(), ty, w, x, rows, cols)
+}
+
+/// [`dmmv_argmax`] on an explicit [`Backend`].
+///
+/// # Errors
+/// As [`dmmv_argmax`], plus [`KernelError::BackendUnavailable`] if `backend` cannot run on
+/// this CPU.
+pub fn dmmv_argmax_with(
+    backend: Backend,
+    ty: WeightType,
+    w: &[u8],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+) -> Result<u64, KernelError> {
     let kernel = match ty {
         WeightType::F32 => "dmmv_f32_argmax",
         WeightType::Q4_0 => "dmmv_q4_0_argmax",
@@ -258,6 +335,7 @@ pub fn dmmv_argmax(
     if rows > super::argmax::MAX_LEN {
         return Err(KernelError::IndexRange { kernel, len: rows });
     }
+    let rows_into = rows_fn(backend, kernel)?;
     let range_max = |first: usize, count: usize| -> u64 {
         let mut buf = [0f32; 64];
         let mut best = 0u64;
@@ -278,14 +356,16 @@ pub fn dmmv_argmax(
     }
     let per = rows.div_ceil(threads);
     let best = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
+        let handles: Vec<_> = (1..threads)
             .map(|i| {
                 let first = (i * per).min(rows);
                 let count = per.min(rows - first);
                 s.spawn(move || range_max(first, count))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).max().unwrap_or(0)
+        // The first part runs on the calling thread.
+        let mine = range_max(0, per.min(rows));
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).fold(mine, u64::max)
     });
     Ok(best)
 }
@@ -298,7 +378,33 @@ fn threads_for(shape: Shape) -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(shape.rows)
 }
 
-/// Computes rows `first .. first + y.len()` into `y` (shape already checked).
+/// Row-product function of one backend: computes rows `first .. first + y.len()` into `y`.
+type RowsFn = fn(Shape, &[u8], &[f32], usize, &mut [f32]);
+
+/// The row function of `backend`, or [`KernelError::BackendUnavailable`].
+fn rows_fn(backend: Backend, kernel: &'static str) -> Result<RowsFn, KernelError> {
+    match backend {
+        Backend::Portable => Ok(rows_into),
+        #[cfg(target_arch = "x86_64")]
+        Backend::X86V3 => match super::dmmv_v3::detect() {
+            Some(_) => Ok(rows_into_v3),
+            None => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        Backend::X86V3 => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn rows_into_v3(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    // Only reached through `rows_fn`, which checked the CPU; the portable rows otherwise.
+    match super::dmmv_v3::detect() {
+        Some(simd) => super::dmmv_v3::rows_into(simd, shape, w, x, first, y),
+        None => rows_into(shape, w, x, first, y),
+    }
+}
+
+/// Portable rows: computes rows `first .. first + y.len()` into `y` (shape already checked).
 fn rows_into(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
     let x = &x[..shape.cols];
     let mut buf = [0f32; CHUNK];
@@ -359,7 +465,7 @@ fn lanes_dot(a: &[f32], b: &[f32], acc: &mut [f32; 16]) {
 /// tree together with the accumulation loop it vectorises the loop 2 lanes wide (measured:
 /// 2x slower); out of line it uses full-width vectors.
 #[inline(never)]
-fn reduce16(a: [f32; 16]) -> f32 {
+pub(super) fn reduce16(a: [f32; 16]) -> f32 {
     let s8: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
     let s4: [f32; 4] = std::array::from_fn(|l| s8[l] + s8[l + 4]);
     let s2: [f32; 2] = std::array::from_fn(|l| s4[l] + s4[l + 2]);

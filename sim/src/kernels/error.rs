@@ -48,4 +48,12 @@ pub enum KernelError {
         /// Requested element count.
         len: usize,
     },
+    /// The requested implementation cannot run on this CPU (e.g. AVX2 + FMA missing).
+    #[error("{kernel}: backend `{backend}` is not available on this CPU")]
+    BackendUnavailable {
+        /// Kernel name.
+        kernel: &'static str,
+        /// Backend name (see `Backend::name`).
+        backend: &'static str,
+    },
 }

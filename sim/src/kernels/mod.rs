@@ -13,12 +13,17 @@
 
 pub mod argmax;
 pub mod dmmv;
+#[cfg(target_arch = "x86_64")]
+mod dmmv_v3;
 mod error;
 pub mod f16;
 pub mod norm;
 
 pub use argmax::{argmax_f32, from_key, key, pack, unpack};
-pub use dmmv::{dmmv, dmmv_argmax, dmmv_f32, dmmv_q4_0, dmmv_q8_0, WeightType};
+pub use dmmv::{
+    Backend, WeightType, dmmv, dmmv_argmax, dmmv_argmax_with, dmmv_f32, dmmv_q4_0, dmmv_q8_0,
+    dmmv_with,
+};
 pub use error::KernelError;
 pub use f16::f16_to_f32;
 pub use norm::{copy_u32, rms_norm_f32};

@@ -1,0 +1,207 @@
+//! DMMV rows with AVX2 + FMA (x86-64-v3), through `pulp`'s safe intrinsic wrappers.
+//!
+//! Selected at run time when [`pulp::x86::V3::try_new`] succeeds; the portable rows of
+//! [`super::dmmv`] are the fallback. Rows are processed [`GROUP`] at a time so every `x` load
+//! feeds several rows and the accumulation chains of different rows overlap; the arithmetic
+//! of one row does not depend on the grouping, so results are the same bits whichever rows
+//! are computed together (and however rows are split over threads).
+//!
+//! Order (documented in [`super::dmmv`]): F32 keeps the portable 16-lane layout with
+//! `acc = fma(w, x, acc)`; Q4_0 / Q8_0 compute per block and lane `l` (0..8)
+//! `s = fma(q[l+8], x[l+8], q[l] * x[l]) + fma(q[l+24], x[l+24], q[l+16] * x[l+16])`, then
+//! `acc[l] = fma(s, d, acc[l])` over the blocks in order, then an 8-lane tree.
+
+use core::arch::x86_64::{__m128i, __m256, __m256i};
+use pulp::x86::V3;
+use pulp::{as_arrays, cast};
+
+use super::dmmv::{Shape, WeightType, reduce16};
+use super::f16::f16_to_f32;
+
+/// Rows computed together.
+pub(super) const GROUP: usize = 4;
+
+/// Returns the AVX2 + FMA token when the CPU supports x86-64-v3.
+pub(super) fn detect() -> Option<V3> {
+    V3::try_new()
+}
+
+/// Computes rows `first .. first + y.len()` into `y` (shape already checked).
+pub(super) fn rows_into(simd: V3, shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    simd.vectorize(Rows { simd, shape, w, x, first, y });
+}
+
+/// The work of [`rows_into`] as a `pulp` operation: a struct with an `#[inline(always)]`
+/// `call` (closures are not reliably inlined into the feature-enabled frame).
+struct Rows<'a> {
+    simd: V3,
+    shape: Shape,
+    w: &'a [u8],
+    x: &'a [f32],
+    first: usize,
+    y: &'a mut [f32],
+}
+
+impl pulp::NullaryFnOnce for Rows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        let Rows { simd, shape, w, x, first, y } = self;
+        let x = &x[..shape.cols];
+        let rb = shape.row_bytes;
+        let base = &w[first * rb..(first + y.len()) * rb];
+        let mut groups = y.chunks_exact_mut(GROUP);
+        let mut at = 0;
+        for out in &mut groups {
+            let rows: [&[u8]; GROUP] =
+                [0, 1, 2, 3].map(|i| &base[(at + i) * rb..(at + i + 1) * rb]);
+            out.copy_from_slice(&group(simd, shape.ty, rows, x));
+            at += GROUP;
+        }
+        for out in groups.into_remainder() {
+            *out = group(simd, shape.ty, [&base[at * rb..(at + 1) * rb]], x)[0];
+            at += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn group<const N: usize>(simd: V3, ty: WeightType, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+    match ty {
+        WeightType::F32 => f32_rows(simd, rows, x),
+        WeightType::Q4_0 => q_rows::<N, Q4_0>(simd, rows, x),
+        WeightType::Q8_0 => q_rows::<N, Q8_0>(simd, rows, x),
+    }
+}
+
+/// F32 rows: lanes `k % 16`, `acc = fma(w[k], x[k], acc)` in increasing `k`; the tail of a row
+/// whose length is not a multiple of 16 goes into lanes 0.. (`acc + w * x`), then [`reduce16`].
+#[inline(always)]
+fn f32_rows<const N: usize>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+    let (x16, xt) = as_arrays::<16, f32>(x);
+    let mut lo = [simd.avx._mm256_setzero_ps(); N];
+    let mut hi = [simd.avx._mm256_setzero_ps(); N];
+    let w64: [&[[u8; 64]]; N] = rows.map(|r| as_arrays::<64, u8>(r).0);
+    for (k, xv) in x16.iter().enumerate() {
+        let xv: [__m256; 2] = cast(*xv);
+        for r in 0..N {
+            let wv: [__m256; 2] = cast(w64[r][k]);
+            lo[r] = simd.fma._mm256_fmadd_ps(wv[0], xv[0], lo[r]);
+            hi[r] = simd.fma._mm256_fmadd_ps(wv[1], xv[1], hi[r]);
+        }
+    }
+    core::array::from_fn(|r| {
+        let mut acc: [f32; 16] = cast([lo[r], hi[r]]);
+        let tail = &rows[r][x16.len() * 64..];
+        for (l, (wb, xv)) in tail.chunks_exact(4).zip(xt).enumerate() {
+            let wv = f32::from_le_bytes([wb[0], wb[1], wb[2], wb[3]]);
+            acc[l] += wv * xv;
+        }
+        reduce16(acc)
+    })
+}
+
+/// A GGML block format with 32 values per block (a trait, not a closure, so that it is
+/// always inlined into the feature-enabled frame).
+trait QBlock {
+    /// Bytes per block (f16 scale first).
+    const BYTES: usize;
+    /// The block's quants as `q[0..8], q[8..16], q[16..24], q[24..32]` (exact small integers
+    /// as f32).
+    fn quants(simd: V3, blk: &[u8]) -> [__m256; 4];
+}
+
+struct Q4_0;
+struct Q8_0;
+
+impl QBlock for Q4_0 {
+    const BYTES: usize = 18;
+    #[inline(always)]
+    fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
+        q4_0_block(simd, blk)
+    }
+}
+
+impl QBlock for Q8_0 {
+    const BYTES: usize = 34;
+    #[inline(always)]
+    fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
+        q8_0_block(simd, blk)
+    }
+}
+
+/// Quantized rows of format `B`.
+#[inline(always)]
+fn q_rows<const N: usize, B: QBlock>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+    let bytes = B::BYTES;
+    let (x32, _) = as_arrays::<32, f32>(x);
+    let mut acc = [simd.avx._mm256_setzero_ps(); N];
+    for (b, xb) in x32.iter().enumerate() {
+        let xv: [__m256; 4] = cast(*xb);
+        for r in 0..N {
+            let blk = &rows[r][b * bytes..(b + 1) * bytes];
+            let q = B::quants(simd, blk);
+            let s01 = simd.fma._mm256_fmadd_ps(q[1], xv[1], simd.avx._mm256_mul_ps(q[0], xv[0]));
+            let s23 = simd.fma._mm256_fmadd_ps(q[3], xv[3], simd.avx._mm256_mul_ps(q[2], xv[2]));
+            let s = simd.avx._mm256_add_ps(s01, s23);
+            let d = simd.avx._mm256_set1_ps(f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])));
+            acc[r] = simd.fma._mm256_fmadd_ps(s, d, acc[r]);
+        }
+    }
+    acc.map(|a| {
+        let a: [f32; 8] = cast(a);
+        let s4: [f32; 4] = core::array::from_fn(|l| a[l] + a[l + 4]);
+        let s2: [f32; 2] = core::array::from_fn(|l| s4[l] + s4[l + 2]);
+        s2[0] + s2[1]
+    })
+}
+
+/// Q4_0 block `{f16 d; u8 qs[16]}`: element `j < 16` is `lo(qs[j]) - 8`, `j + 16` is `hi(qs[j]) - 8`.
+#[inline(always)]
+fn q4_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
+    let v: __m128i = cast(bytes16(blk, 2));
+    let a = simd.avx2._mm256_cvtepu8_epi32(v); // qs[0..8]
+    let b = simd.avx2._mm256_cvtepu8_epi32(simd.sse2._mm_unpackhi_epi64(v, v)); // qs[8..16]
+    let m = simd.avx._mm256_set1_epi32(0x0f);
+    let eight = simd.avx._mm256_set1_epi32(8);
+    [
+        minus_to_f32(simd, simd.avx2._mm256_and_si256(a, m), eight),
+        minus_to_f32(simd, simd.avx2._mm256_and_si256(b, m), eight),
+        minus_to_f32(simd, simd.avx2._mm256_srli_epi32::<4>(a), eight),
+        minus_to_f32(simd, simd.avx2._mm256_srli_epi32::<4>(b), eight),
+    ]
+}
+
+/// `(n - k) as f32` per lane (exact for the small integers used here).
+#[inline(always)]
+fn minus_to_f32(simd: V3, n: __m256i, k: __m256i) -> __m256 {
+    simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_sub_epi32(n, k))
+}
+
+/// Q8_0 block `{f16 d; i8 qs[32]}`: element `j` is `qs[j]`.
+#[inline(always)]
+fn q8_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
+    let lo: __m128i = cast(bytes16(blk, 2));
+    let hi: __m128i = cast(bytes16(blk, 18));
+    [
+        i8_to_f32(simd, lo),
+        i8_to_f32(simd, simd.sse2._mm_unpackhi_epi64(lo, lo)),
+        i8_to_f32(simd, hi),
+        i8_to_f32(simd, simd.sse2._mm_unpackhi_epi64(hi, hi)),
+    ]
+}
+
+/// The low 8 bytes of `v` as signed integers -> 8 f32.
+#[inline(always)]
+fn i8_to_f32(simd: V3, v: __m128i) -> __m256 {
+    simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_cvtepi8_epi32(v))
+}
+
+/// `b[at .. at + 16]` as an array.
+#[inline(always)]
+fn bytes16(b: &[u8], at: usize) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&b[at..at + 16]);
+    out
+}
