@@ -19,12 +19,20 @@ pub fn key(f: f32) -> u32 {
         return 0;
     }
     let bits = f.to_bits();
-    if bits & 0x8000_0000 == 0 { bits ^ 0x8000_0000 } else { !bits }
+    if bits & 0x8000_0000 == 0 {
+        bits ^ 0x8000_0000
+    } else {
+        !bits
+    }
 }
 
 /// Inverse of [`key`] for keys of numbers; key 0 decodes to the NaN with bits 0xFFFF_FFFF.
 pub fn from_key(k: u32) -> f32 {
-    if k & 0x8000_0000 != 0 { f32::from_bits(k ^ 0x8000_0000) } else { f32::from_bits(!k) }
+    if k & 0x8000_0000 != 0 {
+        f32::from_bits(k ^ 0x8000_0000)
+    } else {
+        f32::from_bits(!k)
+    }
 }
 
 /// Packs value `f` at `index` as `key(f) << 32 | (0xFFFF_FFFF - index)`.

@@ -26,8 +26,8 @@
 //! (scoped threads) when the weights exceed [`PARALLEL_MIN_BYTES`]; smaller products run on
 //! the calling thread.
 
-use super::KernelError;
 use super::f16::f16_to_f32;
+use super::KernelError;
 
 /// Values per GGML block for Q4_0 and Q8_0.
 pub const QK: usize = 32;
@@ -125,7 +125,11 @@ impl Backend {
     /// The backend [`dmmv`] and [`dmmv_argmax`] use on this machine: [`Backend::X86V3`] when
     /// available, else [`Backend::Portable`].
     pub fn detect() -> Backend {
-        if Backend::X86V3.is_available() { Backend::X86V3 } else { Backend::Portable }
+        if Backend::X86V3.is_available() {
+            Backend::X86V3
+        } else {
+            Backend::Portable
+        }
     }
 
     /// Whether this backend can run on this CPU.

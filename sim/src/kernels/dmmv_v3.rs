@@ -15,7 +15,7 @@ use core::arch::x86_64::{__m128i, __m256, __m256i};
 use pulp::x86::V3;
 use pulp::{as_arrays, cast};
 
-use super::dmmv::{Shape, WeightType, reduce16};
+use super::dmmv::{reduce16, Shape, WeightType};
 use super::f16::f16_to_f32;
 
 /// Rows computed together.
