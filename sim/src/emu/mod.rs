@@ -32,6 +32,7 @@
 
 mod drm;
 mod gem;
+mod kfd;
 mod mapping;
 mod preset;
 mod state;
@@ -46,6 +47,10 @@ use pm4rt_core::Errno;
 
 pub use preset::{
     Preset, GMC_HOLE_END, GMC_HOLE_MASK, GMC_HOLE_START, VA_RESERVED_BOTTOM, VA_RESERVED_TOP,
+};
+pub use kfd::{
+    node_queue_sizes, topology_files, KfdLive, EMU_GPU_ID, GPUVM_BASE, GPUVM_LIMIT, KFD_PATH,
+    TOPOLOGY_ROOT,
 };
 pub use table::{ioctl_names, EMULATED_IOCTLS};
 
@@ -211,11 +216,16 @@ impl Driver for EmulatedDevice {
     }
 
     fn read_file(&self, path: &str) -> Result<String, Errno> {
-        self.lock().preset.files().get(path).cloned().ok_or(Errno::ENOENT)
+        let preset = self.lock().preset.clone();
+        let mut files = preset.files();
+        files.extend(kfd::topology_files(&preset));
+        files.get(path).cloned().ok_or(Errno::ENOENT)
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<String>, Errno> {
-        let files = self.lock().preset.files();
+        let preset = self.lock().preset.clone();
+        let mut files = preset.files();
+        files.extend(kfd::topology_files(&preset));
         if files.contains_key(path) {
             // ENOTDIR (20): opendir of a regular file.
             return Err(Errno(20));

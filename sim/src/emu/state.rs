@@ -90,7 +90,9 @@ pub(crate) struct State {
     pub(crate) engine: Arc<Engine>,
     pub(crate) engine_gen: u64,
     pub(crate) files: HashMap<i32, DrmFile>,
-    next_fd: i32,
+    pub(crate) next_fd: i32,
+    /// The emulated /dev/kfd processes (see `emu::kfd`).
+    pub(crate) kfd: super::kfd::KfdState,
     next_bo_id: u32,
     next_mmap_offset: u64,
     /// Every GEM object by mmap offset (weak: they die with their last reference).
@@ -119,6 +121,7 @@ impl State {
             engine_gen: 1,
             files: HashMap::new(),
             next_fd: 3,
+            kfd: Default::default(),
             next_bo_id: 1,
             next_mmap_offset: MMAP_OFFSET_START,
             gems_by_offset: BTreeMap::new(),
@@ -152,6 +155,9 @@ impl State {
     }
 
     pub(crate) fn open(&mut self, path: &str) -> Result<Fd, Errno> {
+        if path == super::kfd::KFD_PATH && self.preset.kfd_present {
+            return self.kfd_open();
+        }
         if !self.preset.render_nodes.iter().any(|p| p == path) {
             return Err(Errno::ENOENT);
         }
@@ -163,6 +169,9 @@ impl State {
 
     /// `drm_release`: everything the file owns goes away.
     pub(crate) fn close(&mut self, fd: Fd) -> Result<(), Errno> {
+        if self.kfd.is_kfd(fd) {
+            return self.kfd_close(fd);
+        }
         let file = self.files.remove(&fd.0).ok_or(Errno::EBADF)?;
         for m in file.vm.values() {
             let _ = self.mem.unmap(m.gem.id);
@@ -205,6 +214,9 @@ impl State {
         len: usize,
         at: MapAt,
     ) -> Result<Box<dyn Mapping>, Errno> {
+        if self.kfd.is_kfd(fd) {
+            return self.kfd_mmap(fd, offset, len);
+        }
         self.file(fd)?;
         // mmap(2): zero length, misaligned offset or fixed address is EINVAL.
         if len == 0 || offset & (PAGE_SIZE - 1) != 0 {

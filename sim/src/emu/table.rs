@@ -63,6 +63,9 @@ pub(crate) fn dispatch(
     arg: &mut [u8],
     user: &mut [&mut [u8]],
 ) -> Result<(), Errno> {
+    if dev.lock().kfd.is_kfd(fd) {
+        return super::kfd::dispatch(dev, fd, request, arg, user);
+    }
     let nr = ioc_nr(request);
     {
         let mut s = dev.lock();
