@@ -578,6 +578,10 @@ pub(crate) fn info(
             }
             bytemuck::bytes_of(&d).to_vec()
         }
+        AMDGPU_INFO_UQ_FW_AREAS => match super::userq::uq_fw_areas(p, a.query_hw_ip()) {
+            Ok(b) => b,
+            Err(e) => return Err(s.fail(e, "amdgpu_info_ioctl: UQ_FW_AREAS for this IP")),
+        },
         q => {
             return Err(s.fail(Errno::EINVAL, format!("amdgpu_info_ioctl: invalid request {q:#x}")))
         }

@@ -16,8 +16,7 @@ pub(crate) struct GemObject {
     pub(crate) id: BoHandle,
     /// Size in bytes, page aligned (`amdgpu_bo_size`).
     pub(crate) size: u64,
-    /// GEM_CREATE `domains` (the USERQ helper needs DOORBELL).
-    #[allow(dead_code)]
+    /// GEM_CREATE `domains` (DOORBELL ones map as doorbell pages, see `userq.rs`).
     pub(crate) domains: u64,
     /// GEM_CREATE `domain_flags` as stored by the kernel.
     pub(crate) flags: u64,

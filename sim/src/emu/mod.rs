@@ -38,6 +38,7 @@ mod preset;
 mod state;
 mod table;
 mod user;
+mod userq;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
@@ -75,6 +76,8 @@ pub struct LiveHandles {
     pub mmaps: usize,
     /// CPU address reservations not yet released.
     pub va_reservations: usize,
+    /// User-mode queues (USERQ CREATE without FREE).
+    pub user_queues: usize,
 }
 
 impl LiveHandles {
@@ -164,6 +167,11 @@ impl EmulatedDevice {
         self.lock().last_error.clone()
     }
 
+    /// How many 64-bit stores the user-queue doorbell pages have received.
+    pub fn doorbell_rings(&self) -> u64 {
+        self.lock().userq.doorbell_rings()
+    }
+
     /// Live kernel objects (see [`LiveHandles`]).
     pub fn live_handles(&self) -> LiveHandles {
         let s = self.lock();
@@ -172,6 +180,7 @@ impl EmulatedDevice {
             bos: s.live_gems.load(Ordering::SeqCst),
             mmaps: s.live_mmaps.load(Ordering::SeqCst),
             va_reservations: s.reservations.len(),
+            user_queues: s.userq.count(),
             ..LiveHandles::default()
         };
         for f in s.files.values() {

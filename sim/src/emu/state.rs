@@ -108,6 +108,8 @@ pub(crate) struct State {
     pub(crate) live_gems: Arc<AtomicUsize>,
     pub(crate) live_mmaps: Arc<AtomicUsize>,
     pub(crate) last_error: Option<String>,
+    /// User-mode queues and their doorbells (see `userq.rs`).
+    pub(crate) userq: super::userq::Userqs,
 }
 
 impl State {
@@ -136,6 +138,7 @@ impl State {
             live_gems: Arc::new(AtomicUsize::new(0)),
             live_mmaps: Arc::new(AtomicUsize::new(0)),
             last_error: None,
+            userq: super::userq::Userqs::default(),
         })
     }
 
@@ -173,6 +176,7 @@ impl State {
             return self.kfd_close(fd);
         }
         let file = self.files.remove(&fd.0).ok_or(Errno::EBADF)?;
+        self.userq.close_file(fd);
         for m in file.vm.values() {
             let _ = self.mem.unmap(m.gem.id);
         }
@@ -245,7 +249,9 @@ impl State {
             MapAt::Anywhere => self.alloc_cpu_va(pages, PAGE_SIZE)?,
         };
         self.live_mmaps.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(EmuMapping { gem, addr, len, live: Arc::clone(&self.live_mmaps) }))
+        let plain =
+            EmuMapping { gem: Arc::clone(&gem), addr, len, live: Arc::clone(&self.live_mmaps) };
+        Ok(self.userq.wrap_mapping(&gem, plain))
     }
 
     fn alloc_cpu_va(&mut self, len: u64, align: u64) -> Result<u64, Errno> {

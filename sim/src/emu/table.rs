@@ -7,7 +7,7 @@ use pm4rt_core::driver::Fd;
 use pm4rt_core::Errno;
 
 use super::user::UserMem;
-use super::{drm, EmulatedDevice};
+use super::{drm, userq, EmulatedDevice};
 
 /// A handler: the kernel-side argument buffer (`kdata`, `max(in, out, driver size)` bytes,
 /// zero-extended) and the caller's user memory.
@@ -33,6 +33,7 @@ pub(crate) const TABLE: &[IoctlDesc] = &[
     IoctlDesc { name: "GEM_VA", cmd: d::DRM_IOCTL_AMDGPU_GEM_VA, handler: drm::gem_va },
     IoctlDesc { name: "WAIT_CS", cmd: d::DRM_IOCTL_AMDGPU_WAIT_CS, handler: drm::wait_cs },
     IoctlDesc { name: "GEM_CLOSE", cmd: d::DRM_IOCTL_GEM_CLOSE, handler: drm::gem_close },
+    IoctlDesc { name: "USERQ", cmd: d::DRM_IOCTL_AMDGPU_USERQ, handler: userq::userq },
 ];
 
 /// Request numbers (the kernel's own sizes) of every emulated ioctl.
@@ -46,6 +47,7 @@ pub const EMULATED_IOCTLS: &[u32] = &[
     d::DRM_IOCTL_AMDGPU_GEM_VA,
     d::DRM_IOCTL_AMDGPU_WAIT_CS,
     d::DRM_IOCTL_GEM_CLOSE,
+    d::DRM_IOCTL_AMDGPU_USERQ,
 ];
 
 /// Names of the emulated ioctls, in table order.
