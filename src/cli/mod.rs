@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch to one module per subcommand.
 
+mod compare;
 mod disasm;
+mod matvec;
 mod probe;
 mod smoke;
 mod target;
@@ -19,19 +21,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The same workload on every usable tier: agreement, latency and cost side by side.
+    Compare(compare::Args),
     /// Which tiers work on this machine and, for each that does not, why.
     Probe(probe::Args),
     /// Allocate, map, submit a small IB (WRITE_DATA, COPY_DATA, RELEASE_MEM), verify, time it.
     Smoke(smoke::Args),
     /// Decode a PM4 stream (binary little-endian dwords, or text hex dwords) and print it.
     Disasm(disasm::Args),
+    /// y = W x for a GGUF tensor (F32, Q4_0, Q8_0) on the selected tier: argmax, checksum,
+    /// time.
+    Matvec(matvec::Args),
 }
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Compare(a) => compare::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Smoke(a) => smoke::run(a),
         Command::Disasm(a) => disasm::run(a),
+        Command::Matvec(a) => matvec::run(a),
     }
 }
