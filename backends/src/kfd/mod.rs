@@ -437,7 +437,9 @@ impl KfdSubmitter {
         let plan: [(u64, u32, bool); 7] = [
             (KFD_EVENT_PAGE_SIZE as u64, GTT_UC, false),
             (PAGE_SIZE, GTT_UC, true),
-            (ring_bytes, GTT_UC, true),
+            // A ring below one page still takes a whole page (kfd_queue_buffer_get compares
+            // page counts, so a sub-page ring skips the size check).
+            (ring_bytes.max(PAGE_SIZE), GTT_UC, true),
             (PAGE_SIZE, GTT_UC, true),
             (PAGE_SIZE, GTT_UC, true),
             (sizes.eop_size, VRAM_PRIVATE, false),

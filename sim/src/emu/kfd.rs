@@ -444,7 +444,7 @@ fn get_version(_: &EmulatedDevice, _: Fd, a: &mut [u8], _: &mut UserMem) -> Resu
         .map_err(|_| Errno::EFAULT)
 }
 
-fn proc_of<'s>(s: &'s mut State, fd: Fd) -> Result<&'s mut KfdProcess, Errno> {
+fn proc_of(s: &mut State, fd: Fd) -> Result<&mut KfdProcess, Errno> {
     s.kfd.procs.get_mut(&fd.0).ok_or(Errno::EBADF)
 }
 
@@ -502,8 +502,8 @@ fn alloc(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) -> Result<
         .values()
         .any(|o| end.is_some_and(|e| args.va_addr < o.va + o.size && o.va < e));
     if args.size == 0
-        || args.va_addr % PAGE != 0
-        || args.size % PAGE != 0
+        || !args.va_addr.is_multiple_of(PAGE)
+        || !args.size.is_multiple_of(PAGE)
         || args.va_addr < GPUVM_BASE
         || end.is_none_or(|e| e - 1 > GPUVM_LIMIT)
         || overlaps
@@ -676,7 +676,12 @@ fn create_queue(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) -> 
     let ring_size = u64::from(q.ring_size.max(1024));
     // kfd_queue_acquire_buffers / kfd_queue_buffer_get: start of a mapping of exactly `size`.
     let p = proc_of(&mut s, fd)?;
-    let exact = |va: u64, size: u64| p.allocs.values().any(|al| al.va == va && al.size == size);
+    // In GPU pages, as the kernel compares: `size >> PAGE_SHIFT == 0` skips the size check.
+    let exact = |va: u64, size: u64| {
+        p.allocs
+            .values()
+            .any(|al| al.va == va && (size / PAGE == 0 || al.size == size / PAGE * PAGE))
+    };
     let mut why = None;
     if !exact(q.write_pointer_address, PAGE) {
         why = Some("wptr is not the start of a one-page mapping");
