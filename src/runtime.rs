@@ -23,7 +23,7 @@ pub const DEFAULT_RENDER_NODE: &str = "/dev/dri/renderD128";
 const AMD_VENDOR: &str = "0x1002";
 
 /// What selection may choose.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Only this tier (from `--tier` or `PM4RT_TIER`).
     pub force: Option<Tier>,
@@ -33,17 +33,6 @@ pub struct Policy {
     pub render_node: Option<String>,
     /// Probe settings (retire-smoke deadline).
     pub probe: ProbeOptions,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            force: None,
-            exclude_sim: false,
-            render_node: None,
-            probe: ProbeOptions::default(),
-        }
-    }
 }
 
 impl Policy {
@@ -82,15 +71,30 @@ pub enum Machine {
     Emulated(Arc<EmulatedDevice>),
 }
 
+/// A named machine preset `--emulate` accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedPreset {
+    /// The name on the command line.
+    pub name: &'static str,
+    /// What machine it is and how its tiers behave.
+    pub description: &'static str,
+    /// Builds the preset.
+    pub make: fn() -> Preset,
+}
+
 /// The named machine presets `--emulate` accepts.
-pub fn presets() -> Vec<(&'static str, &'static str, fn() -> Preset)> {
+pub fn presets() -> Vec<NamedPreset> {
     vec![
-        (
-            "r9700",
-            "AMD Radeon AI PRO R9700 (gfx1201) on Linux 6.17: umq off, kfd never retires, cs works",
-            Preset::r9700_gfx1201,
-        ),
-        ("rx7900xtx", "AMD Radeon RX 7900 XTX (gfx1100) on Linux 6.17", Preset::rx7900xtx_gfx1100),
+        NamedPreset {
+            name: "r9700",
+            description: "AMD Radeon AI PRO R9700 (gfx1201) on Linux 6.17: umq off, kfd never retires, cs works",
+            make: Preset::r9700_gfx1201,
+        },
+        NamedPreset {
+            name: "rx7900xtx",
+            description: "AMD Radeon RX 7900 XTX (gfx1100) on Linux 6.17",
+            make: Preset::rx7900xtx_gfx1100,
+        },
     ]
 }
 
@@ -100,11 +104,11 @@ impl Machine {
     /// Errors: [`Error::UnknownPreset`] listing the known names.
     pub fn emulated(name: &str) -> Result<Machine> {
         let list = presets();
-        let Some((_, _, make)) = list.iter().find(|(n, _, _)| *n == name) else {
-            let names: Vec<_> = list.iter().map(|(n, _, _)| *n).collect();
+        let Some(p) = list.iter().find(|p| p.name == name) else {
+            let names: Vec<_> = list.iter().map(|p| p.name).collect();
             return Err(Error::UnknownPreset { name: name.to_string(), known: names.join(", ") });
         };
-        let dev = EmulatedDevice::new(make())
+        let dev = EmulatedDevice::new((p.make)())
             .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e.0)))?;
         Ok(Machine::Emulated(Arc::new(dev)))
     }

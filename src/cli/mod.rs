@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch to one module per subcommand.
 
+mod compare;
 mod disasm;
 mod matvec;
 mod probe;
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The same workload on every usable tier: agreement, latency and cost side by side.
+    Compare(compare::Args),
     /// Which tiers work on this machine and, for each that does not, why.
     Probe(probe::Args),
     /// Allocate, map, submit a small IB (WRITE_DATA, COPY_DATA, RELEASE_MEM), verify, time it.
@@ -34,6 +37,7 @@ enum Command {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Compare(a) => compare::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Smoke(a) => smoke::run(a),
         Command::Disasm(a) => disasm::run(a),

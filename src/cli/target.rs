@@ -31,8 +31,8 @@ impl TargetArgs {
         if self.emulate.as_deref() != Some("list") {
             return false;
         }
-        for (name, what, _) in presets() {
-            println!("{name:<10} {what}");
+        for p in presets() {
+            println!("{:<10} {}", p.name, p.description);
         }
         true
     }

@@ -144,7 +144,13 @@ impl State {
 
     fn start_engine(mem: &Arc<GpuMemory>, preset: &Preset) -> Result<Arc<Engine>, Errno> {
         let config = EngineConfig { gfx: preset.gfx, ..EngineConfig::default() };
-        Engine::new(Arc::clone(mem), config).map(Arc::new).map_err(|_| Errno::EAGAIN)
+        let engine = Engine::new(Arc::clone(mem), config).map_err(|_| Errno::EAGAIN)?;
+        // The emulated GPU runs pm4rt's kernels like the simulator tier does; a machine whose
+        // kernel library does not load runs PM4 without kernels (dispatches then fail).
+        if let Ok(registry) = crate::dispatch::KernelRegistry::shared(preset.gfx) {
+            engine.set_dispatch_hook(Some(registry));
+        }
+        Ok(Arc::new(engine))
     }
 
     /// Record why a request failed and return `errno`.

@@ -1,0 +1,141 @@
+//! `pm4rt compare`: the same work on every usable tier, side by side.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use pm4rt::compare::{self, Rng, TierRow, Workload, DEFAULT_SHAPE};
+use pm4rt::gguf::Gguf;
+use pm4rt::runtime::candidates;
+use pm4rt::session::WeightFormat;
+
+use super::target::TargetArgs;
+
+/// Arguments of `pm4rt compare`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// GGUF file holding the weight matrix to use instead of the synthetic one.
+    #[arg(long, requires = "tensor")]
+    gguf: Option<PathBuf>,
+    /// Tensor name inside --gguf (a 2-D F32, Q4_0 or Q8_0 tensor).
+    #[arg(long, requires = "gguf")]
+    tensor: Option<String>,
+    /// Rows of the synthetic Q4_0 matrix (default: 32000, a 7B model's vocabulary).
+    #[arg(long, default_value_t = DEFAULT_SHAPE.0)]
+    rows: usize,
+    /// Columns of the synthetic matrix (default: 4096; a multiple of 32).
+    #[arg(long, default_value_t = DEFAULT_SHAPE.1)]
+    cols: usize,
+    /// Seed of the synthetic data and of the input vector.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Repetitions per operation.
+    #[arg(long, default_value_t = 20)]
+    iters: u32,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn workload(a: &Args) -> Result<Workload, Box<dyn std::error::Error>> {
+    let (Some(path), Some(name)) = (&a.gguf, &a.tensor) else {
+        if a.cols == 0 || a.rows == 0 || !a.cols.is_multiple_of(32) {
+            return Err(format!(
+                "--rows {} --cols {}: need rows >= 1 and cols a positive multiple of 32",
+                a.rows, a.cols
+            )
+            .into());
+        }
+        return Ok(Workload::synthetic_q4_0(a.rows, a.cols, a.seed));
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let g = Gguf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let m = g.matrix(name).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut rng = Rng::new(a.seed);
+    Ok(Workload {
+        label: format!("{} {} {}x{}", path.display(), name, m.rows, m.cols),
+        format: WeightFormat::from_weight_type(m.ty),
+        rows: m.rows,
+        cols: m.cols,
+        weights: m.bytes.to_vec(),
+        x: (0..m.cols).map(|_| rng.next_f32()).collect(),
+        norm_weight: (0..m.cols).map(|_| 1.0 + 0.5 * rng.next_f32()).collect(),
+        eps: 1e-6,
+    })
+}
+
+pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if a.target.listed_presets() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w = workload(&a)?;
+    let (machine, policy) = a.target.machine_and_policy()?;
+    let rows = compare::run(&candidates(&machine, &policy), &w, a.iters, &policy.probe);
+    let ran = rows.iter().filter(|r| r.error.is_none() && !r.ops.is_empty()).count();
+    if a.json {
+        let doc = serde_json::json!({
+            "workload": w.label,
+            "iters": a.iters,
+            "machine": a.target.emulate.as_deref().map_or("host".to_string(), |p| format!("emulated:{p}")),
+            "tiers": rows.iter().map(TierRow::to_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_table(&w, a.iters, &rows);
+    }
+    Ok(if ran > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
+    println!(
+        "workload: {}, {} iterations per op; agreement is against the simulator",
+        w.label, iters
+    );
+    let names: Vec<&str> = rows
+        .iter()
+        .find(|r| !r.ops.is_empty())
+        .map_or(Vec::new(), |r| r.ops.iter().map(|o| o.name).collect());
+    print!("{:<5} {:<10} {:<24}", "tier", "device", "agreement");
+    for n in &names {
+        print!(" {:>24}", format!("{n} med/p99 us"));
+    }
+    println!(" {:>9} {:>8}", "subm/op", "ioctl/op");
+    for r in rows {
+        let s = &r.status;
+        let device = if s.emulated {
+            "emulated"
+        } else if s.tier == pm4rt::Tier::Sim {
+            "software"
+        } else {
+            "hardware"
+        };
+        if let Some(rej) = &s.rejection {
+            println!("{:<5} {:<10} unusable: {}: {}", s.tier.name(), device, rej.step, rej.message);
+            continue;
+        }
+        if let Some(e) = &r.error {
+            println!("{:<5} {:<10} failed: {e}", s.tier.name(), device);
+            continue;
+        }
+        let agreement = r.agreement.map_or("reference".to_string(), |a| {
+            format!(
+                "{:.1e}/{:.1e} {}",
+                a.max_abs,
+                a.max_rel,
+                if a.same_argmax { "same" } else { "DIFF" }
+            )
+        });
+        print!("{:<5} {:<10} {:<24}", s.tier.name(), device, agreement);
+        for o in &r.ops {
+            print!(
+                " {:>24}",
+                format!("{:.1}/{:.1}", o.median.as_secs_f64() * 1e6, o.p99.as_secs_f64() * 1e6)
+            );
+        }
+        let (subm, ioctl) =
+            r.ops.iter().fold((0.0, 0.0), |(a, b), o| (a + o.submissions, b + o.ioctls));
+        let n = r.ops.len().max(1) as f64;
+        println!(" {:>9.2} {:>8.2}", subm / n, ioctl / n);
+    }
+}
