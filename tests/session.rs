@@ -311,7 +311,7 @@ fn gfx1100_session_runs_the_gfx1100_code_object() {
 }
 
 #[test]
-fn a_fault_comes_back_through_the_session() {
+fn a_dispatch_error_comes_back_through_the_session() {
     // A submitter whose dispatches run nothing: the session reports the dispatch error.
     let sub = SimSubmitter::new().unwrap();
     sub.set_dispatch_hook(None);
