@@ -50,10 +50,29 @@ fn whole_life_retires_work_and_leaks_nothing() {
     let f = s.submit_ib(ib_va, n).unwrap();
     s.wait_fence(f, Duration::from_secs(5)).unwrap();
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0xC0FFEE);
-    assert!(d.kfd_ioctl_count(AMDKFD_IOC_WAIT_EVENTS) >= 1);
+    // An IB that waits for the host: the fence cannot retire before wait_fence blocks, so the
+    // wake-up must come from RELEASE_MEM INT_SEL 2 through WAIT_EVENTS.
+    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let flag_va = s.map_va(flag, None).unwrap();
+    let mut b = Builder::growable(s.info().gfx);
+    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
+    let words = b.into_vec();
+    let wib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let wib_va = s.map_va(wib, None).unwrap();
+    s.write_bo(wib, 0, bytemuck::cast_slice(&words)).unwrap();
+    let waits_before = d.kfd_ioctl_count(AMDKFD_IOC_WAIT_EVENTS);
+    let fw = s.submit_ib(wib_va, words.len() as u32).unwrap();
+    let mem = d.memory();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        mem.write_u32(flag_va, 1).unwrap();
+    });
+    s.wait_fence(fw, Duration::from_secs(5)).unwrap();
+    setter.join().unwrap();
+    assert!(d.kfd_ioctl_count(AMDKFD_IOC_WAIT_EVENTS) > waits_before);
     let f2 = s.submit_ib(ib_va, n).unwrap();
     s.wait_fence(f2, Duration::from_secs(5)).unwrap();
-    assert_eq!(s.info().counters.retired, 2);
+    assert_eq!(s.info().counters.retired, 3);
     s.unmap_va(data).unwrap();
     s.free_bo(data).unwrap();
     drop(s);
@@ -96,6 +115,11 @@ fn ring_wraps_many_times_without_overrunning_rptr() {
     s.wait_fence(last, Duration::from_secs(10)).unwrap();
     assert_eq!(s.wptr(), 300 * SUBMIT_DWORDS as u64);
     assert!(s.wptr() > 30 * s.ring_dwords());
+    // The fence is written before the event packet: rptr catches up right after.
+    let t = Instant::now();
+    while s.rptr().unwrap() != s.wptr() && t.elapsed() < Duration::from_secs(2) {
+        std::thread::yield_now();
+    }
     assert_eq!(s.rptr().unwrap(), s.wptr(), "the engine consumed exactly what was written");
     assert_eq!(s.fence_value().unwrap(), 300);
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 7);
