@@ -117,6 +117,10 @@ pub fn probe_one(c: &Candidate, opts: &ProbeOptions) -> (TierStatus, Option<Box<
     let deadline = opts.retire_deadline;
     let outcome = (c.open)().and_then(|mut s| match smoke::run(s.as_mut(), 1, deadline) {
         Ok(_) => Ok(s),
+        Err(crate::Error::Core(pm4rt_core::Error::Timeout { waited, .. })) => Err(Rejection::new(
+            "retire smoke",
+            format!("queue created but the fence did not retire within {waited:.0?}"),
+        )),
         Err(e) => Err(Rejection::new("retire smoke", e.to_string())),
     });
     let (rejection, sub) = match outcome {

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pm4rt_backends::cs::{CsConfig, CsSubmitter};
+use pm4rt_backends::kfd::{KfdConfig, KfdSubmitter};
+use pm4rt_backends::umq::{UmqConfig, UmqSubmitter};
 use pm4rt_backends::LinuxDriver;
 use pm4rt_core::{Driver, Submitter, Tier};
 use pm4rt_sim::emu::{EmulatedDevice, Preset};
@@ -82,20 +84,58 @@ pub struct NamedPreset {
     pub make: fn() -> Preset,
 }
 
+/// The preset `--emulate` uses when no name is given.
+pub const DEFAULT_PRESET: &str = "gfx1201";
+
 /// The named machine presets `--emulate` accepts.
 pub fn presets() -> Vec<NamedPreset> {
     vec![
         NamedPreset {
+            name: "gfx1201",
+            description: "a healthy RDNA4 gfx1201 machine (R9700-class, Linux 6.17, amdgpu.user_queue=1): every tier works",
+            make: healthy_gfx1201,
+        },
+        NamedPreset {
             name: "r9700",
-            description: "AMD Radeon AI PRO R9700 (gfx1201) on Linux 6.17: umq off, kfd never retires, cs works",
-            make: Preset::r9700_gfx1201,
+            description: "the seeds' R9700 (gfx1201) on Linux 6.17: user queues off (user_queue=-1), KFD queue created but never retiring, CS works",
+            make: Preset::r9700_kfd_never_retires,
+        },
+        NamedPreset {
+            name: "rdna3-userq",
+            description: "an RX 7900 XTX (gfx1100) on Linux 6.17 with amdgpu.user_queue=1: user queues work",
+            make: Preset::rx7900xtx_userq,
         },
         NamedPreset {
             name: "rx7900xtx",
-            description: "AMD Radeon RX 7900 XTX (gfx1100) on Linux 6.17",
+            description: "an RX 7900 XTX (gfx1100) on Linux 6.17 with the default user_queue=-1",
             make: Preset::rx7900xtx_gfx1100,
         },
+        NamedPreset {
+            name: "nogpu",
+            description: "a machine without an AMD GPU: no render node, no /dev/kfd (the simulator is chosen)",
+            make: no_gpu,
+        },
     ]
+}
+
+fn healthy_gfx1201() -> Preset {
+    let userq = Preset::rx7900xtx_userq();
+    Preset {
+        name: "healthy gfx1201 (R9700-class), Linux 6.17, amdgpu.user_queue=1".into(),
+        user_queue: userq.user_queue,
+        userq_ip_mask: userq.userq_ip_mask,
+        userq_compute_slots: userq.userq_compute_slots,
+        ..Preset::r9700_gfx1201()
+    }
+}
+
+fn no_gpu() -> Preset {
+    Preset {
+        name: "no AMD GPU".into(),
+        render_nodes: Vec::new(),
+        kfd_present: false,
+        ..Preset::r9700_gfx1201()
+    }
 }
 
 impl Machine {
@@ -197,19 +237,24 @@ fn hardware_candidate(
     emulated: bool,
 ) -> Candidate {
     let path = node.to_string();
+    let boxed = |r: pm4rt_core::Result<Box<dyn Submitter>>| {
+        r.map_err(|e| Rejection::from_error("open", &e))
+    };
     let open: crate::probe::Opener = match tier {
+        Tier::Umq => Arc::new(move || {
+            let config = UmqConfig { emulated, ..UmqConfig::with_path(path.clone()) };
+            boxed(UmqSubmitter::open(driver.clone(), config).map(|s| Box::new(s) as _))
+        }),
+        Tier::Kfd => Arc::new(move || {
+            let config =
+                KfdConfig { emulated, render_path: Some(path.clone()), ..KfdConfig::default() };
+            boxed(KfdSubmitter::open(driver.clone(), config).map(|s| Box::new(s) as _))
+        }),
         Tier::Cs => Arc::new(move || {
             let config = CsConfig { emulated, ..CsConfig::with_path(path.clone()) };
-            CsSubmitter::open(driver.clone(), config)
-                .map(|s| Box::new(s) as Box<dyn Submitter>)
-                .map_err(|e| Rejection::from_error("open", &e))
+            boxed(CsSubmitter::open(driver.clone(), config).map(|s| Box::new(s) as _))
         }),
-        _ => Arc::new(move || {
-            Err(Rejection::new(
-                "backend",
-                format!("the {tier} backend is not built into this version"),
-            ))
-        }),
+        Tier::Sim => return sim_candidate(),
     };
     let device = if tier == Tier::Kfd { format!("/dev/kfd ({node})") } else { node.to_string() };
     Candidate { tier, device, emulated, open }

@@ -10,8 +10,9 @@ pub struct TargetArgs {
     #[arg(long, env = "PM4RT_TIER", value_parser = parse_tier_arg)]
     pub tier: Option<Tier>,
     /// Run the hardware tiers on the emulated kernel device of a preset instead of this
-    /// machine's kernel (`--emulate` alone: r9700; `--emulate list` names the presets).
-    #[arg(long, num_args = 0..=1, default_missing_value = "r9700", value_name = "PRESET")]
+    /// machine's kernel (`--emulate` alone: a healthy gfx1201 machine; `--emulate list` names
+    /// the presets).
+    #[arg(long, num_args = 0..=1, default_missing_value = runtime::DEFAULT_PRESET, value_name = "PRESET")]
     pub emulate: Option<String>,
     /// Only this DRM render node for the hardware tiers.
     #[arg(long, env = "PM4RT_RENDER_NODE")]
