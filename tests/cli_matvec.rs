@@ -108,7 +108,7 @@ fn gguf(tensors: &[(&str, &[u64], u32, &[u8])]) -> Vec<u8> {
         offset += (data.len() as u64).div_ceil(32) * 32;
     }
     for (_, _, _, data) in tensors {
-        while b.len() % 32 != 0 {
+        while !b.len().is_multiple_of(32) {
             b.push(0);
         }
         b.extend(*data);

@@ -10,6 +10,7 @@
 
 pub mod cs;
 mod drm;
+pub mod kfd;
 #[allow(unsafe_code)]
 pub mod linux;
 pub mod umq;

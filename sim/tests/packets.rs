@@ -261,7 +261,10 @@ fn dispatch_without_hook_names_the_code_va() {
 }
 
 /// Records the context and writes user_data_1 to the VA held in user_data_0.
-struct Recorder(Mutex<Vec<(u64, [u32; 3], u32, [u32; 3])>>);
+/// One recorded dispatch: (PGM VA, grid, initiator, workgroup size).
+type Dispatched = (u64, [u32; 3], u32, [u32; 3]);
+
+struct Recorder(Mutex<Vec<Dispatched>>);
 
 impl DispatchHook for Recorder {
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {

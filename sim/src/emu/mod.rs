@@ -46,12 +46,12 @@ use std::sync::{Mutex, MutexGuard};
 use pm4rt_core::driver::{Driver, Fd, MapAt, Mapping};
 use pm4rt_core::Errno;
 
-pub use preset::{
-    Preset, GMC_HOLE_END, GMC_HOLE_MASK, GMC_HOLE_START, VA_RESERVED_BOTTOM, VA_RESERVED_TOP,
-};
 pub use kfd::{
     node_queue_sizes, topology_files, KfdLive, EMU_GPU_ID, GPUVM_BASE, GPUVM_LIMIT, KFD_PATH,
     TOPOLOGY_ROOT,
+};
+pub use preset::{
+    Preset, GMC_HOLE_END, GMC_HOLE_MASK, GMC_HOLE_START, VA_RESERVED_BOTTOM, VA_RESERVED_TOP,
 };
 pub use table::{ioctl_names, EMULATED_IOCTLS};
 
