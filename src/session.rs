@@ -26,9 +26,12 @@ use std::time::Duration;
 use pm4rt_core::code_object::{CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel};
 use pm4rt_core::launch::{emit_barrier, emit_dispatch, Launch, LaunchError};
 use pm4rt_core::pm4::{Builder, EncodeError, FenceInterrupt};
-use pm4rt_core::{BoDesc, BoHandle, Fence, GfxTarget, Submitter, SubmitterInfo};
+use pm4rt_core::{BoDesc, BoHandle, Fence, GfxTarget, Submitter, SubmitterInfo, Tier};
 use pm4rt_kernels::{ArgKind, KernelId, Target};
 use pm4rt_sim::kernels::WeightType;
+
+use crate::probe::{probe_one, Candidate, ProbeOptions};
+use crate::runtime::Selection;
 
 /// Result alias of this module.
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -201,6 +204,16 @@ pub enum SessionError {
         /// Its number.
         id: u32,
     },
+    /// A tier failed and no fallback tier could take over.
+    #[error("{from} failed ({cause}) and no fallback tier could take over: {skipped}")]
+    AllTiersFailed {
+        /// The last tier that failed.
+        from: Tier,
+        /// Its error.
+        cause: String,
+        /// Each fallback tier tried and why it could not be used.
+        skipped: String,
+    },
     /// The fence memory after the wait does not hold the value the IB's RELEASE_MEM writes.
     #[error("fence at {va:#x} holds {got:#x} after the wait, expected {expected:#x}")]
     FenceValue {
@@ -211,6 +224,21 @@ pub enum SessionError {
         /// Value written by the submission.
         expected: u64,
     },
+}
+
+impl SessionError {
+    /// True when the error means the tier itself failed (its fence timed out, the queue
+    /// faulted, the device was lost, an ioctl failed, or the fence did not land), so the same
+    /// batch may succeed on another tier.
+    pub fn is_tier_failure(&self) -> bool {
+        use pm4rt_core::Error as E;
+        matches!(
+            self,
+            SessionError::Core(
+                E::Timeout { .. } | E::Fault { .. } | E::DeviceLost { .. } | E::Io { .. }
+            ) | SessionError::FenceValue { .. }
+        )
+    }
 }
 
 /// A weight matrix uploaded by [`Session::upload_weights`] (valid only for that session).
@@ -259,13 +287,26 @@ enum Res {
     Out(usize),
 }
 
+/// A kernel argument, resolved to a value when the IB is recorded (so a batch can be
+/// replayed on another tier, where every buffer has another VA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// The VA of a weight matrix.
+    Weight(u32),
+    /// The VA of a vector.
+    Vec(u32),
+    /// The VA of the op's argmax output slot.
+    Out,
+    /// A u32, or an f32's bits, widened.
+    Value(u64),
+}
+
 /// One recorded operation.
 #[derive(Debug, Clone)]
 struct Op {
     kernel: KernelId,
-    /// Kernel argument values by declared name (pointers as VAs, u32s and f32 bits widened;
-    /// `out` is filled in when the IB is recorded).
-    args: Vec<(&'static str, u64)>,
+    /// Kernel argument values by declared name.
+    args: Vec<(&'static str, Arg)>,
     /// Workgroups in X.
     groups: u32,
     reads: Vec<Res>,
@@ -291,6 +332,45 @@ pub struct Session {
     weights: Vec<Weight>,
     vectors: Vec<Vector>,
     timeout: Duration,
+    /// Tiers to demote to at run time, in order (empty: no fallback).
+    fallback: Vec<Candidate>,
+    /// Retire-smoke settings for opening a fallback tier.
+    probe: ProbeOptions,
+    /// Every demotion so far.
+    demotions: Vec<Demotion>,
+    /// Batches submitted successfully so far.
+    batches: u64,
+}
+
+/// A run-time move to a lower tier (see [`Session::with_fallback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demotion {
+    /// The tier that failed.
+    pub from: Tier,
+    /// The tier the session moved to.
+    pub to: Tier,
+    /// The device of the new tier.
+    pub device: String,
+    /// Why the old tier was abandoned (the error of the failed batch).
+    pub reason: String,
+    /// How many batches had completed before the failure (the failed batch was replayed).
+    pub after_batches: u64,
+    /// Fallback tiers that could not be opened on the way down, with their reasons.
+    pub skipped: Vec<String>,
+}
+
+impl std::fmt::Display for Demotion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} -> {} ({}) after {} batches: {}",
+            self.from, self.to, self.device, self.after_batches, self.reason
+        )?;
+        for s in &self.skipped {
+            write!(f, "; skipped {s}")?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -377,7 +457,41 @@ impl Session {
             weights: Vec::new(),
             vectors: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            fallback: Vec::new(),
+            probe: ProbeOptions::default(),
+            demotions: Vec::new(),
+            batches: 0,
         })
+    }
+
+    /// Open a session on the tier `selection` chose, with run-time fallback: when a batch
+    /// fails because the tier did (its fence timed out, the queue faulted, the device was
+    /// lost, an ioctl failed, or the fence did not hold its value), the session demotes to
+    /// the next candidate of `selection.fallback` that passes its retire smoke (`probe`),
+    /// re-creates the kernel library, every weight and every vector there from the host
+    /// copies, replays the failed batch, and records a [`Demotion`]. The caller gets the
+    /// batch's results; an error only when every remaining tier failed
+    /// ([`SessionError::AllTiersFailed`]).
+    ///
+    /// With fallback, the vectors a batch writes are read back after it completes so their
+    /// host copies are current (the cost of being able to replay on another tier).
+    ///
+    /// Errors: as [`Session::new`].
+    pub fn with_fallback(selection: Selection, probe: ProbeOptions) -> Result<Session> {
+        let mut s = Session::new(selection.submitter)?;
+        s.fallback = selection.fallback;
+        s.probe = probe;
+        Ok(s)
+    }
+
+    /// The tier the session runs on now.
+    pub fn tier(&self) -> Tier {
+        self.sub.info().tier
+    }
+
+    /// Every run-time demotion so far, oldest first.
+    pub fn demotions(&self) -> &[Demotion] {
+        &self.demotions
     }
 
     /// The submitter's static facts and counters (e.g. `counters.submissions`).
@@ -631,7 +745,98 @@ impl Session {
         Ok(())
     }
 
+    /// Run a batch; on a tier failure with fallback candidates left, demote and replay it.
     fn execute(&mut self, ops: &[Op], outs: usize, timeout: Duration) -> Result<BatchResults> {
+        loop {
+            match self.execute_once(ops, outs, timeout) {
+                Ok(r) => {
+                    if !self.fallback.is_empty() {
+                        self.sync_outputs(ops)?;
+                    }
+                    self.batches += 1;
+                    return Ok(r);
+                }
+                Err(e) if e.is_tier_failure() && !self.fallback.is_empty() => self.demote(&e)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Refresh the host copies of the vectors `ops` wrote.
+    fn sync_outputs(&mut self, ops: &[Op]) -> Result<()> {
+        let written: HashSet<u32> = ops
+            .iter()
+            .flat_map(|o| o.writes.iter())
+            .filter_map(|r| match r {
+                Res::Vec(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        for i in written {
+            self.read_vec(VecHandle(i))?;
+        }
+        Ok(())
+    }
+
+    /// Move to the next fallback tier that opens and passes its retire smoke.
+    fn demote(&mut self, cause: &SessionError) -> Result<()> {
+        let from = self.tier();
+        let mut skipped = Vec::new();
+        while !self.fallback.is_empty() {
+            let c = self.fallback.remove(0);
+            let (status, sub) = probe_one(&c, &self.probe);
+            let Some(sub) = sub else {
+                let why = status
+                    .rejection
+                    .map_or_else(String::new, |r| format!("{}: {}", r.step, r.message));
+                skipped.push(format!("{} ({why})", c.tier));
+                continue;
+            };
+            match self.rebuild_on(sub) {
+                Ok(()) => {
+                    self.demotions.push(Demotion {
+                        from,
+                        to: c.tier,
+                        device: c.device,
+                        reason: cause.to_string(),
+                        after_batches: self.batches,
+                        skipped,
+                    });
+                    return Ok(());
+                }
+                Err(e) => skipped.push(format!("{} (re-creating buffers: {e})", c.tier)),
+            }
+        }
+        Err(SessionError::AllTiersFailed {
+            from,
+            cause: cause.to_string(),
+            skipped: skipped.join("; "),
+        })
+    }
+
+    /// Replace the submitter with `sub`: load the kernel library for its target and
+    /// re-create every weight and vector from the host copies (handles stay valid). On error
+    /// the session is unchanged.
+    fn rebuild_on(&mut self, sub: Box<dyn Submitter>) -> Result<()> {
+        let mut fresh = Session::new(sub)?;
+        for w in &self.weights {
+            fresh.upload_weights(w.format, w.rows, w.cols, &w.host)?;
+        }
+        for v in &self.vectors {
+            let h = fresh.alloc_vec(v.len)?;
+            fresh.write_vec(h, &v.host)?;
+        }
+        fresh.timeout = self.timeout;
+        fresh.fallback = std::mem::take(&mut self.fallback);
+        fresh.probe = self.probe.clone();
+        fresh.demotions = std::mem::take(&mut self.demotions);
+        fresh.batches = self.batches;
+        fresh.fence_value = self.fence_value;
+        *self = fresh;
+        Ok(())
+    }
+
+    fn execute_once(&mut self, ops: &[Op], outs: usize, timeout: Duration) -> Result<BatchResults> {
         if let Some(f) = self.in_flight {
             self.sub.wait_fence(f, timeout)?;
             self.in_flight = None;
@@ -688,12 +893,8 @@ impl Session {
         let mut read: HashSet<Res> = HashSet::new();
         for (i, op) in ops.iter().enumerate() {
             let slot = KERNARG_SLOT as usize * i;
-            for &(name, value) in &op.args {
-                // The argmax output's VA is known only now (the output BO may have grown).
-                let value = match op.out {
-                    Some(o) if name == "out" => self.outs.va + ARGMAX_BYTES * o as u64,
-                    _ => value,
-                };
+            for &(name, arg) in &op.args {
+                let value = self.resolve(arg, op.out)?;
                 if let Some(a) = op.kernel.signature().iter().find(|a| a.name == name) {
                     let at = slot + a.offset as usize;
                     kernarg[at..at + a.size as usize]
@@ -725,6 +926,19 @@ impl Session {
         self.fence_value += 1;
         b.release_mem_fence(self.fence.va, self.fence_value, FenceInterrupt::None)?;
         Ok((kernarg, b.into_vec()))
+    }
+}
+
+impl Session {
+    /// The value of `arg` on the current tier. The argmax output's VA is known only now (the
+    /// output BO may have grown).
+    fn resolve(&self, arg: Arg, out: Option<usize>) -> Result<u64> {
+        Ok(match arg {
+            Arg::Weight(i) => self.weight(WeightHandle(i))?.buf.va,
+            Arg::Vec(i) => self.vector(VecHandle(i))?.buf.va,
+            Arg::Out => self.outs.va + ARGMAX_BYTES * out.unwrap_or(0) as u64,
+            Arg::Value(v) => v,
+        })
     }
 }
 
@@ -770,12 +984,12 @@ impl Batch<'_> {
         arg: &'static str,
         v: VecHandle,
         len: usize,
-    ) -> Result<u64> {
+    ) -> Result<Arg> {
         let x = self.s.vector(v)?;
         if x.len != len {
             return Err(SessionError::Shape { op, arg, expected: len, got: x.len });
         }
-        Ok(x.buf.va)
+        Ok(Arg::Vec(v.0))
     }
 
     fn new_out(&mut self) -> usize {
@@ -789,7 +1003,7 @@ impl Batch<'_> {
     /// [`SessionError::Aliased`].
     pub fn dmmv(&mut self, w: WeightHandle, x: VecHandle, y: VecHandle) -> Result<()> {
         let wt = self.s.weight(w)?;
-        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, wt.buf.va);
+        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, Arg::Weight(w.0));
         let x_va = self.vec_arg("dmmv", "x", x, cols)?;
         let y_va = self.vec_arg("dmmv", "y", y, rows)?;
         if x == y {
@@ -802,8 +1016,8 @@ impl Batch<'_> {
                 ("w", w_va),
                 ("x", x_va),
                 ("y", y_va),
-                ("rows", rows as u64),
-                ("cols", cols as u64),
+                ("rows", Arg::Value(rows as u64)),
+                ("cols", Arg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
             reads: vec![Res::Weight(w.0), Res::Vec(x.0)],
@@ -818,12 +1032,12 @@ impl Batch<'_> {
     /// Errors: [`SessionError::UnknownHandle`].
     pub fn argmax(&mut self, x: VecHandle) -> Result<ArgmaxSlot> {
         let v = self.s.vector(x)?;
-        let (n, x_va) = (v.len, v.buf.va);
+        let (n, x_va) = (v.len, Arg::Vec(x.0));
         let o = self.new_out();
         let kernel = KernelId::ArgmaxF32;
         self.ops.push(Op {
             kernel,
-            args: vec![("x", x_va), ("n", n as u64), ("out", 0)],
+            args: vec![("x", x_va), ("n", Arg::Value(n as u64)), ("out", Arg::Out)],
             groups: kernel.grid().workgroups(n as u32),
             reads: vec![Res::Vec(x.0)],
             writes: vec![Res::Out(o)],
@@ -837,7 +1051,7 @@ impl Batch<'_> {
     /// Errors: [`SessionError::UnknownHandle`], [`SessionError::Shape`].
     pub fn dmmv_argmax(&mut self, w: WeightHandle, x: VecHandle) -> Result<ArgmaxSlot> {
         let wt = self.s.weight(w)?;
-        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, wt.buf.va);
+        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, Arg::Weight(w.0));
         let x_va = self.vec_arg("dmmv_argmax", "x", x, cols)?;
         let o = self.new_out();
         let kernel = format.fused_kernel();
@@ -846,9 +1060,9 @@ impl Batch<'_> {
             args: vec![
                 ("w", w_va),
                 ("x", x_va),
-                ("out", 0),
-                ("rows", rows as u64),
-                ("cols", cols as u64),
+                ("out", Arg::Out),
+                ("rows", Arg::Value(rows as u64)),
+                ("cols", Arg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
             reads: vec![Res::Weight(w.0), Res::Vec(x.0)],
@@ -880,8 +1094,8 @@ impl Batch<'_> {
                 ("x", x_va),
                 ("weight", w_va),
                 ("y", y_va),
-                ("n", n as u64),
-                ("eps", u64::from(eps.to_bits())),
+                ("n", Arg::Value(n as u64)),
+                ("eps", Arg::Value(u64::from(eps.to_bits()))),
             ],
             groups: kernel.grid().workgroups(n as u32),
             reads: vec![Res::Vec(x.0), Res::Vec(weight.0)],
@@ -901,7 +1115,7 @@ impl Batch<'_> {
         let kernel = KernelId::CopyU32;
         self.ops.push(Op {
             kernel,
-            args: vec![("src", src_va), ("dst", dst_va), ("n", n as u64)],
+            args: vec![("src", src_va), ("dst", dst_va), ("n", Arg::Value(n as u64))],
             groups: kernel.grid().workgroups(n as u32),
             reads: vec![Res::Vec(src.0)],
             writes: vec![Res::Vec(dst.0)],
