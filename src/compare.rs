@@ -206,6 +206,7 @@ pub fn run(
         }
         rows.push(TierRow { status, ops, agreement, error });
     }
+    rows.sort_by_key(|r| r.status.tier); // selection order: umq, kfd, cs, sim
     rows
 }
 

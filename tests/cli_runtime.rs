@@ -1,0 +1,92 @@
+//! The CLI's tier selection and comparison on the emulated presets, run as a user would.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pm4rt::probe::ProbeOptions;
+use pm4rt::runtime::{candidates, probe_all, select, Machine, Policy};
+use pm4rt::Tier;
+
+fn pm4rt(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pm4rt")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn r9700_selects_cs_quickly_with_both_reasons() {
+    let machine = Machine::emulated("r9700").unwrap();
+    let t0 = Instant::now();
+    let sel = select(candidates(&machine, &Policy::default()), &ProbeOptions::default()).unwrap();
+    let took = t0.elapsed();
+    assert_eq!(sel.chosen.tier, Tier::Cs);
+    assert!(took < Duration::from_secs(2), "probe took {took:?}");
+    let reason = |t: Tier| {
+        let s = sel.statuses.iter().find(|s| s.tier == t).unwrap();
+        let r = s.rejection.as_ref().unwrap();
+        format!("{}: {}", r.step, r.message)
+    };
+    let umq = reason(Tier::Umq);
+    assert!(umq.contains("user_queue = -1") && umq.contains("userq_num_slots = 0"), "{umq}");
+    let kfd = reason(Tier::Kfd);
+    assert!(kfd.contains("queue created but the fence did not retire within"), "{kfd}");
+    assert_eq!(sel.fallback.iter().map(|c| c.tier).collect::<Vec<_>>(), vec![Tier::Sim]);
+}
+
+#[test]
+fn presets_choose_the_documented_tier() {
+    for (preset, want) in
+        [("gfx1201", Tier::Umq), ("rdna3-userq", Tier::Umq), ("rx7900xtx", Tier::Kfd), ("nogpu", Tier::Sim)]
+    {
+        let machine = Machine::emulated(preset).unwrap();
+        let statuses = probe_all(&candidates(&machine, &Policy::default()), &ProbeOptions::default());
+        let chosen = statuses.iter().find(|s| s.usable()).map(|s| s.tier);
+        assert_eq!(chosen, Some(want), "{preset}");
+    }
+    let e = Machine::emulated("nonesuch").err().unwrap().to_string();
+    assert!(e.contains("gfx1201") && e.contains("r9700"), "{e}");
+}
+
+#[test]
+fn nothing_usable_lists_every_reason() {
+    let machine = Machine::emulated("nogpu").unwrap();
+    let policy = Policy { exclude_sim: true, ..Policy::default() };
+    let e = select(candidates(&machine, &policy), &ProbeOptions::default()).err().unwrap().to_string();
+    for t in ["umq", "kfd", "cs"] {
+        assert!(e.contains(&format!("  {t} ")), "{e}");
+    }
+}
+
+#[test]
+fn smoke_on_every_tier_of_the_emulated_machine() {
+    for tier in ["umq", "kfd", "cs", "sim"] {
+        let (ok, out, err) = pm4rt(&["smoke", "--emulate", "--tier", tier, "--iterations", "8"]);
+        assert!(ok && out.contains(&format!("smoke OK: tier {tier}")), "{tier}: {out}{err}");
+    }
+    let (ok, out, err) = pm4rt(&["smoke", "--emulate", "r9700", "--tier", "kfd"]);
+    assert!(!ok && err.contains("did not retire within"), "{out}{err}");
+}
+
+#[test]
+fn compare_json_is_one_document_with_four_agreeing_rows() {
+    let (ok, out, err) = pm4rt(&[
+        "compare", "--emulate", "gfx1201", "--rows", "300", "--cols", "256", "--iters", "2", "--json",
+    ]);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let tiers = doc["tiers"].as_array().unwrap();
+    let names: Vec<&str> = tiers.iter().map(|t| t["status"]["tier"].as_str().unwrap()).collect();
+    assert_eq!(names, ["umq", "kfd", "cs", "sim"]);
+    for t in tiers {
+        assert!(t["error"].is_null(), "{t}");
+        assert_eq!(t["ops"].as_array().unwrap().len(), 4, "{t}");
+        if t["status"]["tier"] != "sim" {
+            assert_eq!(t["status"]["emulated"], true);
+            assert_eq!(t["agreement"]["same_argmax"], true, "{t}");
+            assert_eq!(t["agreement"]["max_abs"].as_f64(), Some(0.0), "{t}");
+        }
+    }
+}
