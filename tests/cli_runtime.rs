@@ -38,11 +38,15 @@ fn r9700_selects_cs_quickly_with_both_reasons() {
 
 #[test]
 fn presets_choose_the_documented_tier() {
-    for (preset, want) in
-        [("gfx1201", Tier::Umq), ("rdna3-userq", Tier::Umq), ("rx7900xtx", Tier::Kfd), ("nogpu", Tier::Sim)]
-    {
+    for (preset, want) in [
+        ("gfx1201", Tier::Umq),
+        ("rdna3-userq", Tier::Umq),
+        ("rx7900xtx", Tier::Kfd),
+        ("nogpu", Tier::Sim),
+    ] {
         let machine = Machine::emulated(preset).unwrap();
-        let statuses = probe_all(&candidates(&machine, &Policy::default()), &ProbeOptions::default());
+        let statuses =
+            probe_all(&candidates(&machine, &Policy::default()), &ProbeOptions::default());
         let chosen = statuses.iter().find(|s| s.usable()).map(|s| s.tier);
         assert_eq!(chosen, Some(want), "{preset}");
     }
@@ -54,7 +58,8 @@ fn presets_choose_the_documented_tier() {
 fn nothing_usable_lists_every_reason() {
     let machine = Machine::emulated("nogpu").unwrap();
     let policy = Policy { exclude_sim: true, ..Policy::default() };
-    let e = select(candidates(&machine, &policy), &ProbeOptions::default()).err().unwrap().to_string();
+    let e =
+        select(candidates(&machine, &policy), &ProbeOptions::default()).err().unwrap().to_string();
     for t in ["umq", "kfd", "cs"] {
         assert!(e.contains(&format!("  {t} ")), "{e}");
     }
@@ -73,7 +78,16 @@ fn smoke_on_every_tier_of_the_emulated_machine() {
 #[test]
 fn compare_json_is_one_document_with_four_agreeing_rows() {
     let (ok, out, err) = pm4rt(&[
-        "compare", "--emulate", "gfx1201", "--rows", "300", "--cols", "256", "--iters", "2", "--json",
+        "compare",
+        "--emulate",
+        "gfx1201",
+        "--rows",
+        "300",
+        "--cols",
+        "256",
+        "--iters",
+        "2",
+        "--json",
     ]);
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
