@@ -35,7 +35,7 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         smoke::run(sel.submitter.as_mut(), a.iterations, Duration::from_millis(a.timeout_ms))?;
     let info = &report.info;
     println!(
-        "smoke OK: tier {}{} on {} ({}): {} submissions, latency median {:.1} us, max {:.1} us, {:.2} ioctls per submission",
+        "smoke OK: tier {}{} on {} ({}): {} submissions, latency median {:.1} us, max {:.1} us, ioctls per submission: {:.2} to submit + {:.2} to wait",
         info.tier,
         if info.emulated { " [emulated]" } else { "" },
         info.device,
@@ -43,7 +43,8 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         report.iterations,
         report.median.as_secs_f64() * 1e6,
         report.max.as_secs_f64() * 1e6,
-        report.ioctls_per_submission,
+        report.ioctls_per_submit,
+        report.ioctls_per_wait,
     );
     Ok(ExitCode::SUCCESS)
 }
