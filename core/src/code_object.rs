@@ -265,12 +265,12 @@ impl KernelDescriptor {
             .collect()
     }
 
-    /// RSRC2.USER_SGPR, bits [5:1].
+    /// RSRC2.USER_SGPR, bits `[5:1]`.
     pub fn rsrc2_user_sgpr(&self) -> u32 {
         (self.compute_pgm_rsrc2 >> 1) & 0x1f
     }
 
-    /// RSRC2.LDS_SIZE, bits [23:15], in [`LDS_GRANULE_BYTES`] granules.
+    /// RSRC2.LDS_SIZE, bits `[23:15]`, in [`LDS_GRANULE_BYTES`] granules.
     pub fn rsrc2_lds_granules(&self) -> u32 {
         (self.compute_pgm_rsrc2 >> 15) & 0x1ff
     }
@@ -288,7 +288,7 @@ impl KernelDescriptor {
     }
 
     /// COMPUTE_PGM_RSRC2 as a PM4 launcher must write it: the descriptor's value with
-    /// LDS_SIZE [23:15] raised to [`KernelDescriptor::lds_granules_needed`]. For HSA code
+    /// LDS_SIZE `[23:15]` raised to [`KernelDescriptor::lds_granules_needed`]. For HSA code
     /// objects LLVM leaves LDS_SIZE 0 because an AQL packet processor fills it from the
     /// dispatch packet (LLVM commit 6ccb076, "AMDGPU/AMDHSA: Set COMPUTE_PGM_RSRC2:LDS_SIZE
     /// to 0"); a PM4 dispatch has no such step, so pm4rt fills it. [`KernelDescriptor::check`]
@@ -298,7 +298,7 @@ impl KernelDescriptor {
         (self.compute_pgm_rsrc2 & !(0x1ff << 15)) | (granules << 15)
     }
 
-    /// RSRC1.VGPRS, bits [5:0]: the VGPR allocation in granules, minus one.
+    /// RSRC1.VGPRS, bits `[5:0]`: the VGPR allocation in granules, minus one.
     pub fn rsrc1_vgpr_granules(&self) -> u32 {
         self.compute_pgm_rsrc1 & 0x3f
     }
