@@ -11,7 +11,8 @@
 //! - `reserve_va` makes an anonymous `PROT_NONE` mapping aligned by over-allocating and
 //!   trimming; `release_va` only releases an exact reservation with no live mappings in it.
 //!
-//! This module and its `mapping` submodule ([`LinuxMapping`]) are the only places in pm4rt-backends with `unsafe` code.
+//! This module and its `mapping` submodule ([`LinuxMapping`]) are the only places in
+//! pm4rt-backends with `unsafe` code.
 
 mod mapping;
 

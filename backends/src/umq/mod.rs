@@ -18,7 +18,8 @@
 //!   rptr / wptr VAs, the 8-byte compute MQD `{eop_va}` in a `user` buffer). A failure
 //!   releases everything acquired, in reverse order, and reports [`Error::Io`] naming the step.
 //! - `alloc_bo` / `free_bo` / `map_va` / `unmap_va` / `read_bo` / `write_bo`: as the cs tier
-//!   (`GEM_CREATE` + `GEM_MMAP` + mmap, `GEM_VA`), sharing its code (the crate's private `drm` module).
+//!   (`GEM_CREATE` + `GEM_MMAP` + mmap, `GEM_VA`), sharing its code (the crate's private
+//!   `drm` module).
 //! - `submit_ib`: an optional full `ACQUIRE_MEM` (cache write-back + invalidate, what the cs
 //!   tier gets from `AMDGPU_IB_FLAG_EMIT_MEM_SYNC`), `INDIRECT_BUFFER`, and an end-of-pipe
 //!   `RELEASE_MEM` writing the fence's sequence number to the fence BO. They are copied into
