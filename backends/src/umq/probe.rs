@@ -5,7 +5,8 @@
 //!
 //! 1. `/sys/module/amdgpu/parameters/user_queue` (through
 //!    [`pm4rt_core::Driver::read_file`]): user queues on GFX11/12 need `1` or `2`; `-1` (the
-//!    default, "auto", off for these parts) and `0` are off. A missing file means a kernel without user queues (before Linux 6.16).
+//!    default, "auto", off for these parts) and `0` are off. A missing file means a kernel
+//!    without user queues (before Linux 6.16).
 //! 2. `INFO DEV_INFO`: `userq_ip_mask` must have bit `1 << AMDGPU_HW_IP_COMPUTE` (the kernel
 //!    sets a bit per IP with user-queue functions, `amdgpu_userq_get_supported_ip_mask`).
 //! 3. `INFO HW_IP_INFO(COMPUTE)`: `userq_num_slots` must be non-zero (0 = none, or a kernel
