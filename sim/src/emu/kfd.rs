@@ -789,23 +789,31 @@ fn wait_events(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], u: &mut UserMem) -> R
             }
         }
         let hit: Vec<usize> = (0..n).filter(|&i| sig.contains_key(&data[i].event_id)).collect();
-        if !hit.is_empty() || (args.wait_for_all != 0 && hit.len() == n) {
+        // test_event_condition: with wait_for_all every event must be signalled, otherwise
+        // any one will do; no events at all is complete either way.
+        let complete = hit.len() == n || (args.wait_for_all == 0 && !hit.is_empty());
+        let timed_out = !complete && start.elapsed() >= timeout;
+        if complete || timed_out {
             for i in hit {
                 let id = data[i].event_id;
-                if let Some(Some(ed)) = sig.get(&id) {
-                    data[i].payload = ed.payload;
+                if complete {
+                    if let Some(Some(ed)) = sig.get(&id) {
+                        data[i].payload = ed.payload;
+                    }
                 }
+                // init_event_waiter / set_event: a waiter consumes an auto-reset signal
+                // whether or not the wait completes.
                 if events[i].auto_reset {
                     sig.remove(&id);
                 }
             }
-            break k::KFD_IOC_WAIT_RESULT_COMPLETE;
+            break if complete {
+                k::KFD_IOC_WAIT_RESULT_COMPLETE
+            } else {
+                k::KFD_IOC_WAIT_RESULT_TIMEOUT
+            };
         }
-        let waited = start.elapsed();
-        if waited >= timeout {
-            break k::KFD_IOC_WAIT_RESULT_TIMEOUT;
-        }
-        let slice = (timeout - waited).min(Duration::from_millis(2));
+        let slice = timeout.saturating_sub(start.elapsed()).min(Duration::from_millis(2));
         sig = hub.cv.wait_timeout(sig, slice).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
     };
     drop(sig);
@@ -817,6 +825,66 @@ fn wait_events(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], u: &mut UserMem) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pm4rt_core::abi::ioctl::arg_for;
+    use pm4rt_core::driver::Driver;
+
+    fn signal_event(dev: &EmulatedDevice, fd: Fd, auto_reset: bool) -> u32 {
+        let c = k::CreateEventArgs {
+            event_type: k::KFD_IOC_EVENT_SIGNAL,
+            auto_reset: u32::from(auto_reset),
+            ..Default::default()
+        };
+        let mut arg = arg_for(k::AMDKFD_IOC_CREATE_EVENT, &c);
+        dev.ioctl(fd, k::AMDKFD_IOC_CREATE_EVENT, &mut arg, &mut []).unwrap();
+        decode_arg::<k::CreateEventArgs>(&arg).unwrap().event_id
+    }
+
+    /// WAIT_EVENTS with a zero timeout: the `wait_result`.
+    fn wait(dev: &EmulatedDevice, fd: Fd, ids: &[u32], all: bool) -> u32 {
+        let data: Vec<k::KfdEventData> =
+            ids.iter().map(|&i| k::KfdEventData::for_event(i)).collect();
+        let mut buf = pm4rt_core::abi::ioctl::slice_bytes(&data).to_vec();
+        let w = k::WaitEventsArgs {
+            events_ptr: pm4rt_core::driver::user_ptr(&buf),
+            num_events: ids.len() as u32,
+            wait_for_all: u32::from(all),
+            timeout: 0,
+            wait_result: u32::MAX,
+        };
+        let mut arg = arg_for(k::AMDKFD_IOC_WAIT_EVENTS, &w);
+        dev.ioctl(fd, k::AMDKFD_IOC_WAIT_EVENTS, &mut arg, &mut [&mut buf]).unwrap();
+        decode_arg::<k::WaitEventsArgs>(&arg).unwrap().wait_result
+    }
+
+    #[test]
+    fn wait_for_all_needs_every_event() {
+        // kfd_events.c test_event_condition: `all` completes only when every waiter is
+        // activated; otherwise one suffices; no events at all is complete.
+        let dev = EmulatedDevice::r9700().unwrap();
+        let fd = dev.open(KFD_PATH).unwrap();
+        let (a, b) = (signal_event(&dev, fd, false), signal_event(&dev, fd, false));
+        let hub = Arc::clone(&dev.lock().kfd.hub);
+        hub.signal(a, None);
+        assert_eq!(wait(&dev, fd, &[a, b], true), k::KFD_IOC_WAIT_RESULT_TIMEOUT);
+        assert_eq!(wait(&dev, fd, &[a, b], false), k::KFD_IOC_WAIT_RESULT_COMPLETE);
+        hub.signal(b, None);
+        assert_eq!(wait(&dev, fd, &[a, b], true), k::KFD_IOC_WAIT_RESULT_COMPLETE);
+        assert_eq!(wait(&dev, fd, &[], false), k::KFD_IOC_WAIT_RESULT_COMPLETE);
+        dev.close(fd).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_consumes_an_auto_reset_signal_even_on_timeout() {
+        // init_event_waiter: `ev->signaled = ev->signaled && !ev->auto_reset`.
+        let dev = EmulatedDevice::r9700().unwrap();
+        let fd = dev.open(KFD_PATH).unwrap();
+        let (a, b) = (signal_event(&dev, fd, true), signal_event(&dev, fd, false));
+        let hub = Arc::clone(&dev.lock().kfd.hub);
+        hub.signal(a, None);
+        assert_eq!(wait(&dev, fd, &[a, b], true), k::KFD_IOC_WAIT_RESULT_TIMEOUT);
+        assert_eq!(wait(&dev, fd, &[a], false), k::KFD_IOC_WAIT_RESULT_TIMEOUT);
+        dev.close(fd).unwrap();
+    }
 
     #[test]
     fn node_sizes_match_the_reference() {
