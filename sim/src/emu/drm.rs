@@ -771,6 +771,11 @@ pub(crate) fn cs(
     let seq = ent.next_seq;
     ent.next_seq += 1;
     ent.fences.insert(seq, state);
+    // WAIT_CS treats a sequence SCHED_JOBS behind the newest as signalled without looking
+    // it up, so keep only that window (the kernel's fence ring is as small).
+    if let Some(old) = seq.checked_sub(SCHED_JOBS) {
+        ent.fences.remove(&old);
+    }
     answer(kdata, &CsOut { handle: seq })
 }
 
