@@ -14,5 +14,6 @@ pub mod kfd;
 #[allow(unsafe_code)]
 pub mod linux;
 pub mod umq;
+mod va;
 
 pub use linux::{LinuxDriver, LinuxMapping};

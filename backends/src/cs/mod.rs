@@ -67,7 +67,7 @@ pub use dev::{
 };
 
 use crate::drm::dev::Dev;
-use crate::drm::va::VaAllocator;
+use crate::va::VaAllocator;
 use dev::CsScratch;
 use fences::{FenceState, FenceTracker};
 

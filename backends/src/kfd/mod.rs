@@ -67,7 +67,6 @@ pub mod cwsr;
 mod dev;
 pub mod ring;
 pub mod topology;
-mod va;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,8 +96,8 @@ pub use dev::{
 };
 pub use topology::{NodeSelector, TopologyNode, DEFAULT_TOPOLOGY_ROOT, STEP_TOPOLOGY};
 
+use crate::va::VaAllocator;
 use dev::Kfd;
-use va::VaWindow;
 
 /// The KFD device node.
 pub const DEFAULT_KFD_PATH: &str = "/dev/kfd";
@@ -261,7 +260,7 @@ pub struct KfdSubmitter {
     gfx: GfxTarget,
     version: GetVersionArgs,
     aperture: ProcessDeviceApertures,
-    window: VaWindow,
+    window: VaAllocator,
     render_path: String,
     queue_id: u32,
     doorbell_in_page: usize,
@@ -431,7 +430,7 @@ impl KfdSubmitter {
                 aperture.gpuvm_base, aperture.gpuvm_limit
             )));
         }
-        let mut window = VaWindow::new(base..end);
+        let mut window = VaAllocator::new(base..end, PAGE_SIZE);
         let sizes = node.sizes;
         let ring_bytes = u64::from(ring_size);
         let plan: [(u64, u32, bool); 7] = [
@@ -446,7 +445,7 @@ impl KfdSubmitter {
             (sizes.cwsr_bo_size, VRAM_PRIVATE, false),
         ];
         for (size, flags, cpu) in plan {
-            let va = window.alloc(size).ok_or_else(|| {
+            let va = window.alloc(size, None).ok().ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "va_window of {window_len:#x} bytes cannot hold the queue buffers"
                 ))
@@ -750,7 +749,8 @@ impl Submitter for KfdSubmitter {
             .checked_next_multiple_of(PAGE_SIZE)
             .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x}", desc.size)))?;
         let flags = self.flags_for(desc);
-        let va = self.window.alloc(size).ok_or_else(|| Error::io(STEP_ALLOC, Errno::ENOMEM.0))?;
+        let va =
+            self.window.alloc(size, None).map_err(|_| Error::io(STEP_ALLOC, Errno::ENOMEM.0))?;
         match make_bo(&mut self.res, va, size, flags, desc.cpu_access, false) {
             Ok(bo) => {
                 let id = self.next_bo;

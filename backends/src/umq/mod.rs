@@ -64,7 +64,7 @@ use pm4rt_core::{
 
 use crate::cs::{gfx_from_ip_discovery_version, DEFAULT_RENDER_NODE, PAGE_SIZE};
 use crate::drm::dev::Dev;
-use crate::drm::va::VaAllocator;
+use crate::va::VaAllocator;
 use dev::CreateCompute;
 
 pub use dev::{
@@ -236,11 +236,8 @@ impl Node {
     /// Map `bo` at the lowest free VA aligned to `align`.
     fn map_aligned(&mut self, bo: &mut Bo, align: u64) -> Result<()> {
         let align = align.max(PAGE_SIZE);
-        let refuse = |r: crate::drm::va::VaRefusal| Error::BadVa {
-            bo: BoHandle(0),
-            va: 0,
-            reason: r.reason(),
-        };
+        let refuse =
+            |r: crate::va::VaRefusal| Error::BadVa { bo: BoHandle(0), va: 0, reason: r.reason() };
         let at = if align == PAGE_SIZE {
             self.va.alloc(bo.size, None).map_err(refuse)?
         } else {

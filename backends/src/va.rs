@@ -1,4 +1,6 @@
-//! A first-fit GPU virtual-address allocator over the range the kernel reports.
+//! A first-fit GPU virtual-address allocator, shared by every tier: over the range DEV_INFO
+//! reports (cs, umq) or over the CPU window reserved inside the GPUVM aperture (kfd, which only
+//! asks for tier-chosen VAs).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -119,6 +121,7 @@ mod tests {
         assert_eq!(a.alloc(K4, None), Ok(0x20_2000));
         assert_eq!(a.alloc(2 * K4, None), Ok(0x20_6000));
         assert_eq!(a.alloc(K4, None), Err(VaRefusal::Exhausted));
+        assert_eq!(a.alloc(u64::MAX, None), Err(VaRefusal::Exhausted));
     }
 
     #[test]
