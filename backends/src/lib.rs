@@ -13,6 +13,7 @@ mod drm;
 pub mod kfd;
 #[allow(unsafe_code)]
 pub mod linux;
+mod ring;
 pub mod umq;
 mod va;
 

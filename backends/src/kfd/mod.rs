@@ -666,18 +666,12 @@ impl KfdSubmitter {
             }
             std::thread::sleep(Duration::from_micros(20));
         }
-        let (idx, first, _) = ring::split(self.wptr, len, n);
-        let bytes: &[u8] = bytemuck::cast_slice(packet);
         let ring = self.res.queue_bos[Q_RING]
             .cpu
-            .as_ref()
+            .as_deref()
             .ok_or(Error::io(STEP_CPU_ACCESS, Errno::EFAULT.0))?;
-        let cut = first as usize * 4;
-        ring.write(idx as usize * 4, &bytes[..cut]).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))?;
-        if cut < bytes.len() {
-            ring.write(0, &bytes[cut..]).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))?;
-        }
-        Ok(())
+        crate::ring::write_wrapped(ring, self.wptr, n, packet)
+            .map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))
     }
 
     /// Publish the write pointer: wptr page, then doorbell (both release-ordered 64-bit).
@@ -685,11 +679,11 @@ impl KfdSubmitter {
         let w = self.wptr;
         let wptr_map = self.res.queue_bos[Q_WPTR]
             .cpu
-            .as_ref()
+            .as_deref()
             .ok_or(Error::io(STEP_CPU_ACCESS, Errno::EFAULT.0))?;
-        wptr_map.store_u64(0, w).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))?;
-        let db = self.res.doorbell.as_ref().ok_or(Error::io(STEP_CPU_ACCESS, Errno::EFAULT.0))?;
-        db.store_u64(self.doorbell_in_page, w).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))
+        let db = self.res.doorbell.as_deref().ok_or(Error::io(STEP_CPU_ACCESS, Errno::EFAULT.0))?;
+        crate::ring::publish(wptr_map, db, self.doorbell_in_page, w)
+            .map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))
     }
 
     /// Turn signalled exception events into the sticky error.

@@ -585,19 +585,6 @@ impl UmqSubmitter {
             backoff(&mut polls);
         }
     }
-
-    /// Copy `dwords` into the ring at the write pointer, wrapping at the end.
-    fn copy_to_ring(&self, dwords: &[u32]) -> Result<()> {
-        let ring = self.qmap(Q_RING)?;
-        let (start, first, rest) = ring::segments(self.wptr, dwords.len() as u64, self.ring_dwords);
-        let (a, b) = dwords.split_at(first as usize);
-        let io = |e: pm4rt_core::Errno| Error::io(STEP_QUEUE_ACCESS, e.0);
-        ring.write(start as usize * 4, bytemuck::cast_slice(a)).map_err(io)?;
-        if rest > 0 {
-            ring.write(0, bytemuck::cast_slice(b)).map_err(io)?;
-        }
-        Ok(())
-    }
 }
 
 /// GPU VAs of a queue's own buffers, see [`UmqSubmitter::queue_vas`].
@@ -789,15 +776,17 @@ impl Submitter for UmqSubmitter {
         };
         let packets = &buf[..n];
         self.wait_space(n as u64, seq)?;
-        self.copy_to_ring(packets)?;
-        let wptr = self.wptr + n as u64;
         let io = |e: pm4rt_core::Errno| Error::io(STEP_QUEUE_ACCESS, e.0);
-        // Release stores: the ring contents are visible before the write pointer, and the
-        // write pointer before the doorbell.
-        self.qmap(Q_WPTR)?.store_u64(0, wptr).map_err(io)?;
-        self.qmap(Q_DOORBELL)?
-            .store_u64(self.config.doorbell_index as usize * 8, wptr)
+        crate::ring::write_wrapped(self.qmap(Q_RING)?, self.wptr, self.ring_dwords, packets)
             .map_err(io)?;
+        let wptr = self.wptr + n as u64;
+        crate::ring::publish(
+            self.qmap(Q_WPTR)?,
+            self.qmap(Q_DOORBELL)?,
+            self.config.doorbell_index as usize * 8,
+            wptr,
+        )
+        .map_err(io)?;
         self.wptr = wptr;
         self.last_seq = seq;
         self.submissions += 1;

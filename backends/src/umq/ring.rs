@@ -1,4 +1,6 @@
-//! Ring-buffer arithmetic of a user queue (pure; no memory access).
+//! Ring-buffer arithmetic of a user queue (pure; no memory access). Writing and publishing is
+//! shared with kfd in `crate::ring`; the read-pointer rule here differs from kfd's (a 64-bit
+//! count checked against the write pointer, where kfd takes the report modulo the ring).
 //!
 //! Pointers count dwords and only grow (Mesa's `amdgpu_userq.h`: the ring index is
 //! `wptr & AMDGPU_USERQ_RING_SIZE_DW_MASK` and `amdgpu_pkt_end` adds the dwords written to the
@@ -34,14 +36,6 @@ pub(crate) fn fits(wptr: u64, rptr: u64, n: u64, ring_dwords: u64) -> bool {
     used.checked_add(n).is_some_and(|after| after < ring_dwords)
 }
 
-/// Where `n` dwords written at pointer `wptr` land: `(first_index, first_len, wrapped_len)`;
-/// the wrapped part starts at ring index 0.
-pub(crate) fn segments(wptr: u64, n: u64, ring_dwords: u64) -> (u64, u64, u64) {
-    let start = wptr % ring_dwords;
-    let first = n.min(ring_dwords - start);
-    (start, first, n - first)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,13 +60,5 @@ mod tests {
         assert!(fits(2000, 1000, 23, 1024));
         assert!(!fits(2000, 1000, 24, 1024));
         assert!(!fits(0, 0, u64::MAX, 1024));
-    }
-
-    #[test]
-    fn wrap_segments() {
-        assert_eq!(segments(0, 20, 1024), (0, 20, 0));
-        assert_eq!(segments(1020, 20, 1024), (1020, 4, 16));
-        assert_eq!(segments(2048 + 1004, 20, 1024), (1004, 20, 0));
-        assert_eq!(segments(1024, 20, 1024), (0, 20, 0));
     }
 }
