@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::probe::{probe_one, Candidate, ProbeOptions, TierStatus};
+use crate::rng::SplitMix64;
 use crate::session::{Session, SessionError, WeightFormat};
 use pm4rt_core::{Submitter, Tier};
 
@@ -37,59 +38,45 @@ pub struct Workload {
 /// 4096) in Q4_0, 73.7 MB of weights.
 pub const DEFAULT_SHAPE: (usize, usize) = (32000, 4096);
 
-/// A small deterministic generator (xorshift64*), so every run and every tier sees the same
-/// synthetic data.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a non-zero seed (0 is replaced by a fixed constant).
-    pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A uniform f32 in [-1, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
 impl Workload {
-    /// A synthetic Q4_0 workload of `rows x cols` (cols a multiple of 32) from `seed`: block
-    /// scales are f16 values in [2^-8, 2^-7) (exponent 7, random mantissa), quants uniform
-    /// random nibbles, x uniform in [-1, 1), the norm weight uniform in [0.5, 1.5).
-    pub fn synthetic_q4_0(rows: usize, cols: usize, seed: u64) -> Workload {
-        let mut rng = Rng::new(seed);
-        let blocks = rows * (cols / 32);
-        let mut weights = Vec::with_capacity(blocks * 18);
-        for _ in 0..blocks {
-            let d: u16 = 0x1C00 | (rng.next_u64() as u16 & 0x3FF);
-            weights.extend_from_slice(&d.to_le_bytes());
-            let q = rng.next_u64().to_le_bytes();
-            let q2 = rng.next_u64().to_le_bytes();
-            weights.extend_from_slice(&q);
-            weights.extend_from_slice(&q2);
-        }
+    /// A workload of the given weights whose input `x` and RMS-norm weight are drawn from
+    /// `rng`: x uniform in [-1, 1), the norm weight uniform in [0.5, 1.5), epsilon 1e-6.
+    pub fn with_inputs(
+        label: String,
+        format: WeightFormat,
+        (rows, cols): (usize, usize),
+        weights: Vec<u8>,
+        rng: &mut SplitMix64,
+    ) -> Workload {
         let x = (0..cols).map(|_| rng.next_f32()).collect();
         let norm_weight = (0..cols).map(|_| 1.0 + 0.5 * rng.next_f32()).collect();
-        Workload {
-            label: format!("synthetic Q4_0 {rows}x{cols} (seed {seed})"),
-            format: WeightFormat::Q4_0,
-            rows,
-            cols,
-            weights,
-            x,
-            norm_weight,
-            eps: 1e-6,
+        Workload { label, format, rows, cols, weights, x, norm_weight, eps: 1e-6 }
+    }
+
+    /// A synthetic Q4_0 workload of `rows x cols` (cols a multiple of 32) from SplitMix64
+    /// seeded with `seed`: block scales are f16 values in [2^-8, 2^-7) (exponent 7, random
+    /// mantissa), quants uniform random nibbles, then the inputs of
+    /// [`Workload::with_inputs`].
+    ///
+    /// Errors: the shape checks of [`Session::upload_weights`]
+    /// ([`SessionError::BadDimension`], [`SessionError::ColsNotBlockMultiple`]), and
+    /// [`SessionError::HostMemory`] when the weights do not fit in host memory.
+    pub fn synthetic_q4_0(rows: usize, cols: usize, seed: u64) -> Result<Workload, SessionError> {
+        let format = WeightFormat::Q4_0;
+        let bytes = format.weight_bytes(rows, cols)?;
+        let mut weights = Vec::new();
+        weights
+            .try_reserve_exact(bytes)
+            .map_err(|_| SessionError::HostMemory { what: "synthetic weights", bytes })?;
+        let mut rng = SplitMix64::new(seed);
+        for _ in 0..rows * (cols / 32) {
+            let d: u16 = 0x1C00 | (rng.next_u64() as u16 & 0x3FF);
+            weights.extend_from_slice(&d.to_le_bytes());
+            weights.extend_from_slice(&rng.next_u64().to_le_bytes());
+            weights.extend_from_slice(&rng.next_u64().to_le_bytes());
         }
+        let label = format!("synthetic Q4_0 {rows}x{cols} (seed {seed})");
+        Ok(Workload::with_inputs(label, format, (rows, cols), weights, &mut rng))
     }
 }
 

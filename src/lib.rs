@@ -15,6 +15,7 @@ pub mod dwords;
 pub mod error;
 pub mod gguf;
 pub mod probe;
+pub mod rng;
 pub mod runtime;
 pub mod session;
 pub mod smoke;

@@ -82,6 +82,25 @@ impl WeightFormat {
         self.weight_type().row_bytes(cols).ok()
     }
 
+    /// Bytes of a `rows x cols` matrix, with the shape checks of
+    /// [`Session::upload_weights`].
+    ///
+    /// Errors: [`SessionError::BadDimension`] for zero or over-u32 `rows` / `cols` or a size
+    /// that overflows; [`SessionError::ColsNotBlockMultiple`].
+    pub fn weight_bytes(self, rows: usize, cols: usize) -> Result<usize> {
+        dim("weight rows", rows)?;
+        dim("weight cols", cols)?;
+        let block = self.block_values();
+        if !cols.is_multiple_of(block) {
+            return Err(SessionError::ColsNotBlockMultiple { format: self, cols, block });
+        }
+        self.row_bytes(cols).and_then(|r| r.checked_mul(rows)).ok_or(SessionError::BadDimension {
+            what: "weight bytes",
+            value: usize::MAX,
+            max: u64::MAX,
+        })
+    }
+
     /// The simulator's name for the same format.
     pub fn weight_type(self) -> WeightType {
         match self {
@@ -213,6 +232,14 @@ pub enum SessionError {
         cause: String,
         /// Each fallback tier tried and why it could not be used.
         skipped: String,
+    },
+    /// Host memory for a buffer could not be allocated.
+    #[error("cannot allocate {bytes} bytes of host memory for {what}")]
+    HostMemory {
+        /// What the memory was for.
+        what: &'static str,
+        /// Bytes asked for.
+        bytes: usize,
     },
     /// The fence memory after the wait does not hold the value the IB's RELEASE_MEM writes.
     #[error("fence at {va:#x} holds {got:#x} after the wait, expected {expected:#x}")]
@@ -534,15 +561,7 @@ impl Session {
         cols: usize,
         bytes: &[u8],
     ) -> Result<WeightHandle> {
-        dim("weight rows", rows)?;
-        dim("weight cols", cols)?;
-        let block = format.block_values();
-        if !cols.is_multiple_of(block) {
-            return Err(SessionError::ColsNotBlockMultiple { format, cols, block });
-        }
-        let expected = format.row_bytes(cols).and_then(|r| r.checked_mul(rows)).ok_or(
-            SessionError::BadDimension { what: "weight bytes", value: usize::MAX, max: u64::MAX },
-        )?;
+        let expected = format.weight_bytes(rows, cols)?;
         if bytes.len() != expected {
             return Err(SessionError::WeightBytes {
                 format,

@@ -104,3 +104,24 @@ fn compare_json_is_one_document_with_four_agreeing_rows() {
         }
     }
 }
+
+#[test]
+fn compare_rejects_impossible_shapes_without_panicking() {
+    // Each must be a one-line error and exit code 1, never a panic (exit code 101) or an
+    // abort: rows beyond u32, cols not a multiple of 32, and a shape whose Q4_0 bytes
+    // (4294967295 rows x 134217727 blocks x 18 bytes, about 1.04e19) exceed isize::MAX.
+    let cases: [(&str, &str, &str); 3] = [
+        ("4294967296", "32", "weight rows"),
+        ("1", "33", "multiple of the block size"),
+        ("4294967295", "4294967264", "host memory"),
+    ];
+    for (rows, cols, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_pm4rt"))
+            .args(["compare", "--emulate", "nogpu", "--rows", rows, "--cols", cols])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--rows {rows} --cols {cols}: {err}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{err}");
+    }
+}

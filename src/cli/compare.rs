@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use pm4rt::compare::{self, Rng, TierRow, Workload, DEFAULT_SHAPE};
+use pm4rt::compare::{self, TierRow, Workload, DEFAULT_SHAPE};
 use pm4rt::gguf::Gguf;
+use pm4rt::rng::SplitMix64;
 use pm4rt::runtime::candidates;
 use pm4rt::session::WeightFormat;
 
@@ -40,29 +41,19 @@ pub struct Args {
 
 fn workload(a: &Args) -> Result<Workload, Box<dyn std::error::Error>> {
     let (Some(path), Some(name)) = (&a.gguf, &a.tensor) else {
-        if a.cols == 0 || a.rows == 0 || !a.cols.is_multiple_of(32) {
-            return Err(format!(
-                "--rows {} --cols {}: need rows >= 1 and cols a positive multiple of 32",
-                a.rows, a.cols
-            )
-            .into());
-        }
-        return Ok(Workload::synthetic_q4_0(a.rows, a.cols, a.seed));
+        return Workload::synthetic_q4_0(a.rows, a.cols, a.seed)
+            .map_err(|e| format!("--rows {} --cols {}: {e}", a.rows, a.cols).into());
     };
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let g = Gguf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let m = g.matrix(name).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut rng = Rng::new(a.seed);
-    Ok(Workload {
-        label: format!("{} {} {}x{}", path.display(), name, m.rows, m.cols),
-        format: WeightFormat::from_weight_type(m.ty),
-        rows: m.rows,
-        cols: m.cols,
-        weights: m.bytes.to_vec(),
-        x: (0..m.cols).map(|_| rng.next_f32()).collect(),
-        norm_weight: (0..m.cols).map(|_| 1.0 + 0.5 * rng.next_f32()).collect(),
-        eps: 1e-6,
-    })
+    Ok(Workload::with_inputs(
+        format!("{} {} {}x{}", path.display(), name, m.rows, m.cols),
+        WeightFormat::from_weight_type(m.ty),
+        (m.rows, m.cols),
+        m.bytes.to_vec(),
+        &mut SplitMix64::new(a.seed),
+    ))
 }
 
 pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {

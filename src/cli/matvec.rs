@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pm4rt::gguf::{ggml_type_name, Gguf, GgufError};
+use pm4rt::rng::SplitMix64;
 use pm4rt::session::{Session, SessionError, WeightFormat};
 
 use super::target::TargetArgs;
@@ -65,25 +66,6 @@ enum MatvecError {
     InputLength { path: PathBuf, got: usize, expected: usize, cols: usize },
     #[error(transparent)]
     Session(#[from] SessionError),
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014), the generator of the default input.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// The default input: `n` values uniform in [-1, 1) from SplitMix64(`seed`).
-fn seeded_input(seed: u64, n: usize) -> Vec<f32> {
-    let mut g = SplitMix64(seed);
-    (0..n).map(|_| 2.0 * ((g.next() >> 40) as f32 / 16_777_216.0) - 1.0).collect()
 }
 
 /// FNV-1a 64 of `bytes`.
@@ -149,7 +131,7 @@ fn matvec(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             let x = b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
             (x.collect::<Vec<f32>>(), p.display().to_string())
         }
-        None => (seeded_input(a.seed, m.cols), format!("SplitMix64 seed {}", a.seed)),
+        None => (SplitMix64::f32s(a.seed, m.cols), format!("SplitMix64 seed {}", a.seed)),
     };
 
     let sel = a.target.select()?;
@@ -225,27 +207,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splitmix64_reference_values() {
-        // SplitMix64 seeded with 1234567: the published sequence (Rosetta Code,
-        // "Pseudo-random numbers/Splitmix64").
-        let mut g = SplitMix64(1_234_567);
-        assert_eq!(g.next(), 0x599E_D017_FB08_FC85);
-        assert_eq!(g.next(), 0x2C73_F084_5854_0FA5);
-        assert_eq!(g.next(), 0x883E_BCE5_A3F2_7C77);
-    }
-
-    #[test]
     fn fnv1a64_reference_values() {
         // FNV-1a 64 test vectors (draft-eastlake-fnv): "" and "a".
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn seeded_input_is_in_range_and_deterministic() {
-        let a = seeded_input(42, 1000);
-        assert_eq!(a, seeded_input(42, 1000));
-        assert!(a.iter().all(|v| (-1.0..1.0).contains(v)));
-        assert_ne!(a, seeded_input(43, 1000));
     }
 }
