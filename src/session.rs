@@ -23,11 +23,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use pm4rt_core::code_object::{CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel};
+use pm4rt_core::code_object::{CodeObject, CodeObjectError, Kernel};
 use pm4rt_core::launch::{emit_barrier, emit_dispatch, Launch, LaunchError};
 use pm4rt_core::pm4::{Builder, EncodeError, FenceInterrupt};
 use pm4rt_core::{BoDesc, BoHandle, Fence, GfxTarget, Submitter, SubmitterInfo, Tier};
-use pm4rt_kernels::{ArgKind, KernelId, Target};
+use pm4rt_kernels::KernelId;
+use pm4rt_sim::dispatch::{declared_args, kernels_target};
 use pm4rt_sim::kernels::WeightType;
 
 use crate::probe::{probe_one, Candidate, ProbeOptions};
@@ -410,28 +411,6 @@ impl std::fmt::Debug for Session {
     }
 }
 
-fn kernels_target(gfx: GfxTarget) -> Target {
-    match gfx {
-        GfxTarget::Gfx1100 => Target::Gfx1100,
-        GfxTarget::Gfx1201 => Target::Gfx1201,
-    }
-}
-
-fn declared(id: KernelId) -> Vec<DeclaredArg<'static>> {
-    id.signature()
-        .iter()
-        .map(|a| DeclaredArg {
-            name: a.name,
-            kind: match a.kind {
-                ArgKind::Ptr => DeclaredKind::Pointer,
-                ArgKind::U32 | ArgKind::F32 => DeclaredKind::Value,
-            },
-            offset: a.offset,
-            size: a.size,
-        })
-        .collect()
-}
-
 fn dim(what: &'static str, value: usize) -> Result<u32> {
     match u32::try_from(value) {
         Ok(v) if v > 0 => Ok(v),
@@ -460,7 +439,7 @@ impl Session {
         let gfx = sub.info().gfx;
         let code = CodeObject::load(pm4rt_kernels::code_object(kernels_target(gfx)), gfx)?;
         for id in KernelId::ALL {
-            code.kernel(id.name())?.check_signature(&declared(id))?;
+            code.kernel(id.name())?.check_signature(&declared_args(id))?;
         }
         let image_len = code.image().len() as u64;
         let image = new_buf(sub.as_mut(), BoDesc::code(image_len.max(MIN_BO)))?;
