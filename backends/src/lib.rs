@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bo_access;
 pub mod cs;
 mod drm;
 pub mod kfd;

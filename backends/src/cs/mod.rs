@@ -45,18 +45,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pm4rt_core::abi::drm::{
-    CsChunkIb, CtxOutState, GemCreateIn, InfoDevice, InfoHwIp, InfoQueryHwIp, WaitCsIn,
+    CsChunkIb, CtxOutState, InfoDevice, InfoHwIp, InfoQueryHwIp, WaitCsIn,
     AMDGPU_CTX_PRIORITY_NORMAL, AMDGPU_CTX_QUERY2_FLAGS_GUILTY, AMDGPU_CTX_QUERY2_FLAGS_RESET,
-    AMDGPU_CTX_QUERY2_FLAGS_VRAMLOST, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED,
-    AMDGPU_GEM_CREATE_NO_CPU_ACCESS, AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_GTT,
-    AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_HW_IP_COMPUTE, AMDGPU_IB_FLAG_EMIT_MEM_SYNC,
-    AMDGPU_INFO_DEV_INFO, AMDGPU_INFO_HW_IP_INFO, AMDGPU_VM_PAGE_EXECUTABLE,
-    AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
+    AMDGPU_CTX_QUERY2_FLAGS_VRAMLOST, AMDGPU_HW_IP_COMPUTE, AMDGPU_IB_FLAG_EMIT_MEM_SYNC,
+    AMDGPU_INFO_DEV_INFO, AMDGPU_INFO_HW_IP_INFO,
 };
 use pm4rt_core::error::errno_name;
 use pm4rt_core::{
-    BoDesc, BoHandle, Counters, Domain, Driver, Errno, Error, Fence, GfxTarget, MapAt, Mapping,
-    Result, Submitter, SubmitterInfo, Tier,
+    BoDesc, BoHandle, Counters, Domain, Driver, Errno, Error, Fence, GfxTarget, Result, Submitter,
+    SubmitterInfo, Tier,
 };
 
 pub use clock::MonotonicClock;
@@ -66,6 +63,8 @@ pub use dev::{
     STEP_OPEN, STEP_VA_MAP, STEP_VA_UNMAP, STEP_WAIT_CS,
 };
 
+use crate::bo_access;
+use crate::drm::bo::{self, Bo};
 use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
 use dev::CsScratch;
@@ -138,16 +137,6 @@ pub fn gfx_from_ip_discovery_version(v: u32) -> Option<GfxTarget> {
         return None;
     }
     GfxTarget::from_kfd_target_version(major * 10000 + minor * 100 + rev)
-}
-
-/// One BO: its GEM handle, rounded size, GPU page flags, CPU mapping and VA.
-#[derive(Debug)]
-struct Bo {
-    gem: u32,
-    size: u64,
-    vm_flags: u32,
-    cpu: Option<Box<dyn Mapping>>,
-    va: Option<u64>,
 }
 
 /// The amdgpu CS tier. See the [module docs](self).
@@ -393,60 +382,14 @@ impl Submitter for CsSubmitter {
     }
 
     fn alloc_bo(&mut self, desc: &BoDesc) -> Result<BoHandle> {
-        if desc.size == 0 {
-            return Err(Error::InvalidArgument("BO size must be > 0".into()));
-        }
-        let size = desc
-            .size
-            .checked_add(PAGE_SIZE - 1)
-            .map(|s| s / PAGE_SIZE * PAGE_SIZE)
-            .filter(|&s| usize::try_from(s).is_ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x} too large", desc.size)))?;
+        let size = bo::rounded_size(desc)?;
         let id = self.next_bo;
         let next = id
             .checked_add(1)
             .ok_or_else(|| Error::Unsupported("BO handle space exhausted".into()))?;
         let domain = self.config.force_domain.unwrap_or(desc.domain);
-        // GTT is CPU-cached and snooped; USWC is never requested because pm4rt reads BOs back
-        // through the CPU and reads of write-combined memory are uncached.
-        let (domains, mut flags) = match domain {
-            Domain::Gtt => (AMDGPU_GEM_DOMAIN_GTT, 0),
-            Domain::Vram if desc.cpu_access => {
-                (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED)
-            }
-            Domain::Vram => (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_NO_CPU_ACCESS),
-        };
-        if desc.uncached {
-            flags |= AMDGPU_GEM_CREATE_UNCACHED;
-        }
-        let gem = self.dev.gem_create(GemCreateIn {
-            bo_size: size,
-            alignment: PAGE_SIZE,
-            domains,
-            domain_flags: flags,
-        })?;
-        let cpu = if desc.cpu_access {
-            let mapped = self.dev.gem_mmap_offset(gem).and_then(|offset| {
-                self.dev
-                    .driver()
-                    .mmap(self.dev.fd(), offset, size as usize, MapAt::Anywhere)
-                    .map_err(|e| Error::io(STEP_MMAP, e.0))
-            });
-            match mapped {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    let _ = self.dev.gem_close(gem);
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
-        let mut vm_flags = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-        if desc.executable {
-            vm_flags |= AMDGPU_VM_PAGE_EXECUTABLE;
-        }
-        self.bos.insert(id, Bo { gem, size, vm_flags, cpu, va: None });
+        let new = self.dev.create_bo(bo::spec_for(desc, size, domain))?;
+        self.bos.insert(id, new);
         self.next_bo = next;
         Ok(BoHandle(id))
     }
@@ -501,28 +444,12 @@ impl Submitter for CsSubmitter {
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
         let b = self.bo(bo)?;
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        let len = data.len() as u64;
-        if offset.checked_add(len).is_none_or(|end| end > b.size) {
-            return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
-        }
-        m.write(offset as usize, data).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
+        bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_BO_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
         let b = self.bo(bo)?;
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        let len = out.len() as u64;
-        if offset.checked_add(len).is_none_or(|end| end > b.size) {
-            return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
-        }
-        m.read(offset as usize, out).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
+        bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_BO_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {

@@ -807,30 +807,12 @@ impl Submitter for KfdSubmitter {
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
         let b = self.user_bo(bo)?;
-        let oob = Error::OutOfBounds { bo, offset, len: data.len() as u64, size: b.size };
-        let end = offset.checked_add(data.len() as u64).ok_or(oob.clone())?;
-        if end > b.size {
-            return Err(oob);
-        }
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        m.write(offset as usize, data).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))
+        crate::bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_CPU_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
         let b = self.user_bo(bo)?;
-        let oob = Error::OutOfBounds { bo, offset, len: out.len() as u64, size: b.size };
-        let end = offset.checked_add(out.len() as u64).ok_or(oob.clone())?;
-        if end > b.size {
-            return Err(oob);
-        }
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        m.read(offset as usize, out).map_err(|e| Error::io(STEP_CPU_ACCESS, e.0))
+        crate::bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_CPU_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {

@@ -51,18 +51,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pm4rt_core::abi::drm::{
-    GemCreateIn, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED, AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
-    AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_DOORBELL, AMDGPU_GEM_DOMAIN_GTT,
-    AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_USERQ_CREATE_FLAGS_QUEUE_PRIORITY_MASK,
-    AMDGPU_VM_PAGE_EXECUTABLE, AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
+    AMDGPU_GEM_CREATE_NO_CPU_ACCESS, AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_DOORBELL,
+    AMDGPU_GEM_DOMAIN_GTT, AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_USERQ_CREATE_FLAGS_QUEUE_PRIORITY_MASK,
+    AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
 };
 use pm4rt_core::pm4::{Builder, FenceInterrupt};
 use pm4rt_core::{
-    BoDesc, BoHandle, Counters, Domain, Driver, Error, Fence, GfxTarget, MapAt, Mapping, Result,
+    BoDesc, BoHandle, Counters, Domain, Driver, Error, Fence, GfxTarget, Mapping, Result,
     Submitter, SubmitterInfo, Tier,
 };
 
+use crate::bo_access;
 use crate::cs::{gfx_from_ip_discovery_version, DEFAULT_RENDER_NODE, PAGE_SIZE};
+use crate::drm::bo::{self, Bo, BoSpec};
 use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
 use dev::CreateCompute;
@@ -170,28 +171,6 @@ impl UmqConfig {
     }
 }
 
-/// One BO: GEM handle, rounded size, GPU page flags, CPU mapping and VA.
-#[derive(Debug)]
-struct Bo {
-    gem: u32,
-    size: u64,
-    vm_flags: u32,
-    cpu: Option<Box<dyn Mapping>>,
-    va: Option<u64>,
-}
-
-/// How to create one BO.
-#[derive(Debug, Clone, Copy)]
-struct BoSpec {
-    size: u64,
-    domains: u64,
-    flags: u64,
-    cpu: bool,
-    vm_flags: u32,
-    /// Map into the GPU VA space, at a VA aligned to this (0 = do not map).
-    va_align: u64,
-}
-
 /// The render node and the GPU VA allocator: everything BO creation needs.
 struct Node {
     dev: Dev,
@@ -199,34 +178,14 @@ struct Node {
 }
 
 impl Node {
-    /// GEM_CREATE, then mmap and GEM_VA as `spec` asks; undoes its own steps on failure.
-    fn create(&mut self, spec: BoSpec) -> Result<Bo> {
-        let gem = self.dev.gem_create(GemCreateIn {
-            bo_size: spec.size,
-            alignment: PAGE_SIZE,
-            domains: spec.domains,
-            domain_flags: spec.flags,
-        })?;
-        let mut bo = Bo { gem, size: spec.size, vm_flags: spec.vm_flags, cpu: None, va: None };
-        if spec.cpu {
-            let mapped = self.dev.gem_mmap_offset(gem).and_then(|offset| {
-                self.dev
-                    .driver()
-                    .mmap(self.dev.fd(), offset, spec.size as usize, MapAt::Anywhere)
-                    .map_err(|e| Error::io(STEP_MMAP, e.0))
-            });
-            match mapped {
-                Ok(m) => bo.cpu = Some(m),
-                Err(e) => {
-                    let _ = self.dev.gem_close(gem);
-                    return Err(e);
-                }
-            }
-        }
-        if spec.va_align != 0 {
-            if let Err(e) = self.map_aligned(&mut bo, spec.va_align) {
+    /// GEM_CREATE and mmap as `spec` asks, then GEM_VA at a VA aligned to `va_align` unless
+    /// it is 0; undoes its own steps on failure.
+    fn create(&mut self, spec: BoSpec, va_align: u64) -> Result<Bo> {
+        let mut bo = self.dev.create_bo(spec)?;
+        if va_align != 0 {
+            if let Err(e) = self.map_aligned(&mut bo, va_align) {
                 drop(bo.cpu.take());
-                let _ = self.dev.gem_close(gem);
+                let _ = self.dev.gem_close(bo.gem);
                 return Err(e);
             }
         }
@@ -439,40 +398,41 @@ impl UmqSubmitter {
         let eop_size = round_page(u64::from(eop.eop_size))
             .ok_or_else(|| Error::Unsupported("EOP size overflows".into()))?;
         let rw = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-        let gtt = |size, flags| BoSpec {
-            size,
-            domains: AMDGPU_GEM_DOMAIN_GTT,
-            flags,
-            cpu: true,
-            vm_flags: rw,
-            va_align: PAGE_SIZE,
+        let gtt = |size, flags| {
+            let spec =
+                BoSpec { size, domains: AMDGPU_GEM_DOMAIN_GTT, flags, cpu: true, vm_flags: rw };
+            (spec, PAGE_SIZE)
         };
         let specs = [
             // Q_DOORBELL: CPU-mapped only; the kernel pins it in the doorbell aperture.
-            BoSpec {
-                size: DOORBELL_BO_SIZE,
-                domains: AMDGPU_GEM_DOMAIN_DOORBELL,
-                flags: 0,
-                cpu: true,
-                vm_flags: 0,
-                va_align: 0,
-            },
+            (
+                BoSpec {
+                    size: DOORBELL_BO_SIZE,
+                    domains: AMDGPU_GEM_DOMAIN_DOORBELL,
+                    flags: 0,
+                    cpu: true,
+                    vm_flags: 0,
+                },
+                0,
+            ),
             gtt(config.ring_bytes, 0), // Q_RING
             gtt(POINTER_BO_SIZE, 0),   // Q_WPTR
             gtt(POINTER_BO_SIZE, 0),   // Q_RPTR
-            BoSpec {
+            (
                 // Q_EOP: GPU only, at the firmware's alignment.
-                size: eop_size,
-                domains: AMDGPU_GEM_DOMAIN_VRAM,
-                flags: AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
-                cpu: false,
-                vm_flags: rw,
-                va_align: u64::from(eop.eop_alignment),
-            },
+                BoSpec {
+                    size: eop_size,
+                    domains: AMDGPU_GEM_DOMAIN_VRAM,
+                    flags: AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
+                    cpu: false,
+                    vm_flags: rw,
+                },
+                u64::from(eop.eop_alignment),
+            ),
             gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED), // Q_FENCE
         ];
-        for spec in specs {
-            let bo = node.create(spec)?;
+        for (spec, va_align) in specs {
+            let bo = node.create(spec, va_align)?;
             qbos.push(bo);
         }
         // Fresh GTT BOs are zeroed by the kernel; write the pointers anyway so a reused page
@@ -630,40 +590,14 @@ impl Submitter for UmqSubmitter {
     }
 
     fn alloc_bo(&mut self, desc: &BoDesc) -> Result<BoHandle> {
-        if desc.size == 0 {
-            return Err(Error::InvalidArgument("BO size must be > 0".into()));
-        }
-        let size = round_page(desc.size)
-            .filter(|&s| usize::try_from(s).is_ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x} too large", desc.size)))?;
+        let size = bo::rounded_size(desc)?;
         let id = self.next_bo;
         let next = id
             .checked_add(1)
             .ok_or_else(|| Error::Unsupported("BO handle space exhausted".into()))?;
         let domain = self.config.force_domain.unwrap_or(desc.domain);
-        let (domains, mut flags) = match domain {
-            Domain::Gtt => (AMDGPU_GEM_DOMAIN_GTT, 0),
-            Domain::Vram if desc.cpu_access => {
-                (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED)
-            }
-            Domain::Vram => (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_NO_CPU_ACCESS),
-        };
-        if desc.uncached {
-            flags |= AMDGPU_GEM_CREATE_UNCACHED;
-        }
-        let mut vm_flags = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-        if desc.executable {
-            vm_flags |= AMDGPU_VM_PAGE_EXECUTABLE;
-        }
-        let bo = self.node.create(BoSpec {
-            size,
-            domains,
-            flags,
-            cpu: desc.cpu_access,
-            vm_flags,
-            va_align: 0,
-        })?;
-        self.bos.insert(id, bo);
+        let new = self.node.create(bo::spec_for(desc, size, domain), 0)?;
+        self.bos.insert(id, new);
         self.next_bo = next;
         Ok(BoHandle(id))
     }
@@ -717,28 +651,12 @@ impl Submitter for UmqSubmitter {
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
         let b = self.bo(bo)?;
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        let len = data.len() as u64;
-        if offset.checked_add(len).is_none_or(|end| end > b.size) {
-            return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
-        }
-        m.write(offset as usize, data).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
+        bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_BO_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
         let b = self.bo(bo)?;
-        let m = b
-            .cpu
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported(format!("{bo} was allocated without CPU access")))?;
-        let len = out.len() as u64;
-        if offset.checked_add(len).is_none_or(|end| end > b.size) {
-            return Err(Error::OutOfBounds { bo, offset, len, size: b.size });
-        }
-        m.read(offset as usize, out).map_err(|e| Error::io(STEP_BO_ACCESS, e.0))
+        bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_BO_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {

@@ -1,0 +1,106 @@
+//! The BO record and BO creation shared by the DRM tiers (cs and umq): a caller's
+//! [`BoDesc`] becomes `GEM_CREATE` domains / flags and `GEM_VA` page flags the same way on
+//! both, and a CPU-accessible BO is mmapped eagerly so reads and writes issue no syscall.
+
+use pm4rt_core::abi::drm::{
+    GemCreateIn, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED, AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
+    AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_GTT, AMDGPU_GEM_DOMAIN_VRAM,
+    AMDGPU_VM_PAGE_EXECUTABLE, AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
+};
+use pm4rt_core::{BoDesc, Domain, Error, MapAt, Mapping, Result};
+
+use super::dev::{Dev, STEP_MMAP};
+use crate::cs::PAGE_SIZE;
+
+/// One BO: its GEM handle, rounded size, GPU page flags, CPU mapping and VA.
+#[derive(Debug)]
+pub(crate) struct Bo {
+    pub(crate) gem: u32,
+    pub(crate) size: u64,
+    pub(crate) vm_flags: u32,
+    pub(crate) cpu: Option<Box<dyn Mapping>>,
+    pub(crate) va: Option<u64>,
+}
+
+/// How to create one BO.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BoSpec {
+    /// Size in bytes (a page multiple).
+    pub(crate) size: u64,
+    /// `AMDGPU_GEM_DOMAIN_*`.
+    pub(crate) domains: u64,
+    /// `AMDGPU_GEM_CREATE_*`.
+    pub(crate) flags: u64,
+    /// mmap it for the CPU.
+    pub(crate) cpu: bool,
+    /// `AMDGPU_VM_PAGE_*` for a later `GEM_VA MAP`.
+    pub(crate) vm_flags: u32,
+}
+
+/// The page-rounded size of a caller's BO.
+///
+/// Errors: [`Error::InvalidArgument`] for 0 or a size that does not fit the address space.
+pub(crate) fn rounded_size(desc: &BoDesc) -> Result<u64> {
+    if desc.size == 0 {
+        return Err(Error::InvalidArgument("BO size must be > 0".into()));
+    }
+    desc.size
+        .checked_next_multiple_of(PAGE_SIZE)
+        .filter(|&s| usize::try_from(s).is_ok())
+        .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x} too large", desc.size)))
+}
+
+/// The [`BoSpec`] of a caller's BO of `size` bytes (already rounded) in `domain` (the
+/// descriptor's unless the tier forces one). GTT is CPU-cached and snooped; USWC is never
+/// requested because pm4rt reads BOs back through the CPU and reads of write-combined memory
+/// are uncached.
+pub(crate) fn spec_for(desc: &BoDesc, size: u64, domain: Domain) -> BoSpec {
+    let (domains, mut flags) = match domain {
+        Domain::Gtt => (AMDGPU_GEM_DOMAIN_GTT, 0),
+        Domain::Vram if desc.cpu_access => {
+            (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_CPU_ACCESS_REQUIRED)
+        }
+        Domain::Vram => (AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_GEM_CREATE_NO_CPU_ACCESS),
+    };
+    if desc.uncached {
+        flags |= AMDGPU_GEM_CREATE_UNCACHED;
+    }
+    let mut vm_flags = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
+    if desc.executable {
+        vm_flags |= AMDGPU_VM_PAGE_EXECUTABLE;
+    }
+    BoSpec { size, domains, flags, cpu: desc.cpu_access, vm_flags }
+}
+
+impl Dev {
+    /// `GEM_CREATE`, then for `spec.cpu` `GEM_MMAP` and an mmap of the render node. Not
+    /// mapped into the GPU VA space. On a failing mmap the GEM handle is closed again.
+    ///
+    /// Errors: [`Error::Io`] naming the failing step.
+    pub(crate) fn create_bo(&mut self, spec: BoSpec) -> Result<Bo> {
+        let gem = self.gem_create(GemCreateIn {
+            bo_size: spec.size,
+            alignment: PAGE_SIZE,
+            domains: spec.domains,
+            domain_flags: spec.flags,
+        })?;
+        let mut bo = Bo { gem, size: spec.size, vm_flags: spec.vm_flags, cpu: None, va: None };
+        if spec.cpu {
+            let mapped = self.gem_mmap_offset(gem).and_then(|offset| {
+                let len = usize::try_from(spec.size)
+                    .map_err(|_| Error::io(STEP_MMAP, pm4rt_core::Errno::ENOMEM.0))?;
+                self.driver()
+                    .mmap(self.fd(), offset, len, MapAt::Anywhere)
+                    .map_err(|e| Error::io(STEP_MMAP, e.0))
+            });
+            match mapped {
+                Ok(m) => bo.cpu = Some(m),
+                Err(e) => {
+                    let _ = self.gem_close(gem);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(bo)
+    }
+}
