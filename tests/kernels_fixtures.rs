@@ -1,27 +1,10 @@
 //! DMMV and fused-argmax kernels against the gguf/numpy fixtures of tests/fixtures/ (read
 //! through the facade's strict GGUF reader). Tolerance: see tests/fixtures/README.md.
 
+mod common;
+use common::{f32s, fixture, manifest};
 use pm4rt::gguf::Gguf;
 use pm4rt_sim::kernels::{argmax_f32, dmmv, dmmv_argmax, unpack};
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn f32s(name: &str) -> Vec<f32> {
-    fixture(name).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
-fn manifest(kind: &str) -> Vec<Vec<String>> {
-    String::from_utf8(fixture("manifest.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.split_whitespace().next() == Some(kind))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
-}
 
 #[test]
 fn dmmv_matches_numpy() {

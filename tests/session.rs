@@ -1,7 +1,8 @@
 //! Engine ops through `Session` on the simulator tier, against the gguf/numpy fixtures of
 //! tests/fixtures/ (tolerances from tests/fixtures/README.md).
 
-use std::path::PathBuf;
+mod common;
+use common::{f32s, fixture, manifest};
 use std::time::Duration;
 
 use pm4rt::gguf::Gguf;
@@ -12,26 +13,8 @@ use pm4rt_sim::{SimConfig, SimSubmitter};
 const U: f64 = 1.0 / 16_777_216.0;
 const WAIT: Duration = Duration::from_secs(60);
 
-fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn f32s(name: &str) -> Vec<f32> {
-    fixture(name).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
 fn hex(s: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
-}
-
-fn manifest(kind: &str) -> Vec<Vec<String>> {
-    String::from_utf8(fixture("manifest.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.split_whitespace().next() == Some(kind))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect()
 }
 
 /// kernels/README.md: index = 0xFFFFFFFF - lo; value from key(hi) (bits ^ 0x80000000 when
