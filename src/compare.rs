@@ -243,7 +243,8 @@ fn timed(
     mut op: impl FnMut(&mut Session) -> Result<(), SessionError>,
 ) -> Result<OpStats, SessionError> {
     let c0 = s.info().counters;
-    let mut lat = Vec::with_capacity(iters as usize);
+    // Grown as needed: `--iters 4294967295` must not ask for 64 GiB up front.
+    let mut lat = Vec::with_capacity(iters.min(4096) as usize);
     for _ in 0..iters {
         let t0 = Instant::now();
         op(s)?;

@@ -84,7 +84,8 @@ fn measure(
     let ib_va = s.map_va(b.ib, None)?;
     let fence_va = s.map_va(b.fence, None)?;
     let (mut submit_ioctls, mut wait_ioctls) = (0u64, 0u64);
-    let mut latencies = Vec::with_capacity(iterations as usize);
+    // Grown as needed: `--iterations 4294967295` must not ask for 64 GiB up front.
+    let mut latencies = Vec::with_capacity(iterations.min(4096) as usize);
     for i in 0..iterations {
         let fence_value = 0x1000_0000 | u64::from(i + 1);
         s.write_bo(b.data, 0, &[0u8; 256])?;
