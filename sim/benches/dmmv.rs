@@ -3,14 +3,17 @@
 //! over the same threads, so the ratio kernel / streaming read is measured in one run.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pm4rt_sim::kernels::{dmmv, WeightType};
+use pm4rt_sim::kernels::{dmmv, dmmv_with, Backend, WeightType};
 use std::hint::black_box;
 
 const ROWS: usize = 16384;
 const COLS: usize = 4096;
 
-fn weights(ty: WeightType) -> Vec<u8> {
-    let n = ROWS * ty.row_bytes(COLS).unwrap_or(0);
+/// Rows of the cache-resident single-thread case (below `PARALLEL_MIN_BYTES` for every type).
+const SMALL_ROWS: usize = 48;
+
+fn weights(ty: WeightType, rows: usize) -> Vec<u8> {
+    let n = rows * ty.row_bytes(COLS).unwrap_or(0);
     let mut s = 0x2545_f491_4f6c_dd1du64;
     let mut w: Vec<u8> = (0..n)
         .map(|_| {
@@ -65,7 +68,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("dmmv_16384x4096");
     g.sample_size(20);
     for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
-        let w = weights(ty);
+        let w = weights(ty, ROWS);
         g.throughput(Throughput::Bytes(w.len() as u64));
         g.bench_function(format!("{ty:?}"), |b| {
             b.iter(|| dmmv(ty, black_box(&w), black_box(&x), &mut y, ROWS, COLS))
@@ -77,5 +80,23 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Compute throughput of each backend: a small matrix that stays in cache, one thread.
+fn bench_backends(c: &mut Criterion) {
+    let x: Vec<f32> = (0..COLS).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut y = vec![0f32; SMALL_ROWS];
+    let mut g = c.benchmark_group("dmmv_1thread_48x4096");
+    g.sample_size(20);
+    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+        let w = weights(ty, SMALL_ROWS);
+        g.throughput(Throughput::Bytes(w.len() as u64));
+        for be in [Backend::Portable, Backend::X86V3].into_iter().filter(|b| b.is_available()) {
+            g.bench_function(format!("{ty:?}_{}", be.name()), |b| {
+                b.iter(|| dmmv_with(be, ty, black_box(&w), black_box(&x), &mut y, SMALL_ROWS, COLS))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_backends);
 criterion_main!(benches);

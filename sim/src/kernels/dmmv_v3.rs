@@ -1,7 +1,7 @@
 //! DMMV rows with AVX2 + FMA (x86-64-v3), through `pulp`'s safe intrinsic wrappers.
 //!
 //! Selected at run time when [`pulp::x86::V3::try_new`] succeeds; the portable rows of
-//! [`super::dmmv`] are the fallback. Rows are processed [`GROUP`] at a time so every `x` load
+//! [`super::dmmv`] are the fallback. Rows are processed a few at a time ([`GROUP_F32`], [`GROUP_Q`]) so every `x` load
 //! feeds several rows and the accumulation chains of different rows overlap; the arithmetic
 //! of one row does not depend on the grouping, so results are the same bits whichever rows
 //! are computed together (and however rows are split over threads).
@@ -16,10 +16,25 @@ use pulp::x86::V3;
 use pulp::{as_arrays, cast};
 
 use super::dmmv::{reduce16, Shape, WeightType};
-use super::f16::f16_to_f32;
+use super::f16::f16_to_f32_scaled;
 
-/// Rows computed together.
-pub(super) const GROUP: usize = 4;
+/// How far ahead of the current position each row stream is prefetched (the hardware
+/// prefetchers alone leave the quantized rows latency-bound).
+const PREFETCH_BYTES: usize = 4096;
+
+/// Hints the cache line at `row + at` into L1 (`at` may point past the row: a prefetch never
+/// faults, and the address is formed with `wrapping_add`, never dereferenced).
+#[inline(always)]
+fn prefetch(simd: V3, row: &[u8], at: usize) {
+    simd.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+        row.as_ptr().wrapping_add(at).cast::<i8>(),
+    );
+}
+
+/// F32 rows computed together.
+const GROUP_F32: usize = 4;
+/// Q4_0 / Q8_0 rows computed together.
+const GROUP_Q: usize = 2;
 
 /// Returns the AVX2 + FMA token when the CPU supports x86-64-v3.
 pub(super) fn detect() -> Option<V3> {
@@ -48,21 +63,36 @@ impl pulp::NullaryFnOnce for Rows<'_> {
     #[inline(always)]
     fn call(self) {
         let Rows { simd, shape, w, x, first, y } = self;
-        let x = &x[..shape.cols];
-        let rb = shape.row_bytes;
-        let base = &w[first * rb..(first + y.len()) * rb];
-        let mut groups = y.chunks_exact_mut(GROUP);
-        let mut at = 0;
-        for out in &mut groups {
-            let rows: [&[u8]; GROUP] =
-                [0, 1, 2, 3].map(|i| &base[(at + i) * rb..(at + i + 1) * rb]);
-            out.copy_from_slice(&group(simd, shape.ty, rows, x));
-            at += GROUP;
+        match shape.ty {
+            WeightType::F32 => rows_loop::<GROUP_F32>(simd, shape, w, x, first, y),
+            _ => rows_loop::<GROUP_Q>(simd, shape, w, x, first, y),
         }
-        for out in groups.into_remainder() {
-            *out = group(simd, shape.ty, [&base[at * rb..(at + 1) * rb]], x)[0];
-            at += 1;
-        }
+    }
+}
+
+/// Rows `first ..` in groups of `G`, then one by one.
+#[inline(always)]
+fn rows_loop<const G: usize>(
+    simd: V3,
+    shape: Shape,
+    w: &[u8],
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let x = &x[..shape.cols];
+    let rb = shape.row_bytes;
+    let base = &w[first * rb..(first + y.len()) * rb];
+    let mut groups = y.chunks_exact_mut(G);
+    let mut at = 0;
+    for out in &mut groups {
+        let rows: [&[u8]; G] = core::array::from_fn(|i| &base[(at + i) * rb..(at + i + 1) * rb]);
+        out.copy_from_slice(&group(simd, shape.ty, rows, x));
+        at += G;
+    }
+    for out in groups.into_remainder() {
+        *out = group(simd, shape.ty, [&base[at * rb..(at + 1) * rb]], x)[0];
+        at += 1;
     }
 }
 
@@ -86,6 +116,7 @@ fn f32_rows<const N: usize>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
     for (k, xv) in x16.iter().enumerate() {
         let xv: [__m256; 2] = cast(*xv);
         for r in 0..N {
+            prefetch(simd, rows[r], k * 64 + PREFETCH_BYTES);
             let wv: [__m256; 2] = cast(w64[r][k]);
             lo[r] = simd.fma._mm256_fmadd_ps(wv[0], xv[0], lo[r]);
             hi[r] = simd.fma._mm256_fmadd_ps(wv[1], xv[1], hi[r]);
@@ -107,9 +138,12 @@ fn f32_rows<const N: usize>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
 trait QBlock {
     /// Bytes per block (f16 scale first).
     const BYTES: usize;
-    /// The block's quants as `q[0..8], q[8..16], q[16..24], q[24..32]` (exact small integers
-    /// as f32).
+    /// The block's 32 quants as four vectors of exact small integers (as f32), in the element
+    /// order that [`QBlock::xs`] gives `x`.
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4];
+    /// The block's 32 `x` values (`x[0..8], .., x[24..32]`) rearranged to match
+    /// [`QBlock::quants`].
+    fn xs(simd: V3, x: [__m256; 4]) -> [__m256; 4];
 }
 
 struct Q4_0;
@@ -121,6 +155,11 @@ impl QBlock for Q4_0 {
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
         q4_0_block(simd, blk)
     }
+    /// Element order.
+    #[inline(always)]
+    fn xs(_: V3, x: [__m256; 4]) -> [__m256; 4] {
+        x
+    }
 }
 
 impl QBlock for Q8_0 {
@@ -128,6 +167,11 @@ impl QBlock for Q8_0 {
     #[inline(always)]
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
         q8_0_block(simd, blk)
+    }
+    /// Element order.
+    #[inline(always)]
+    fn xs(_: V3, x: [__m256; 4]) -> [__m256; 4] {
+        x
     }
 }
 
@@ -138,14 +182,16 @@ fn q_rows<const N: usize, B: QBlock>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [
     let (x32, _) = as_arrays::<32, f32>(x);
     let mut acc = [simd.avx._mm256_setzero_ps(); N];
     for (b, xb) in x32.iter().enumerate() {
-        let xv: [__m256; 4] = cast(*xb);
+        let xv = B::xs(simd, cast(*xb));
         for r in 0..N {
+            prefetch(simd, rows[r], b * bytes + PREFETCH_BYTES);
             let blk = &rows[r][b * bytes..(b + 1) * bytes];
             let q = B::quants(simd, blk);
             let s01 = simd.fma._mm256_fmadd_ps(q[1], xv[1], simd.avx._mm256_mul_ps(q[0], xv[0]));
             let s23 = simd.fma._mm256_fmadd_ps(q[3], xv[3], simd.avx._mm256_mul_ps(q[2], xv[2]));
             let s = simd.avx._mm256_add_ps(s01, s23);
-            let d = simd.avx._mm256_set1_ps(f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])));
+            let d =
+                simd.avx._mm256_set1_ps(f16_to_f32_scaled(u16::from_le_bytes([blk[0], blk[1]])));
             acc[r] = simd.fma._mm256_fmadd_ps(s, d, acc[r]);
         }
     }
@@ -160,23 +206,24 @@ fn q_rows<const N: usize, B: QBlock>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [
 /// Q4_0 block `{f16 d; u8 qs[16]}`: element `j < 16` is `lo(qs[j]) - 8`, `j + 16` is `hi(qs[j]) - 8`.
 #[inline(always)]
 fn q4_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
-    let v: __m128i = cast(bytes16(blk, 2));
-    let a = simd.avx2._mm256_cvtepu8_epi32(v); // qs[0..8]
-    let b = simd.avx2._mm256_cvtepu8_epi32(simd.sse2._mm_unpackhi_epi64(v, v)); // qs[8..16]
+    let a = simd.avx2._mm256_cvtepu8_epi32(bytes8(blk, 2)); // qs[0..8]
+    let b = simd.avx2._mm256_cvtepu8_epi32(bytes8(blk, 10)); // qs[8..16]
     let m = simd.avx._mm256_set1_epi32(0x0f);
-    let eight = simd.avx._mm256_set1_epi32(8);
     [
-        minus_to_f32(simd, simd.avx2._mm256_and_si256(a, m), eight),
-        minus_to_f32(simd, simd.avx2._mm256_and_si256(b, m), eight),
-        minus_to_f32(simd, simd.avx2._mm256_srli_epi32::<4>(a), eight),
-        minus_to_f32(simd, simd.avx2._mm256_srli_epi32::<4>(b), eight),
+        minus8(simd, simd.avx2._mm256_and_si256(a, m)),
+        minus8(simd, simd.avx2._mm256_and_si256(b, m)),
+        minus8(simd, simd.avx2._mm256_srli_epi32::<4>(a)),
+        minus8(simd, simd.avx2._mm256_srli_epi32::<4>(b)),
     ]
 }
 
-/// `(n - k) as f32` per lane (exact for the small integers used here).
+/// `n - 8` as f32 for integer lanes `0 <= n < 16`, exactly: the bits `0x4B00_0000 | n` are
+/// the f32 `2^23 + n`, minus `2^23 + 8`.
 #[inline(always)]
-fn minus_to_f32(simd: V3, n: __m256i, k: __m256i) -> __m256 {
-    simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_sub_epi32(n, k))
+fn minus8(simd: V3, n: __m256i) -> __m256 {
+    let magic = simd.avx._mm256_set1_epi32(0x4b00_0000);
+    let bias = simd.avx._mm256_set1_ps(8_388_616.0);
+    simd.avx._mm256_sub_ps(simd.avx._mm256_castsi256_ps(simd.avx2._mm256_or_si256(n, magic)), bias)
 }
 
 /// Q8_0 block `{f16 d; i8 qs[32]}`: element `j` is `qs[j]`.
@@ -196,6 +243,14 @@ fn q8_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
 #[inline(always)]
 fn i8_to_f32(simd: V3, v: __m128i) -> __m256 {
     simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_cvtepi8_epi32(v))
+}
+
+/// `b[at .. at + 8]` in the low half of a vector.
+#[inline(always)]
+fn bytes8(b: &[u8], at: usize) -> __m128i {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    cast([u64::from_le_bytes(v), 0])
 }
 
 /// `b[at .. at + 16]` as an array.

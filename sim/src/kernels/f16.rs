@@ -22,6 +22,24 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f16_to_f32_special(h)
 }
 
+/// [`f16_to_f32`] with fewer operations on the hot path (used by the SIMD DMMV rows).
+///
+/// Finite values: the half's sign and its exponent/mantissa bits are placed where an f32
+/// with exponent bias 127 would have them, and the result is scaled by 2^112 (= 2^(127-15)),
+/// which is exact for every finite half, subnormals included (a power-of-two scaling of a
+/// value with at most 11 significant bits, no overflow or underflow). Infinities and NaN
+/// (exponent 31) go through [`f16_to_f32_special`]. Same bits as [`f16_to_f32`] for all
+/// 65536 inputs (tested).
+#[inline(always)]
+pub fn f16_to_f32_scaled(h: u16) -> f32 {
+    if h & 0x7c00 == 0x7c00 {
+        return f16_to_f32_special(h);
+    }
+    // Sign-extended, shifted: bit 31 = sign, bits 27..13 = exponent and mantissa.
+    let bits = ((i32::from(h as i16) << 13) as u32) & 0x8fff_e000;
+    f32::from_bits(bits) * f32::from_bits((127 + 112) << 23)
+}
+
 /// Slow path of [`f16_to_f32`] for exponent 0 (zero, subnormal) and 31 (inf, NaN).
 #[cold]
 #[inline(never)]
@@ -60,6 +78,13 @@ mod tests {
         assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
         assert_eq!(f16_to_f32(0x7e00).to_bits(), 0x7fc0_0000);
         assert_eq!(f16_to_f32(0xfd01).to_bits(), 0xffa0_2000);
+    }
+
+    #[test]
+    fn scaled_equals_plain_for_all_patterns() {
+        for h in 0..=u16::MAX {
+            assert_eq!(f16_to_f32_scaled(h).to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
+        }
     }
 
     // Reference: f64 arithmetic from the definition, for all 65536 patterns.
