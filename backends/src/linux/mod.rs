@@ -204,7 +204,7 @@ impl Driver for LinuxDriver {
                 if !addr.is_multiple_of(page_size() as u64) {
                     return Err(Errno::EINVAL);
                 }
-                let len_pages = len.div_ceil(page_size()) * page_size();
+                let len_pages = len.checked_next_multiple_of(page_size()).ok_or(Errno::ENOMEM)?;
                 let mut va = lock(&self.va);
                 if va.reservation_containing(addr, len_pages).is_none() {
                     return Err(Errno::EINVAL);

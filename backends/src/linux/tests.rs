@@ -155,6 +155,8 @@ fn reserve_fixed_map_and_drop_re_reserves() {
         Some(Errno::EINVAL)
     );
     assert_eq!(d.mmap(fd, 0, PAGE, MapAt::Fixed(base + 8)).err(), Some(Errno::EINVAL));
+    // A length whose page rounding overflows is refused, not a panic.
+    assert_eq!(d.mmap(fd, 0, usize::MAX, MapAt::Fixed(base)).err(), Some(Errno::ENOMEM));
     assert_eq!(d.release_va(base, 4 * PAGE), Err(Errno::EBUSY));
 
     // Dropping the fixed mapping leaves an inaccessible reservation, not a hole.
