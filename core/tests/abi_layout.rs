@@ -356,6 +356,27 @@ fn table() -> Vec<Entry> {
         AMDKFD_IOC_ACQUIRE_VM, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AMDKFD_IOC_FREE_MEMORY_OF_GPU,
         AMDKFD_IOC_MAP_MEMORY_TO_GPU, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU,
     ]);
+    // Not in any UAPI header: reference/abi.md, the kernel's amdgpu_cs_wait_ioctl (status is
+    // 1 while busy) and kfd_priv.h (the /dev/kfd mmap offset encoding).
+    consts_ref!(v, drm: [AMDGPU_WAIT_CS_RETIRED = 0, AMDGPU_WAIT_CS_BUSY = 1]);
+    consts_ref!(v, kfd: [
+        KFD_WAIT_TIMEOUT_INFINITE = 0xFFFF_FFFF,
+        KFD_MMAP_TYPE_SHIFT = 62, KFD_MMAP_TYPE_MASK = 0xC000_0000_0000_0000,
+        KFD_MMAP_TYPE_DOORBELL = 0xC000_0000_0000_0000,
+        KFD_MMAP_TYPE_EVENTS = 0x8000_0000_0000_0000,
+        KFD_MMAP_GPU_ID_SHIFT = 46, KFD_GPU_ID_HASH_WIDTH = 16,
+        KFD_MMAP_GPU_ID_MASK = 0x3FFF_C000_0000_0000,
+    ]);
+    for (name, ours, lit) in [
+        ("ours INFO_UQ_METADATA_SIZE", drm::INFO_UQ_METADATA_SIZE, 16),
+        ("ours USERQ_MQD_COMPUTE_SIZE", drm::USERQ_MQD_COMPUTE_SIZE, 8),
+        ("ours GEM_VA_LEGACY_SIZE", drm::GEM_VA_LEGACY_SIZE, 40),
+        ("ours CREATE_QUEUE_LEGACY_SIZE", kfd::CREATE_QUEUE_LEGACY_SIZE, 88),
+        ("ours KFD_DOORBELL_MAP_SIZE", kfd::KFD_DOORBELL_MAP_SIZE, 8192),
+        ("ours KFD_EVENT_PAGE_SIZE", kfd::KFD_EVENT_PAGE_SIZE, 32 * 1024),
+    ] {
+        v.push(Entry::reference(name.into(), ours, lit));
+    }
     consts_ref!(v, kfd: [
         KFD_IOC_ALLOC_MEM_FLAGS_CONTIGUOUS = 0x800000,
         KFD_RUNTIME_ENABLE_MODE_ENABLE_MASK = 1, KFD_RUNTIME_ENABLE_MODE_TTMP_SAVE_MASK = 2,
