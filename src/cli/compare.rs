@@ -22,10 +22,11 @@ pub struct Args {
     /// Tensor name inside --gguf (a 2-D F32, Q4_0 or Q8_0 tensor).
     #[arg(long, requires = "gguf")]
     tensor: Option<String>,
-    /// Rows of the synthetic Q4_0 matrix (default: 32000, a 7B model's vocabulary).
+    /// Rows of the synthetic Q4_0 matrix (the default is a 7B model's vocabulary).
     #[arg(long, default_value_t = DEFAULT_SHAPE.0)]
     rows: usize,
-    /// Columns of the synthetic matrix (default: 4096; a multiple of 32).
+    /// Columns of the synthetic matrix (a multiple of 32; the default is a 7B model's hidden
+    /// size).
     #[arg(long, default_value_t = DEFAULT_SHAPE.1)]
     cols: usize,
     /// Seed of the synthetic data and of the input vector.

@@ -32,8 +32,10 @@ impl TargetArgs {
         if self.emulate.as_deref() != Some("list") {
             return false;
         }
-        for p in presets() {
-            println!("{:<10} {}", p.name, p.description);
+        let list = presets();
+        let width = list.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in list {
+            println!("{:<width$}  {}", p.name, p.description);
         }
         true
     }
