@@ -616,3 +616,25 @@ fn mmap_keeps_the_bo_alive_after_close() {
     drop(m);
     assert!(dev.live_handles().is_zero());
 }
+
+#[test]
+fn bo_list_longer_than_the_kernel_cap_is_einval() {
+    // amdgpu_bo_create_list_entry_array: bo_number > AMDGPU_BO_LIST_MAX_ENTRIES (128 * 1024)
+    // is EINVAL before anything is copied, whatever bo_info_size says (with size 0 every
+    // entry is read from the same address: u32::MAX of them must not be built).
+    let dev = EmulatedDevice::r9700().unwrap();
+    let fd = dev.open(NODE).unwrap();
+    let mut entries = vec![0u8; 8];
+    for (n, size) in [(128 * 1024 + 1, 0u32), (u32::MAX, 0), (u32::MAX, 8)] {
+        let list = BoListIn {
+            operation: AMDGPU_BO_LIST_OP_CREATE,
+            bo_number: n,
+            bo_info_size: size,
+            bo_info_ptr: user_ptr(&entries),
+            ..Default::default()
+        };
+        let r = call(&dev, fd, DRM_IOCTL_AMDGPU_BO_LIST, &list, &mut [&mut entries]);
+        assert_eq!(r.err(), Some(Errno::EINVAL), "bo_number {n} bo_info_size {size}");
+    }
+    dev.close(fd).unwrap();
+}

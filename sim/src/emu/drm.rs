@@ -59,6 +59,9 @@ const MAX_IBS: u32 = 192;
 /// `amdgpu_sched_jobs` default: fences older than this many are treated as signalled
 /// (amdgpu_ctx_get_fence returns NULL).
 const SCHED_JOBS: u64 = 32;
+/// `AMDGPU_BO_LIST_MAX_ENTRIES` (amdgpu_bo_list.c, a fix marked for stable kernels): a longer
+/// BO list is `EINVAL`.
+const BO_LIST_MAX_ENTRIES: u32 = 128 * 1024;
 /// Largest BO the emulator backs with host memory (a guard for the host, not a kernel rule).
 const MAX_BO_SIZE: u64 = 1 << 32;
 
@@ -437,6 +440,15 @@ fn read_bo_list(
     a: &BoListIn,
     user: &UserMem<'_, '_>,
 ) -> Result<Vec<Arc<GemObject>>, Errno> {
+    if a.bo_number > BO_LIST_MAX_ENTRIES {
+        return Err(s.fail(
+            Errno::EINVAL,
+            format!(
+                "amdgpu_bo_create_list_entry_array: bo_number {} > AMDGPU_BO_LIST_MAX_ENTRIES",
+                a.bo_number
+            ),
+        ));
+    }
     let entry = std::mem::size_of::<BoListEntry>();
     let n = a.bo_number as usize;
     let mut entries = Vec::with_capacity(n.min(4096));
