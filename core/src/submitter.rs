@@ -233,8 +233,10 @@ pub trait Submitter: Send {
     /// Submit the PM4 stream of `dwords` dwords at GPU VA `ib_va` (4-byte aligned, mapped) to
     /// the queue and return its fence. Does not wait; many submissions may be in flight.
     ///
-    /// Errors: [`crate::Error::InvalidArgument`] for an empty or misaligned IB;
-    /// [`crate::Error::DeviceLost`] once the queue is dead; [`crate::Error::Io`].
+    /// Errors: [`crate::Error::InvalidArgument`] for an empty or misaligned IB, or one not
+    /// inside a mapped BO; [`crate::Error::DeviceLost`] once the queue is dead;
+    /// [`crate::Error::Timeout`] when a ring tier's ring stays full past its limit (nothing is
+    /// submitted; which fence it names is the tier's choice); [`crate::Error::Io`].
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence>;
 
     /// Wait until `fence` retires, at most `timeout`.

@@ -742,13 +742,16 @@ impl Submitter for KfdSubmitter {
             .size
             .checked_next_multiple_of(PAGE_SIZE)
             .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x}", desc.size)))?;
+        let id = self.next_bo;
+        let next = id
+            .checked_add(1)
+            .ok_or_else(|| Error::Unsupported("BO handle space exhausted".into()))?;
         let flags = self.flags_for(desc);
         let va =
             self.window.alloc(size, None).map_err(|_| Error::io(STEP_ALLOC, Errno::ENOMEM.0))?;
         match make_bo(&mut self.res, va, size, flags, desc.cpu_access, false) {
             Ok(bo) => {
-                let id = self.next_bo;
-                self.next_bo += 1;
+                self.next_bo = next;
                 self.res.user_bos.insert(id, bo);
                 Ok(BoHandle(id))
             }
