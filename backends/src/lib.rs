@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod bo_access;
+mod counted;
 pub mod cs;
 mod drm;
 pub mod kfd;

@@ -15,9 +15,11 @@ use pm4rt_core::abi::drm::{
     AMDGPU_VA_OP_MAP, AMDGPU_VA_OP_UNMAP, DRM_IOCTL_AMDGPU_GEM_CREATE, DRM_IOCTL_AMDGPU_GEM_MMAP,
     DRM_IOCTL_AMDGPU_GEM_VA, DRM_IOCTL_AMDGPU_INFO, DRM_IOCTL_GEM_CLOSE,
 };
-use pm4rt_core::abi::ioctl::{arg_for, decode_arg, decode_arg_zext};
+use pm4rt_core::abi::ioctl::{arg_for, decode_arg_zext};
 use pm4rt_core::driver::user_ptr;
-use pm4rt_core::{Driver, Errno, Error, Fd, Result};
+use pm4rt_core::{Driver, Error, Fd, Result};
+
+use crate::counted::{self, CountedFd};
 
 /// Step name: opening the render node.
 pub const STEP_OPEN: &str = "open";
@@ -44,9 +46,7 @@ pub const STEP_BO_ACCESS: &str = "BO CPU access";
 
 /// The open render node: driver, descriptor and the ioctl counter.
 pub(crate) struct Dev {
-    driver: Arc<dyn Driver>,
-    fd: Fd,
-    ioctls: u64,
+    io: CountedFd,
 }
 
 /// Copy `value`'s bytes to the start of `dst` (which must be at least that long).
@@ -59,22 +59,22 @@ impl Dev {
     /// Open `path` through `driver`. Counts no ioctl.
     pub(crate) fn open(driver: Arc<dyn Driver>, path: &str) -> Result<Dev> {
         let fd = driver.open(path).map_err(|e| Error::io(STEP_OPEN, e.0))?;
-        Ok(Dev { driver, fd, ioctls: 0 })
+        Ok(Dev { io: CountedFd::new(driver, fd) })
     }
 
     /// Ioctls issued so far.
     pub(crate) fn ioctls(&self) -> u64 {
-        self.ioctls
+        self.io.ioctls()
     }
 
     /// The driver (for mmap).
     pub(crate) fn driver(&self) -> &Arc<dyn Driver> {
-        &self.driver
+        self.io.driver()
     }
 
     /// The render-node descriptor.
     pub(crate) fn fd(&self) -> Fd {
-        self.fd
+        self.io.fd()
     }
 
     /// Issue one ioctl, counting it; a failure becomes [`Error::Io`] naming `step`.
@@ -85,14 +85,12 @@ impl Dev {
         arg: &mut [u8],
         user: &mut [&mut [u8]],
     ) -> Result<()> {
-        self.ioctls += 1;
-        self.driver.ioctl(self.fd, request, arg, user).map_err(|e| Error::io(step, e.0))
+        self.io.call(step, request, arg, user)
     }
 
     /// Decode an ioctl's output struct from its argument bytes.
     pub(crate) fn decode<T: Pod>(step: &'static str, arg: &[u8]) -> Result<T> {
-        // `arg_for` always sizes the buffer for the request, so this cannot fail; stay typed.
-        decode_arg(arg).map_err(|_| Error::io(step, Errno::EFAULT.0))
+        counted::decode(step, arg)
     }
 
     /// `INFO` query `query` (with the `query_hw_ip` view when `hw_ip` is given) into a `T`.
@@ -170,6 +168,6 @@ impl Dev {
 
     /// Close the render node.
     pub(crate) fn close(&self) -> Result<()> {
-        self.driver.close(self.fd).map_err(|e| Error::io(STEP_CLOSE, e.0))
+        self.io.driver().close(self.io.fd()).map_err(|e| Error::io(STEP_CLOSE, e.0))
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytemuck::Pod;
-use pm4rt_core::abi::ioctl::{arg_for, decode_arg, decode_array, slice_bytes};
+use pm4rt_core::abi::ioctl::{arg_for, decode_array, slice_bytes};
 use pm4rt_core::abi::kfd::{
     AcquireVmArgs, AllocMemoryOfGpuArgs, CreateEventArgs, CreateQueueArgs, DestroyEventArgs,
     DestroyQueueArgs, FreeMemoryOfGpuArgs, GetProcessAperturesNewArgs, GetVersionArgs,
@@ -19,6 +19,8 @@ use pm4rt_core::abi::kfd::{
 };
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{Driver, Errno, Error, Fd, Result};
+
+use crate::counted::{decode, CountedFd};
 
 /// Step name: opening `/dev/kfd`.
 pub const STEP_OPEN_KFD: &str = "open /dev/kfd";
@@ -59,25 +61,23 @@ pub const STEP_CPU_ACCESS: &str = "CPU access";
 
 /// `/dev/kfd`: driver, descriptor and the ioctl counter.
 pub(crate) struct Kfd {
-    pub(crate) driver: Arc<dyn Driver>,
-    pub(crate) fd: Fd,
-    ioctls: u64,
-}
-
-fn decode<T: Pod>(step: &'static str, arg: &[u8]) -> Result<T> {
-    // `arg_for` sizes every buffer for its request, so this cannot fail; stay typed anyway.
-    decode_arg(arg).map_err(|_| Error::io(step, Errno::EFAULT.0))
+    io: CountedFd,
 }
 
 impl Kfd {
     /// Wrap an open `/dev/kfd` descriptor.
     pub(crate) fn new(driver: Arc<dyn Driver>, fd: Fd) -> Kfd {
-        Kfd { driver, fd, ioctls: 0 }
+        Kfd { io: CountedFd::new(driver, fd) }
     }
 
     /// Ioctls issued so far.
     pub(crate) fn ioctls(&self) -> u64 {
-        self.ioctls
+        self.io.ioctls()
+    }
+
+    /// The `/dev/kfd` descriptor.
+    pub(crate) fn fd(&self) -> Fd {
+        self.io.fd()
     }
 
     fn call(
@@ -87,8 +87,7 @@ impl Kfd {
         arg: &mut [u8],
         user: &mut [&mut [u8]],
     ) -> Result<()> {
-        self.ioctls += 1;
-        self.driver.ioctl(self.fd, request, arg, user).map_err(|e| Error::io(step, e.0))
+        self.io.call(step, request, arg, user)
     }
 
     fn simple<T: Pod>(&mut self, step: &'static str, request: u32, input: &T) -> Result<T> {

@@ -231,7 +231,7 @@ impl Drop for Resources {
         if let Some(fd) = self.render.take() {
             let _ = self.driver.close(fd);
         }
-        let _ = self.driver.close(self.kfd.fd);
+        let _ = self.driver.close(self.kfd.fd());
     }
 }
 
