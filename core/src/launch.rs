@@ -9,7 +9,7 @@
 //! dispatches call [`emit_barrier`]; end the stream with a `RELEASE_MEM` fence
 //! ([`crate::pm4::Builder::release_mem_fence`]).
 
-use crate::code_object::Kernel;
+use crate::code_object::{Kernel, KCP_KERNARG_SEGMENT_PTR};
 use crate::pm4::{regs, Builder, EncodeError};
 use crate::submitter::GfxTarget;
 
@@ -58,15 +58,14 @@ pub struct Launch<'a> {
     pub kernarg_va: u64,
 }
 
-/// The user-SGPR inputs of `kernel_code_properties` the launcher can provide, in hardware
-/// order: (property bit, SGPR count, name).
+/// The user-SGPR inputs of `kernel_code_properties` the launcher cannot provide:
+/// (property bit, name).
 const UNSUPPORTED_INPUTS: &[(u16, &str)] = &[
     (1 << 0, "the private segment buffer"),
     (1 << 1, "the dispatch packet pointer"),
     (1 << 2, "the queue pointer"),
     (1 << 5, "flat scratch init"),
 ];
-const KCP_KERNARG_SEGMENT_PTR: u16 = 1 << 3;
 const KCP_DISPATCH_ID: u16 = 1 << 4;
 const KCP_PRIVATE_SEGMENT_SIZE: u16 = 1 << 6;
 
