@@ -638,3 +638,53 @@ fn bo_list_longer_than_the_kernel_cap_is_einval() {
     }
     dev.close(fd).unwrap();
 }
+
+#[test]
+fn userq_mqd_size_is_the_ips_struct() {
+    // mes_userq_mqd_create: mqd_size must be sizeof the IP's MQD (compute 8, GFX
+    // drm_amdgpu_userq_mqd_gfx11 16, SDMA 8) and GFX / SDMA need a pointer (EINVAL);
+    // memdup_user failing is ENOMEM.
+    const RING: u64 = 0x20_0000_0000;
+    const RPTR: u64 = 0x20_0010_0000;
+    const WPTR: u64 = 0x20_0020_0000;
+    const EOP: u64 = 0x20_0030_0000;
+    let dev = EmulatedDevice::new(Preset::rx7900xtx_userq()).unwrap();
+    let fd = dev.open(NODE).unwrap();
+    for va in [RING, RPTR, WPTR, EOP] {
+        let bo = create_bo(&dev, fd, 4096, 0).unwrap();
+        va_op(&dev, fd, AMDGPU_VA_OP_MAP, bo, va, 4096).unwrap();
+    }
+    let db = GemCreateIn { bo_size: 4096, alignment: 4096, domains: 0x40, domain_flags: 0 };
+    let out = call(&dev, fd, DRM_IOCTL_AMDGPU_GEM_CREATE, &db, &mut []).unwrap();
+    let doorbell = decode_arg::<GemCreateOut>(&out).unwrap().handle;
+    let mut mqd = [EOP.to_le_bytes(), 0u64.to_le_bytes()].concat();
+    let q = UserqIn {
+        op: AMDGPU_USERQ_OP_CREATE,
+        ip_type: AMDGPU_HW_IP_COMPUTE,
+        doorbell_handle: doorbell,
+        queue_va: RING,
+        queue_size: 4096,
+        rptr_va: RPTR,
+        wptr_va: WPTR,
+        mqd: user_ptr(&mqd),
+        mqd_size: 8,
+        ..Default::default()
+    };
+    let create = |q: UserqIn, mqd: &mut [u8]| {
+        call(&dev, fd, DRM_IOCTL_AMDGPU_USERQ, &q, &mut [mqd]).map(|_| ())
+    };
+    let gfx = UserqIn { ip_type: AMDGPU_HW_IP_GFX, ..q };
+    let dma = UserqIn { ip_type: AMDGPU_HW_IP_DMA, ..q };
+    for bad in [gfx, UserqIn { mqd: 0, mqd_size: 16, ..gfx }, UserqIn { mqd_size: 16, ..dma }] {
+        assert_eq!(create(bad, &mut mqd), Err(Errno::EINVAL), "{bad:?}");
+        let why = dev.last_error().unwrap();
+        assert!(why.contains("mes_userq_mqd_create"), "{why}");
+    }
+    assert_eq!(create(UserqIn { mqd: 0, ..dma }, &mut mqd), Err(Errno::EINVAL));
+    assert_eq!(create(UserqIn { mqd: 0xDEAD_0000, ..q }, &mut mqd), Err(Errno::ENOMEM));
+    assert_eq!(create(UserqIn { mqd_size: 16, ..gfx }, &mut mqd), Ok(()));
+    assert_eq!(create(dma, &mut mqd), Ok(()));
+    assert_eq!(create(q, &mut mqd), Ok(()));
+    assert_eq!(dev.live_handles().user_queues, 3);
+    dev.close(fd).unwrap();
+}

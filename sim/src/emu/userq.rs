@@ -16,8 +16,10 @@
 //!   (`amdgpu_userq_input_va_validate`): `EINVAL`.
 //! - `amdgpu_userq_get_doorbell_index`: no such doorbell handle: `EINVAL`; a BO that cannot be
 //!   pinned in the DOORBELL domain: `EINVAL`; `doorbell_offset * 8 + 8 > BO size`: `EINVAL`.
-//! - `mes_userq_mqd_create` (COMPUTE): `mqd_size != 8`: `EINVAL`; an unreadable MQD:
-//!   `EFAULT`; the EOP VA not mapped for `eop_size`: `EINVAL`.
+//! - `mes_userq_mqd_create`: `mqd_size` other than the IP's MQD struct (COMPUTE 8, GFX 16,
+//!   SDMA 8), or a null MQD pointer for GFX / SDMA: `EINVAL`; an unreadable MQD: `ENOMEM`
+//!   (`memdup_user` failing); COMPUTE: the EOP VA not mapped for `eop_size`: `EINVAL`. The
+//!   GFX shadow / CSA and SDMA CSA VAs are not checked (emulator limitation).
 //! - `mes_userq_create_wptr_mapping`: the wptr BO larger than one page: `EINVAL`.
 //! - FREE of an unknown queue id: `ENOENT`.
 //!
@@ -39,8 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pm4rt_core::abi::drm::{
-    InfoQueryHwIp, InfoUqMetadataCompute, UserqIn, UserqOut, AMDGPU_GEM_DOMAIN_DOORBELL,
-    AMDGPU_HW_IP_COMPUTE, AMDGPU_HW_IP_DMA, AMDGPU_HW_IP_GFX,
+    InfoQueryHwIp, InfoUqMetadataCompute, UserqIn, UserqMqdGfx11, UserqOut,
+    AMDGPU_GEM_DOMAIN_DOORBELL, AMDGPU_HW_IP_COMPUTE, AMDGPU_HW_IP_DMA, AMDGPU_HW_IP_GFX,
     AMDGPU_USERQ_CREATE_FLAGS_QUEUE_PRIORITY_MASK, AMDGPU_USERQ_CREATE_FLAGS_QUEUE_SECURE,
     AMDGPU_USERQ_OP_CREATE, AMDGPU_USERQ_OP_FREE, INFO_UQ_METADATA_SIZE, USERQ_MQD_COMPUTE_SIZE,
 };
@@ -63,6 +65,8 @@ const BO_INVALID_OFFSET: u64 = i64::MAX as u64;
 const PRIORITY_HIGH: u32 = 3;
 /// `AMDGPU_MAX_USERQ_COUNT` (amdgpu_userq.h): queue ids are 1..=this.
 const MAX_USERQ_COUNT: u32 = 512;
+/// `sizeof(struct drm_amdgpu_userq_mqd_sdma_gfx11)` (amdgpu_drm.h: `{ __u64 csa_va; }`).
+const SDMA_MQD_SIZE: usize = 8;
 /// Size of one user-queue doorbell (`db_size = sizeof(u64)` for GFX / COMPUTE / DMA).
 const DOORBELL_SIZE: u64 = 8;
 
@@ -321,19 +325,27 @@ fn create(
             ),
         ));
     }
-    // mes_userq_mqd_create.
-    let mut eop_va = 0;
+    // mes_userq_mqd_create: each IP's MQD struct has its own size; GFX and DMA also refuse a
+    // null pointer; an unreadable MQD (memdup_user failing) is ENOMEM.
+    let (ip, mqd_len) = match a.ip_type {
+        AMDGPU_HW_IP_COMPUTE => ("compute", USERQ_MQD_COMPUTE_SIZE),
+        AMDGPU_HW_IP_GFX => ("GFX", std::mem::size_of::<UserqMqdGfx11>()),
+        _ => ("SDMA", SDMA_MQD_SIZE),
+    };
+    if a.mqd_size != mqd_len as u64 || (a.ip_type != AMDGPU_HW_IP_COMPUTE && a.mqd == 0) {
+        return Err(inval(
+            s,
+            format!(
+                "mes_userq_mqd_create: {ip} mqd_size {} != {mqd_len} or MQD pointer 0",
+                a.mqd_size
+            ),
+        ));
+    }
+    let mqd = user
+        .read(a.mqd, mqd_len)
+        .map_err(|_| s.fail(Errno::ENOMEM, "mes_userq_mqd_create: Failed to read user MQD"))?;
     if a.ip_type == AMDGPU_HW_IP_COMPUTE {
-        if a.mqd_size != USERQ_MQD_COMPUTE_SIZE as u64 {
-            return Err(inval(
-                s,
-                format!("mes_userq_mqd_create: compute mqd_size {} != 8", a.mqd_size),
-            ));
-        }
-        let mqd = user
-            .read(a.mqd, USERQ_MQD_COMPUTE_SIZE)
-            .map_err(|e| s.fail(e, "mes_userq_mqd_create: MQD unreadable"))?;
-        eop_va = u64::from_le_bytes(mqd[..8].try_into().map_err(|_| Errno::EFAULT)?);
+        let eop_va = u64::from_le_bytes(mqd[..8].try_into().map_err(|_| Errno::EFAULT)?);
         let eop = compute_eop(s.preset.gfx);
         if mapping_of(s.file(fd)?, eop_va, u64::from(eop.eop_size)).is_none() {
             return Err(inval(
@@ -364,7 +376,6 @@ fn create(
             Arc::clone(&s.engine),
         )
     });
-    let _ = eop_va;
     s.userq.doorbells.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(
         (fd.0, qid),
         Target { doorbell_bo: db.id, offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE, ring },
