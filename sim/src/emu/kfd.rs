@@ -567,9 +567,17 @@ fn map_op(
     on: bool,
 ) -> Result<(), Errno> {
     let mut args: k::MapMemoryToGpuArgs = decode_arg(a).map_err(|_| Errno::EFAULT)?;
+    // kfd_ioctl_map/unmap_memory_*_gpu: an empty device list or n_success beyond it is
+    // EINVAL before the list is read.
+    if args.n_devices == 0 || args.n_success > args.n_devices {
+        return Err(einval(
+            &mut dev.lock(),
+            format!("MAP/UNMAP: n_devices {} n_success {}", args.n_devices, args.n_success),
+        ));
+    }
     let ids = u.read(args.device_ids_array_ptr, args.n_devices as usize * 4)?;
     let mut s = dev.lock();
-    if args.n_devices == 0 || ids.chunks(4).any(|c| c != EMU_GPU_ID.to_le_bytes()) {
+    if ids.chunks(4).any(|c| c != EMU_GPU_ID.to_le_bytes()) {
         return Err(einval(
             &mut s,
             "MAP/UNMAP: device list must name only the emulated GPU".into(),
@@ -884,6 +892,43 @@ mod tests {
         assert_eq!(wait(&dev, fd, &[a, b], true), k::KFD_IOC_WAIT_RESULT_TIMEOUT);
         assert_eq!(wait(&dev, fd, &[a], false), k::KFD_IOC_WAIT_RESULT_TIMEOUT);
         dev.close(fd).unwrap();
+    }
+
+    #[test]
+    fn map_refuses_n_success_beyond_n_devices() {
+        // kfd_ioctl_map_memory_to_gpu: `n_success > n_devices` is EINVAL.
+        let dev = EmulatedDevice::r9700().unwrap();
+        let render = dev.open("/dev/dri/renderD128").unwrap();
+        let fd = dev.open(KFD_PATH).unwrap();
+        let acq = k::AcquireVmArgs { drm_fd: render.0 as u32, gpu_id: EMU_GPU_ID };
+        let mut arg = arg_for(k::AMDKFD_IOC_ACQUIRE_VM, &acq);
+        dev.ioctl(fd, k::AMDKFD_IOC_ACQUIRE_VM, &mut arg, &mut []).unwrap();
+        let al = k::AllocMemoryOfGpuArgs {
+            va_addr: GPUVM_BASE,
+            size: PAGE,
+            gpu_id: EMU_GPU_ID,
+            flags: k::KFD_IOC_ALLOC_MEM_FLAGS_GTT,
+            ..Default::default()
+        };
+        let mut arg = arg_for(k::AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &al);
+        dev.ioctl(fd, k::AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &mut arg, &mut []).unwrap();
+        let handle = decode_arg::<k::AllocMemoryOfGpuArgs>(&arg).unwrap().handle;
+        let mut ids = EMU_GPU_ID.to_le_bytes().to_vec();
+        let map = |n_success: u32, ids: &mut Vec<u8>| {
+            let m = k::MapMemoryToGpuArgs {
+                handle,
+                device_ids_array_ptr: pm4rt_core::driver::user_ptr(ids),
+                n_devices: 1,
+                n_success,
+            };
+            let mut arg = arg_for(k::AMDKFD_IOC_MAP_MEMORY_TO_GPU, &m);
+            dev.ioctl(fd, k::AMDKFD_IOC_MAP_MEMORY_TO_GPU, &mut arg, &mut [&mut ids[..]])
+                .map(|()| decode_arg::<k::MapMemoryToGpuArgs>(&arg).unwrap().n_success)
+        };
+        assert_eq!(map(2, &mut ids), Err(Errno::EINVAL));
+        assert_eq!(map(0, &mut ids), Ok(1));
+        dev.close(fd).unwrap();
+        dev.close(render).unwrap();
     }
 
     #[test]
