@@ -1,13 +1,32 @@
 //! DMMV and fused-argmax kernels against the gguf/numpy fixtures of tests/fixtures/ (read
-//! through the facade's strict GGUF reader). Tolerance: see tests/fixtures/README.md.
+//! through the facade's strict GGUF reader), on every DMMV backend this CPU can run (the
+//! portable fallback always, AVX2 + FMA when present). Tolerance: see tests/fixtures/README.md.
 
 mod common;
 use common::{f32s, fixture, manifest};
 use pm4rt::gguf::Gguf;
-use pm4rt_sim::kernels::{argmax_f32, dmmv, dmmv_argmax, unpack};
+use pm4rt_sim::kernels::{argmax_f32, dmmv_argmax_with, dmmv_with, unpack, Backend};
+
+/// The backends to test: the portable fallback always; x86-v3 whenever the CPU has AVX2 + FMA
+/// (checked here with std's detection, independently of the kernel crate's own).
+fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Portable];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        assert!(Backend::X86V3.is_available(), "AVX2+FMA CPU but x86-v3 backend unavailable");
+        v.push(Backend::X86V3);
+    }
+    v
+}
 
 #[test]
 fn dmmv_matches_numpy() {
+    for backend in backends() {
+        dmmv_matches_numpy_on(backend);
+    }
+}
+
+fn dmmv_matches_numpy_on(backend: Backend) {
     const U: f64 = 1.0 / 16_777_216.0;
     let cases = manifest("dmmv");
     assert!(cases.len() >= 40, "manifest lists {} dmmv cases", cases.len());
@@ -16,14 +35,14 @@ fn dmmv_matches_numpy() {
         let g = Gguf::parse(&file).unwrap();
         for c in cases.iter().filter(|c| c[1] == ty) {
             let (rows, cols): (usize, usize) = (c[2].parse().unwrap(), c[3].parse().unwrap());
-            let case = format!("{ty} {rows}x{cols}");
+            let case = format!("{} {ty} {rows}x{cols}", backend.name());
             let m = g.matrix(&format!("w_{rows}x{cols}")).unwrap();
             assert_eq!((m.rows, m.cols), (rows, cols), "{case}");
             let x = f32s(&format!("x_{cols}.f32"));
             let want = f32s(&format!("y_{ty}_{rows}x{cols}.f32"));
             let absy = f32s(&format!("absy_{ty}_{rows}x{cols}.f32"));
             let mut y = vec![f32::NAN; rows];
-            dmmv(m.ty, m.bytes, &x, &mut y, rows, cols).unwrap();
+            dmmv_with(backend, m.ty, m.bytes, &x, &mut y, rows, cols).unwrap();
             let depth = (cols / 16 + 6) as f64;
             for r in 0..rows {
                 let err = (f64::from(y[r]) - f64::from(want[r])).abs();
@@ -33,7 +52,7 @@ fn dmmv_matches_numpy() {
             // Argmax of the products: exact against numpy's argmax packing of y_ref whenever
             // the top two reference values are farther apart than the tolerance (true here).
             let packed: u64 = u64::from_str_radix(c[5].trim_start_matches("0x"), 16).unwrap();
-            let fused = dmmv_argmax(m.ty, m.bytes, &x, rows, cols).unwrap();
+            let fused = dmmv_argmax_with(backend, m.ty, m.bytes, &x, rows, cols).unwrap();
             assert_eq!(fused, argmax_f32(&y, rows).unwrap(), "{case}: fused != dmmv+argmax");
             assert_eq!(unpack(fused).0, unpack(packed).0, "{case}: argmax index");
         }

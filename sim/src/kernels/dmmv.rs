@@ -7,24 +7,46 @@
 //! (Q4_0: `(nibble - 8) * d`, Q8_0: `q * d`, `d` the block's f16 scale); these products are
 //! exact in f32, so the dequantized row equals `gguf.quants.dequantize` bit for bit.
 //!
+//! # Backends
+//! [`dmmv`] and [`dmmv_argmax`] use [`Backend::detect`]: AVX2 + FMA ([`Backend::X86V3`], via
+//! `pulp`'s safe intrinsics, selected at run time) when the CPU has them, else the portable
+//! code ([`Backend::Portable`]). [`dmmv_with`] / [`dmmv_argmax_with`] pick one explicitly.
+//! The two backends use different accumulation orders (below), so their results may differ
+//! in the last bits; both satisfy the same bound.
+//!
 //! # Accumulation order (documented because results are compared with a tolerance)
-//! Per row: the row is dequantized in chunks of [`CHUNK`] values; products `w[k] * x[k]` are
-//! accumulated into 16 f32 lanes, lane `l` receiving columns `k` with `k % 16 == l` in
-//! increasing `k` (one rounding per product, one per addition; no FMA contraction). The 16
-//! lanes are then reduced by a fixed tree: `s8[l] = a[l] + a[l+8]`, `s4[l] = s8[l] + s8[l+4]`,
-//! `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`. Every product therefore passes through at
-//! most `cols / 16 + 4` roundings, giving the bound
+//! Portable, every format: the row is dequantized in chunks of [`CHUNK`] values; products
+//! `w[k] * x[k]` are accumulated into 16 f32 lanes, lane `l` receiving columns `k` with
+//! `k % 16 == l` in increasing `k` (one rounding per product, one per addition; no FMA
+//! contraction). The 16 lanes are then reduced by a fixed tree: `s8[l] = a[l] + a[l+8]`,
+//! `s4[l] = s8[l] + s8[l+4]`, `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`.
+//!
+//! X86V3, F32: the same 16 lanes and tree, with `a[l] = fma(w[k], x[k], a[l])` (one rounding
+//! per step); the tail of a row whose length is not a multiple of 16 is added into lanes
+//! 0.. as `a[l] + w * x` (two roundings).
+//!
+//! X86V3, Q4_0 / Q8_0: 8 lanes. For block `b` (values `q[j]`, `j < 32`, exact integers;
+//! `d` its f16 scale as f32) and `x_j = x[32 b + j]`, lane `l` computes
+//! `s = fma(q[l+8], x_{l+8}, q[l] * x_l) + fma(q[l+24], x_{l+24}, q[l+16] * x_{l+16})`, then
+//! `a[l] = fma(s, d, a[l])` for the blocks in increasing order from 0; then
+//! `s4[l] = a[l] + a[l+4]`, `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`.
+//!
+//! Bound: every product passes through at most `cols / 16 + 5` roundings in either backend
+//! (portable: `cols / 16` lane additions + 4 tree levels + the product; X86V3 F32:
+//! `cols / 16` fma + 1 tail + 4 tree; X86V3 Q: 3 inside `s` + `cols / 32` fma + 3 tree, which
+//! is at most `cols / 16 + 5` since `cols >= 32`), giving
 //! `|y - exact| <= (cols / 16 + 5) * 2^-24 * sum_k |w[k] x[k]|` (standard recursive-summation
-//! analysis). The GPU kernel uses a different order (32 lanes over blocks, then a cross-lane
-//! tree), whose depth is also far below `cols`; any summation order satisfies the looser
+//! analysis; dequantized weights are exact in f32). The GPU kernel uses a different order
+//! (kernels/README.md "Numerics": 32 lanes over blocks, sequential fma inside a block, then a
+//! butterfly), whose depth is also far below `cols`; any summation order satisfies the looser
 //! `(cols + 1) * 2^-24 * sum |w x|`, which is the tolerance to use when comparing GPU and
-//! simulator results. The order here is deterministic: the same inputs always give the same
-//! bits, independent of the number of threads.
+//! simulator results. Each backend is deterministic: the same inputs always give the same
+//! bits, independent of the number of threads and of how rows are grouped.
 //!
 //! # Threads
 //! Rows are split into contiguous ranges over `std::thread::available_parallelism()` threads
-//! (scoped threads) when the weights exceed [`PARALLEL_MIN_BYTES`]; smaller products run on
-//! the calling thread.
+//! (scoped threads; the calling thread takes the first range) when the weights exceed
+//! [`PARALLEL_MIN_BYTES`]; smaller products run on the calling thread.
 
 use super::f16::f16_to_f32;
 use super::KernelError;
@@ -539,10 +561,32 @@ mod tests {
         }
     }
 
+    /// Every backend this CPU can run; the portable fallback always.
+    fn backends() -> Vec<Backend> {
+        [Backend::Portable, Backend::X86V3].into_iter().filter(|b| b.is_available()).collect()
+    }
+
+    #[test]
+    fn detect_prefers_v3_when_the_cpu_has_avx2_fma() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let has = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            assert_eq!(Backend::X86V3.is_available(), has);
+            assert_eq!(Backend::detect() == Backend::X86V3, has);
+        }
+        assert!(Backend::Portable.is_available());
+    }
+
     #[test]
     fn q4_0_dot_with_ones() {
         // sum_j (j-8)*0.5 + sum_j (7-j)*0.5 over j < 16 = 0.5 * (-8 + -8) = -8
         let x = [1f32; 32];
+        for be in backends() {
+            let mut y = [0f32; 1];
+            dmmv_with(be, WeightType::Q4_0, &q4_block(), &x, &mut y, 1, 32).unwrap();
+            assert_eq!(y[0], -8.0, "{be:?}");
+        }
         let mut y = [0f32; 1];
         dmmv_q4_0(&q4_block(), &x, &mut y, 1, 32).unwrap();
         assert_eq!(y[0], -8.0);
@@ -550,15 +594,104 @@ mod tests {
 
     #[test]
     fn f32_odd_cols_and_tail() {
-        // 2 x 19 matrix with w[r][k] = k + r, x[k] = 1: y = sum k + 19 r = 171 + 19 r
+        // 5 x 19 matrix with w[r][k] = k + r, x[k] = 1: y = sum k + 19 r = 171 + 19 r (exact).
+        // 5 rows: one group of 4 and a single row on the SIMD backend.
         let cols = 19;
-        let w: Vec<u8> = (0..2)
+        let w: Vec<u8> = (0..5)
             .flat_map(|r| (0..cols).map(move |k| (k + r) as f32))
             .flat_map(f32::to_le_bytes)
             .collect();
         let x = vec![1f32; cols];
+        for be in backends() {
+            let mut y = [0f32; 5];
+            dmmv_with(be, WeightType::F32, &w, &x, &mut y, 5, cols).unwrap();
+            assert_eq!(y, [171.0, 190.0, 209.0, 228.0, 247.0], "{be:?}");
+        }
         let mut y = [0f32; 2];
         dmmv_f32(&w, &x, &mut y, 2, cols).unwrap();
         assert_eq!(y, [171.0, 190.0]);
+    }
+
+    #[test]
+    fn q_blocks_exact_on_every_backend() {
+        // Q8_0 row of 2 blocks: d = 0.25 (0x3400) and -2.0 (0xc000); qs = j - 16 and 3;
+        // x[k] = 1: y = 0.25 * sum_j (j - 16) + -2 * 3 * 32 = 0.25 * -16 - 192 = -196.
+        let mut w = vec![0x00, 0x34];
+        w.extend((0..32).map(|j: i32| (j - 16) as i8 as u8));
+        w.extend([0x00, 0xc0]);
+        w.extend([3u8; 32]);
+        let x = [1f32; 64];
+        for be in backends() {
+            let mut y = [0f32; 1];
+            dmmv_with(be, WeightType::Q8_0, &w, &x, &mut y, 1, 64).unwrap();
+            assert_eq!(y[0], -196.0, "{be:?}");
+            assert_eq!(
+                dmmv_argmax_with(be, WeightType::Q8_0, &w, &x, 1, 64).unwrap(),
+                super::super::argmax::pack(-196.0, 0),
+                "{be:?}"
+            );
+        }
+    }
+
+    /// f64 reference from the GGML definitions (independent of the code under test) and the
+    /// documented bound `(cols / 16 + 5) * 2^-24 * sum |w x|` for every backend.
+    #[test]
+    fn backends_within_documented_bound_of_f64() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let (rows, cols) = (9usize, 160usize);
+        let x: Vec<f32> = (0..cols).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+        for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+            let rb = ty.row_bytes(cols).unwrap();
+            let mut w: Vec<u8> = (0..rows * rb).map(|_| next() as u8).collect();
+            let mut deq = vec![0f64; rows * cols];
+            for r in 0..rows {
+                for blk in 0..cols / ty.block_values() {
+                    let b = &mut w[r * rb + blk * ty.block_bytes()..][..ty.block_bytes()];
+                    let at = r * cols + blk * ty.block_values();
+                    match ty {
+                        WeightType::F32 => {
+                            b[3] = 0x3c | (b[3] & 0x80); // |w| in [2^-7, 2^-5)
+                            deq[at] = f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                        }
+                        _ => {
+                            b[1] = 0x20 | (b[1] & 0x83); // f16 exponent 8..11: normal
+                            let h = u16::from_le_bytes([b[0], b[1]]);
+                            let e = i32::from((h >> 10) & 0x1f);
+                            let m = f64::from(h & 0x3ff);
+                            let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+                            let d = sign * (1.0 + m / 1024.0) * 2f64.powi(e - 15);
+                            for j in 0..32 {
+                                let q = if ty == WeightType::Q4_0 {
+                                    let byte = b[2 + j % 16];
+                                    let n = if j < 16 { byte & 0x0f } else { byte >> 4 };
+                                    f64::from(n) - 8.0
+                                } else {
+                                    f64::from(b[2 + j] as i8)
+                                };
+                                deq[at + j] = q * d;
+                            }
+                        }
+                    }
+                }
+            }
+            for be in backends() {
+                let mut y = vec![0f32; rows];
+                dmmv_with(be, ty, &w, &x, &mut y, rows, cols).unwrap();
+                for r in 0..rows {
+                    let terms = (0..cols).map(|k| deq[r * cols + k] * f64::from(x[k]));
+                    let exact: f64 = terms.clone().sum();
+                    let abs: f64 = terms.map(f64::abs).sum();
+                    let bound = (cols / 16 + 5) as f64 * abs / 16_777_216.0;
+                    let err = (f64::from(y[r]) - exact).abs();
+                    assert!(err <= bound, "{be:?} {ty:?} row {r}: {err:e} > {bound:e}");
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! of one row does not depend on the grouping, so results are the same bits whichever rows
 //! are computed together (and however rows are split over threads).
 //!
+//! Each row stream is prefetched [`PREFETCH_BYTES`] ahead (`_mm_prefetch`, safe in `pulp`):
+//! without it the quantized rows ran at about half their cache-resident speed from DRAM.
+//!
 //! Order (documented in [`super::dmmv`]): F32 keeps the portable 16-lane layout with
 //! `acc = fma(w, x, acc)`; Q4_0 / Q8_0 compute per block and lane `l` (0..8)
 //! `s = fma(q[l+8], x[l+8], q[l] * x[l]) + fma(q[l+24], x[l+24], q[l+16] * x[l+16])`, then

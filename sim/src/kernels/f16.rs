@@ -1,10 +1,9 @@
 //! IEEE 754 binary16 -> binary32 conversion (exact; subnormals, infinities and NaN payloads).
 //!
-//! The crate is `#![forbid(unsafe_code)]`. Calling an F16C (`_mm256_cvtph_ps`) function after
-//! runtime detection needs an `unsafe` block in stable Rust (a `#[target_feature]` function is
-//! only safe to call from code compiled with the same features), so this module is the portable
-//! path only. Every finite half value is exactly representable in f32, so the conversion is exact
-//! and equals what F16C produces bit for bit (NaN payloads are kept, quiet bit preserved).
+//! Every finite half value is exactly representable in f32, so the conversion is exact and
+//! equals what F16C (`vcvtph2ps`) produces bit for bit (NaN payloads are kept, quiet bit
+//! preserved). `pulp` 0.22 exposes no F16C wrapper, so the SIMD DMMV rows use
+//! [`f16_to_f32_scaled`] (scalar, a few operations per block scale).
 
 /// Converts the binary16 bit pattern `h` to the f32 of the same value.
 ///

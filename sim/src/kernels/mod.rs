@@ -4,12 +4,12 @@
 //! simulated memory and calls these. Weights are raw bytes exactly as in GPU memory; vectors
 //! are `f32` slices. Shapes are checked: bad arguments return [`KernelError`], never panic.
 //!
-//! Vectorisation: the crate forbids `unsafe`, and in stable Rust a `#[target_feature]`
-//! function (AVX2 / FMA / F16C) can only be called from code without those features inside an
-//! `unsafe` block, so runtime-detected intrinsics are not used. The hot loops are written over
-//! fixed 16-lane arrays so LLVM vectorises them for the compilation target (SSE2 by default;
-//! AVX2 with `RUSTFLAGS="-C target-cpu=native"`). The results are the same bits either way: no
-//! FMA contraction, fixed accumulation order.
+//! Vectorisation: the crate forbids `unsafe`. The DMMV rows have two backends (see
+//! [`dmmv::Backend`]): AVX2 + FMA intrinsics through the `pulp` crate's safe wrappers
+//! (`pulp::x86::V3`, detected at run time; `pulp` holds the `unsafe` of `#[target_feature]`
+//! dispatch), and portable code written over fixed 16-lane arrays that LLVM vectorises for the
+//! compilation target (the fallback on other CPUs). The other kernels are portable only.
+//! Accumulation orders and the error bound: [`mod@dmmv`].
 
 pub mod argmax;
 pub mod dmmv;
