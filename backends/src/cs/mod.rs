@@ -64,6 +64,7 @@ pub use dev::{
 };
 
 use crate::bo_access;
+use crate::drm;
 use crate::drm::bo::{self, Bo};
 use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
@@ -248,33 +249,13 @@ impl CsSubmitter {
             AMDGPU_INFO_DEV_INFO,
             InfoQueryHwIp { ip_type: 0, ip_instance: 0 },
         )?;
-        let range = dev_info.virtual_address_offset..dev_info.virtual_address_max;
-        let align = PAGE_SIZE.max(u64::from(dev_info.virtual_address_alignment));
-        let va = VaAllocator::new(range.clone(), align);
-        if va.range().is_empty() {
-            return Err(Error::Unsupported(format!(
-                "{}: DEV_INFO reports an empty VA range {:#x}..{:#x}",
-                config.path, range.start, range.end
-            )));
-        }
-        let detected = gfx_from_ip_discovery_version(hw_ip.ip_discovery_version);
-        let gfx = match (detected, config.gfx) {
-            (Some(d), Some(c)) if d != c => {
-                return Err(Error::Unsupported(format!(
-                    "{}: configured for {c} but the kernel reports GC IP {:#08x} ({d})",
-                    config.path, hw_ip.ip_discovery_version
-                )))
-            }
-            (Some(d), _) => d,
-            (None, Some(c)) => c,
-            (None, None) => {
-                return Err(Error::Unsupported(format!(
-                    "{}: GC IP version {:#08x} is not a supported target (gfx1100, gfx1201); \
-                     set CsConfig::gfx if the kernel does not report it",
-                    config.path, hw_ip.ip_discovery_version
-                )))
-            }
-        };
+        let va = drm::target::va_allocator(&config.path, &dev_info)?;
+        let gfx = drm::target::gfx_target(
+            &config.path,
+            hw_ip.ip_discovery_version,
+            config.gfx,
+            "; set CsConfig::gfx if the kernel does not report it",
+        )?;
         let ctx_id = dev.ctx_alloc(config.priority)?;
         Ok((hw_ip, dev_info, gfx, va, ctx_id))
     }

@@ -1,9 +1,11 @@
 //! Pieces shared by the DRM tiers (cs and umq): the render node with the INFO / GEM / VA
-//! ioctls ([`dev`]) and the BO record and creation ([`bo`]). (The GPU VA allocator they used to share here is now `crate::va`, also
-//! used by the kfd tier.)
+//! ioctls ([`dev`]), the BO record and BO creation ([`bo`]), and the GPU target and VA range
+//! derived from INFO at open ([`target`]). The GPU VA allocator is `crate::va`, which the kfd
+//! tier uses too.
 //!
-//! Moved here from `cs` unchanged so the user-queue tier reuses them; the cs tier's behaviour
-//! and public step names (`cs::STEP_*`) are identical.
+//! Moved here from `cs` so the user-queue tier reuses them; the cs tier's behaviour and public
+//! step names (`cs::STEP_*`) are unchanged.
 
 pub(crate) mod bo;
 pub(crate) mod dev;
+pub(crate) mod target;

@@ -62,7 +62,7 @@ use pm4rt_core::{
 };
 
 use crate::bo_access;
-use crate::cs::{gfx_from_ip_discovery_version, DEFAULT_RENDER_NODE, PAGE_SIZE};
+use crate::cs::{DEFAULT_RENDER_NODE, PAGE_SIZE};
 use crate::drm::bo::{self, Bo, BoSpec};
 use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
@@ -358,32 +358,13 @@ impl UmqSubmitter {
         let (Some(hw_ip), Some(dev_info)) = (probe.hw_ip, probe.dev_info) else {
             return Err(Error::Unsupported("probe returned no device information".into()));
         };
-        let range = dev_info.virtual_address_offset..dev_info.virtual_address_max;
-        let align = PAGE_SIZE.max(u64::from(dev_info.virtual_address_alignment));
-        let va = VaAllocator::new(range.clone(), align);
-        if va.range().is_empty() {
-            return Err(Error::Unsupported(format!(
-                "{}: DEV_INFO reports an empty VA range {:#x}..{:#x}",
-                config.path, range.start, range.end
-            )));
-        }
-        let detected = gfx_from_ip_discovery_version(hw_ip.ip_discovery_version);
-        let gfx = match (detected, config.gfx) {
-            (Some(d), Some(c)) if d != c => {
-                return Err(Error::Unsupported(format!(
-                    "{}: configured for {c} but the kernel reports GC IP {:#08x} ({d})",
-                    config.path, hw_ip.ip_discovery_version
-                )))
-            }
-            (Some(d), _) => d,
-            (None, Some(c)) => c,
-            (None, None) => {
-                return Err(Error::Unsupported(format!(
-                    "{}: GC IP version {:#08x} is not a supported target (gfx1100, gfx1201)",
-                    config.path, hw_ip.ip_discovery_version
-                )))
-            }
-        };
+        let va = crate::drm::target::va_allocator(&config.path, &dev_info)?;
+        let gfx = crate::drm::target::gfx_target(
+            &config.path,
+            hw_ip.ip_discovery_version,
+            config.gfx,
+            "",
+        )?;
         Ok((gfx, va, dev_info.device_id))
     }
 
