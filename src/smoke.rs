@@ -54,7 +54,9 @@ struct Buffers {
 ///
 /// Errors: whatever the submitter reports (allocation, mapping, submission, a fence that does
 /// not retire within `timeout`), or [`Error::Mismatch`] naming the first value the GPU
-/// did not write as expected. All BOs are freed before returning.
+/// did not write as expected. All BOs are freed before returning, except after a fence
+/// timeout: the IB may still run and write them, so they stay allocated until the submitter
+/// is dropped (which tears the queue down first).
 pub fn run(s: &mut dyn Submitter, iterations: u32, timeout: Duration) -> Result<SmokeReport> {
     let iterations = iterations.max(1);
     let mut allocated = Vec::with_capacity(3);
@@ -65,6 +67,9 @@ pub fn run(s: &mut dyn Submitter, iterations: u32, timeout: Duration) -> Result<
         let bufs = Buffers { data: allocated[0], ib: allocated[1], fence: allocated[2] };
         measure(s, &bufs, iterations, timeout)
     })();
+    if matches!(result, Err(Error::Core(pm4rt_core::Error::Timeout { .. }))) {
+        return result;
+    }
     for bo in allocated.into_iter().rev() {
         let freed = s.free_bo(bo);
         if result.is_ok() {
@@ -191,4 +196,41 @@ fn check(what: &str, offset: u64, got: u64, want: u64) -> Result<()> {
 
 fn bytemuck_bytes(dwords: &[u32]) -> &[u8] {
     bytemuck::cast_slice(dwords)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pm4rt_core::pm4::WaitRegMem;
+    use pm4rt_core::Fence;
+    use pm4rt_sim::SimSubmitter;
+
+    #[test]
+    fn a_timed_out_smoke_leaves_its_buffers_for_the_late_ib() {
+        let mut s = SimSubmitter::new().unwrap();
+        // Block the queue: an IB that waits until a flag reads 1.
+        let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let flag_va = s.map_va(flag, None).unwrap();
+        let wait = encode_packet(&Packet::WaitRegMem(WaitRegMem {
+            function: 3,
+            mem_space: 1,
+            addr: flag_va,
+            reference: 1,
+            mask: u32::MAX,
+            poll_interval: 4,
+            ..Default::default()
+        }));
+        let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let ib_va = s.map_va(ib, None).unwrap();
+        s.write_bo(ib, 0, bytemuck_bytes(&wait)).unwrap();
+        let blocker = s.submit_ib(ib_va, wait.len() as u32).unwrap();
+        let e = run(&mut s, 1, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, Error::Core(pm4rt_core::Error::Timeout { .. })), "{e}");
+        // The smoke's IB runs once the queue moves on: its buffers must still be there, or it
+        // writes unmapped memory and the queue faults.
+        s.write_bo(flag, 0, &1u32.to_le_bytes()).unwrap();
+        let smoke_ib = Fence { seq: blocker.seq + 1 };
+        s.wait_fence(smoke_ib, Duration::from_secs(5)).unwrap();
+        assert_eq!(s.memory().bo_count(), 2 + 3);
+    }
 }

@@ -125,3 +125,18 @@ fn compare_rejects_impossible_shapes_without_panicking() {
         assert!(err.contains(want) && !err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn probing_leaves_nothing_alive_on_the_emulated_device() {
+    // Every rejected or probed tier is dropped, even the KFD queue whose retire smoke timed
+    // out (its buffers are released with the submitter, not before).
+    for preset in ["r9700", "gfx1201"] {
+        let machine = Machine::emulated(preset).unwrap();
+        let statuses =
+            probe_all(&candidates(&machine, &Policy::default()), &ProbeOptions::default());
+        assert!(statuses.iter().any(|s| s.usable()), "{preset}");
+        let Machine::Emulated(dev) = &machine else { unreachable!() };
+        assert!(dev.live_handles().is_zero(), "{preset}: {:?}", dev.live_handles());
+        assert!(dev.kfd_live_handles().is_zero(), "{preset}: {:?}", dev.kfd_live_handles());
+    }
+}
