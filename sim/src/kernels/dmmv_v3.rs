@@ -1,10 +1,11 @@
 //! DMMV rows with AVX2 + FMA (x86-64-v3), through `pulp`'s safe intrinsic wrappers.
 //!
 //! Selected at run time when [`pulp::x86::V3::try_new`] succeeds; the portable rows of
-//! [`super::dmmv`] are the fallback. Rows are processed a few at a time ([`GROUP_F32`], [`GROUP_Q`]) so every `x` load
-//! feeds several rows and the accumulation chains of different rows overlap; the arithmetic
-//! of one row does not depend on the grouping, so results are the same bits whichever rows
-//! are computed together (and however rows are split over threads).
+//! [`super::dmmv`] are the fallback. F32 rows are processed [`GROUP_F32`] at a time so every
+//! `x` load feeds several rows and their accumulation chains overlap; quantized rows
+//! [`GROUP_Q`] at a time. The arithmetic of one row does not depend on the grouping, so the
+//! results are the same bits whichever rows are computed together (and however rows are
+//! split over threads).
 //!
 //! Each row stream is prefetched [`PREFETCH_BYTES`] ahead (`_mm_prefetch`, safe in `pulp`):
 //! without it the quantized rows ran at about half their cache-resident speed from DRAM.
