@@ -425,18 +425,24 @@ fn c_source(entries: &[Entry]) -> String {
     s
 }
 
-fn require_headers() {
+/// Whether the C-header comparison can run. Without the headers it is skipped (so
+/// `cargo test` works on a machine with only the Rust toolchain) unless
+/// `PM4RT_REQUIRE_HEADERS` is set, as CI does after installing them: then it fails.
+fn headers_present() -> bool {
     let missing: Vec<&str> =
         [AMDGPU_HEADER, KFD_HEADER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    let hint = "install them with `apt-get install libdrm-dev linux-libc-dev` (CI does)";
     assert!(
-        missing.is_empty(),
-        "ABI layout test needs the system C headers {missing:?}: install them with \
-         `apt-get install libdrm-dev linux-libc-dev` (CI does)"
+        missing.is_empty() || std::env::var_os("PM4RT_REQUIRE_HEADERS").is_none(),
+        "ABI layout test needs the system C headers {missing:?}: {hint}"
     );
+    if !missing.is_empty() {
+        eprintln!("SKIPPED the comparison with the C headers {missing:?}: {hint}");
+    }
+    missing.is_empty()
 }
 
 fn run_c(entries: &[Entry]) -> BTreeMap<usize, u64> {
-    require_headers();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("abi_layout_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create temp dir");
@@ -476,7 +482,8 @@ fn run_c(entries: &[Entry]) -> BTreeMap<usize, u64> {
 #[test]
 fn abi_matches_system_headers_and_reference() {
     let entries = table();
-    let c = run_c(&entries);
+    let with_c = headers_present();
+    let c = if with_c { run_c(&entries) } else { BTreeMap::new() };
     let mut failures = Vec::new();
     let mut compared_with_c = 0;
     for (i, e) in entries.iter().enumerate() {
@@ -486,11 +493,11 @@ fn abi_matches_system_headers_and_reference() {
         }
         let ok = match (&e.rule, cv) {
             (Rule::Eq, Some(cv)) => cv == e.ours,
-            (Rule::Eq, None) => false,
+            (Rule::Eq, None) => !with_c,
             (Rule::Ref(lit), cv) => e.ours == *lit && cv.is_none_or(|cv| cv == e.ours),
             (Rule::OneOf(vals), Some(cv)) => vals.contains(&cv) && vals.contains(&e.ours),
             (Rule::AtMost, Some(cv)) => cv <= e.ours,
-            (_, None) => false,
+            (_, None) => !with_c,
         };
         if !ok {
             failures.push(format!(
@@ -504,7 +511,10 @@ fn abi_matches_system_headers_and_reference() {
     }
     assert!(failures.is_empty(), "ABI mismatches:\n{}", failures.join("\n"));
     // The C side really ran: most entries are compared with the headers.
-    assert!(compared_with_c > 200, "only {compared_with_c} values came from the C headers");
+    assert!(
+        !with_c || compared_with_c > 200,
+        "only {compared_with_c} values came from the C headers"
+    );
 }
 
 #[test]
