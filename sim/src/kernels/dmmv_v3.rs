@@ -20,7 +20,7 @@ use pulp::x86::V3;
 use pulp::{as_arrays, cast};
 
 use super::dmmv::{reduce16, Shape, WeightType};
-use super::f16::f16_to_f32_scaled;
+use super::f16::f16_table;
 
 /// How far ahead of the current position each row stream is prefetched (the hardware
 /// prefetchers alone leave the quantized rows latency-bound).
@@ -47,7 +47,8 @@ pub(super) fn detect() -> Option<V3> {
 
 /// Computes rows `first .. first + y.len()` into `y` (shape already checked).
 pub(super) fn rows_into(simd: V3, shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
-    simd.vectorize(Rows { simd, shape, w, x, first, y });
+    let f16 = f16_table();
+    simd.vectorize(Rows { simd, shape, f16, w, x, first, y });
 }
 
 /// The work of [`rows_into`] as a `pulp` operation: a struct with an `#[inline(always)]`
@@ -55,6 +56,7 @@ pub(super) fn rows_into(simd: V3, shape: Shape, w: &[u8], x: &[f32], first: usiz
 struct Rows<'a> {
     simd: V3,
     shape: Shape,
+    f16: &'a [f32; 65536],
     w: &'a [u8],
     x: &'a [f32],
     first: usize,
@@ -66,10 +68,10 @@ impl pulp::NullaryFnOnce for Rows<'_> {
 
     #[inline(always)]
     fn call(self) {
-        let Rows { simd, shape, w, x, first, y } = self;
+        let Rows { simd, shape, f16, w, x, first, y } = self;
         match shape.ty {
-            WeightType::F32 => rows_loop::<GROUP_F32>(simd, shape, w, x, first, y),
-            _ => rows_loop::<GROUP_Q>(simd, shape, w, x, first, y),
+            WeightType::F32 => rows_loop::<GROUP_F32>(simd, shape, f16, w, x, first, y),
+            _ => rows_loop::<GROUP_Q>(simd, shape, f16, w, x, first, y),
         }
     }
 }
@@ -79,6 +81,7 @@ impl pulp::NullaryFnOnce for Rows<'_> {
 fn rows_loop<const G: usize>(
     simd: V3,
     shape: Shape,
+    f16: &[f32; 65536],
     w: &[u8],
     x: &[f32],
     first: usize,
@@ -91,21 +94,27 @@ fn rows_loop<const G: usize>(
     let mut at = 0;
     for out in &mut groups {
         let rows: [&[u8]; G] = core::array::from_fn(|i| &base[(at + i) * rb..(at + i + 1) * rb]);
-        out.copy_from_slice(&group(simd, shape.ty, rows, x));
+        out.copy_from_slice(&group(simd, shape.ty, f16, rows, x));
         at += G;
     }
     for out in groups.into_remainder() {
-        *out = group(simd, shape.ty, [&base[at * rb..(at + 1) * rb]], x)[0];
+        *out = group(simd, shape.ty, f16, [&base[at * rb..(at + 1) * rb]], x)[0];
         at += 1;
     }
 }
 
 #[inline(always)]
-fn group<const N: usize>(simd: V3, ty: WeightType, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+fn group<const N: usize>(
+    simd: V3,
+    ty: WeightType,
+    f16: &[f32; 65536],
+    rows: [&[u8]; N],
+    x: &[f32],
+) -> [f32; N] {
     match ty {
         WeightType::F32 => f32_rows(simd, rows, x),
-        WeightType::Q4_0 => q_rows::<N, Q4_0>(simd, rows, x),
-        WeightType::Q8_0 => q_rows::<N, Q8_0>(simd, rows, x),
+        WeightType::Q4_0 => q_rows::<N, 18, Q4_0>(simd, f16, rows, x),
+        WeightType::Q8_0 => q_rows::<N, 34, Q8_0>(simd, f16, rows, x),
     }
 }
 
@@ -179,23 +188,30 @@ impl QBlock for Q8_0 {
     }
 }
 
-/// Quantized rows of format `B`.
+/// Quantized rows of format `B` (`BYTES == B::BYTES`, a separate parameter so that blocks are
+/// fixed-size arrays and need no bounds checks).
 #[inline(always)]
-fn q_rows<const N: usize, B: QBlock>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
-    let bytes = B::BYTES;
+fn q_rows<const N: usize, const BYTES: usize, B: QBlock>(
+    simd: V3,
+    f16: &[f32; 65536],
+    rows: [&[u8]; N],
+    x: &[f32],
+) -> [f32; N] {
+    debug_assert_eq!(BYTES, B::BYTES);
     let (x32, _) = as_arrays::<32, f32>(x);
+    let blocks: [&[[u8; BYTES]]; N] = rows.map(|r| as_arrays::<BYTES, u8>(r).0);
+    let nb = x32.len().min(blocks.iter().map(|b| b.len()).min().unwrap_or(0));
     let mut acc = [simd.avx._mm256_setzero_ps(); N];
-    for (b, xb) in x32.iter().enumerate() {
+    for (b, xb) in x32[..nb].iter().enumerate() {
         let xv = B::xs(simd, cast(*xb));
         for r in 0..N {
-            prefetch(simd, rows[r], b * bytes + PREFETCH_BYTES);
-            let blk = &rows[r][b * bytes..(b + 1) * bytes];
+            prefetch(simd, rows[r], b * BYTES + PREFETCH_BYTES);
+            let blk = &blocks[r][b];
             let q = B::quants(simd, blk);
             let s01 = simd.fma._mm256_fmadd_ps(q[1], xv[1], simd.avx._mm256_mul_ps(q[0], xv[0]));
             let s23 = simd.fma._mm256_fmadd_ps(q[3], xv[3], simd.avx._mm256_mul_ps(q[2], xv[2]));
             let s = simd.avx._mm256_add_ps(s01, s23);
-            let d =
-                simd.avx._mm256_set1_ps(f16_to_f32_scaled(u16::from_le_bytes([blk[0], blk[1]])));
+            let d = simd.avx._mm256_set1_ps(f16[usize::from(u16::from_le_bytes([blk[0], blk[1]]))]);
             acc[r] = simd.fma._mm256_fmadd_ps(s, d, acc[r]);
         }
     }

@@ -2,8 +2,11 @@
 //!
 //! Every finite half value is exactly representable in f32, so the conversion is exact and
 //! equals what F16C (`vcvtph2ps`) produces bit for bit (NaN payloads are kept, quiet bit
-//! preserved). `pulp` 0.22 exposes no F16C wrapper, so the SIMD DMMV rows use
-//! [`f16_to_f32_scaled`] (scalar, a few operations per block scale).
+//! preserved). `pulp` 0.22 exposes no F16C wrapper, so the SIMD DMMV rows look the block
+//! scales up in [`f16_table`] (65536 f32 built once from [`f16_to_f32`], as ggml does on CPUs
+//! without F16C; one load per block scale).
+
+use std::sync::OnceLock;
 
 /// Converts the binary16 bit pattern `h` to the f32 of the same value.
 ///
@@ -37,6 +40,19 @@ pub fn f16_to_f32_scaled(h: u16) -> f32 {
     // Sign-extended, shifted: bit 31 = sign, bits 27..13 = exponent and mantissa.
     let bits = ((i32::from(h as i16) << 13) as u32) & 0x8fff_e000;
     f32::from_bits(bits) * f32::from_bits((127 + 112) << 23)
+}
+
+/// Every binary16 bit pattern's f32 value: `f16_table()[h as usize] == f16_to_f32(h)` bit for
+/// bit (tested for all 65536 patterns). Built on first use (256 KiB), then shared.
+pub fn f16_table() -> &'static [f32; 65536] {
+    static TABLE: OnceLock<Box<[f32; 65536]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0f32; 65536]);
+        for (h, v) in (0..=u16::MAX).zip(t.iter_mut()) {
+            *v = f16_to_f32(h);
+        }
+        t
+    })
 }
 
 /// Slow path of [`f16_to_f32`] for exponent 0 (zero, subnormal) and 31 (inf, NaN).
@@ -83,6 +99,14 @@ mod tests {
     fn scaled_equals_plain_for_all_patterns() {
         for h in 0..=u16::MAX {
             assert_eq!(f16_to_f32_scaled(h).to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
+        }
+    }
+
+    #[test]
+    fn table_equals_plain_for_all_patterns() {
+        let t = f16_table();
+        for h in 0..=u16::MAX {
+            assert_eq!(t[usize::from(h)].to_bits(), f16_to_f32(h).to_bits(), "{h:#06x}");
         }
     }
 
