@@ -6,7 +6,6 @@
 //! `PM4RT_RENDER_NODE` restricts the hardware tiers to one render node.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pm4rt_backends::cs::{CsConfig, CsSubmitter};
 use pm4rt_backends::kfd::{KfdConfig, KfdSubmitter};
@@ -321,6 +320,3 @@ pub fn reasons(statuses: &[TierStatus]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
-
-/// Default per-fence timeout used by the CLI.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
