@@ -27,14 +27,19 @@
 //!
 //! X86V3, Q4_0 / Q8_0: 8 lanes. For block `b` (values `q[j]`, `j < 32`, exact integers;
 //! `d` its f16 scale as f32) and `x_j = x[32 b + j]`, lane `l` computes
-//! `s = fma(q[l+24], x_{l+24}, fma(q[l+16], x_{l+16}, fma(q[l+8], x_{l+8}, q[l] * x_l)))`, then
-//! `a[l] = fma(s, d, a[l])` for the blocks in increasing order from 0; then
-//! `s4[l] = a[l] + a[l+4]`, `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`.
+//! `s = (q[l] * x_l + q[l+8] x_{l+8}) + (q[l+16] * x_{l+16} + q[l+24] x_{l+24})` (each pair a
+//! multiply then an fma, then one add), then `a_{b % 2}[l] = fma(s, d, a_{b % 2}[l])` for the
+//! blocks in increasing order (two accumulators); then `a[l] = a_0[l] + a_1[l]`,
+//! `s4[l] = a[l] + a[l+4]`, `s2[l] = s4[l] + s4[l+2]`, `y = s2[0] + s2[1]`. The integers are
+//! carried multiplied by `2^28` (Q4_0) or `2^24` (Q8_0) and `y` is multiplied back at the end:
+//! exact, and the same roundings, as long as no value overflows, which holds whenever every
+//! finite `|x| <= 2^32`; for other `x` the X86V3 backend runs the portable rows for that
+//! product (same bound).
 //!
 //! Bound: every product passes through at most `cols / 16 + 6` roundings in either backend
 //! (portable: `cols / 16` lane additions + 4 tree levels + the product; X86V3 F32:
-//! `cols / 16` fma + 1 tail + 4 tree; X86V3 Q: 4 inside `s` + `cols / 32` fma + 3 tree, which
-//! is at most `cols / 16 + 6` since `cols >= 32`), giving
+//! `cols / 16` fma + 1 tail + 4 tree; X86V3 Q: 3 inside `s` + `ceil(cols / 64)` fma + 1 + 3 tree,
+//! which is at most `cols / 16 + 6` since `cols >= 32`), giving
 //! `|y - exact| <= (cols / 16 + 6) * 2^-24 * sum_k |w[k] x[k]|` (standard recursive-summation
 //! analysis; dequantized weights are exact in f32). The GPU kernel uses a different order
 //! (kernels/README.md "Numerics": 32 lanes over blocks, sequential fma inside a block, then a
@@ -256,7 +261,7 @@ pub fn dmmv_with(
             have: y.len(),
         });
     }
-    let rows_into = rows_fn(backend, kernel)?;
+    let rows_into = rows_fn(backend, kernel, ty, &x[..cols])?;
     let y = &mut y[..rows];
     let threads = threads_for(shape);
     if threads <= 1 {
@@ -361,7 +366,7 @@ pub fn dmmv_argmax_with(
     if rows > super::argmax::MAX_LEN {
         return Err(KernelError::IndexRange { kernel, len: rows });
     }
-    let rows_into = rows_fn(backend, kernel)?;
+    let rows_into = rows_fn(backend, kernel, ty, &x[..cols])?;
     let range_max = |first: usize, count: usize| -> u64 {
         let mut buf = [0f32; 64];
         let mut best = 0u64;
@@ -407,17 +412,30 @@ fn threads_for(shape: Shape) -> usize {
 /// Row-product function of one backend: computes rows `first .. first + y.len()` into `y`.
 type RowsFn = fn(Shape, &[u8], &[f32], usize, &mut [f32]);
 
-/// The row function of `backend`, or [`KernelError::BackendUnavailable`].
-fn rows_fn(backend: Backend, kernel: &'static str) -> Result<RowsFn, KernelError> {
+/// The row function of `backend` for weights `ty` and input `x`, or
+/// [`KernelError::BackendUnavailable`]. X86V3 quantized rows need every finite `|x|` within
+/// their scaled range (module docs); otherwise the portable rows compute that product.
+fn rows_fn(
+    backend: Backend,
+    kernel: &'static str,
+    ty: WeightType,
+    x: &[f32],
+) -> Result<RowsFn, KernelError> {
     match backend {
         Backend::Portable => Ok(rows_into),
         #[cfg(target_arch = "x86_64")]
         Backend::X86V3 => match super::dmmv_v3::detect() {
+            Some(_) if ty != WeightType::F32 && !super::dmmv_v3::x_in_scaled_range(x) => {
+                Ok(rows_into)
+            }
             Some(_) => Ok(rows_into_v3),
             None => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
         },
         #[cfg(not(target_arch = "x86_64"))]
-        Backend::X86V3 => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
+        Backend::X86V3 => {
+            let _ = (ty, x);
+            Err(KernelError::BackendUnavailable { kernel, backend: backend.name() })
+        }
     }
 }
 
@@ -630,6 +648,82 @@ mod tests {
                 super::super::argmax::pack(-196.0, 0),
                 "{be:?}"
             );
+        }
+    }
+
+    /// Rows of `nb` copies of [`q4_block`] with every byte of `qs` set to `byte` and scale
+    /// bits `d` (f16).
+    fn q4_rows(rows: usize, nb: usize, d: u16, byte: u8) -> Vec<u8> {
+        let mut blk = [0u8; 18];
+        blk[..2].copy_from_slice(&d.to_le_bytes());
+        blk[2..].fill(byte);
+        blk.repeat(rows * nb)
+    }
+
+    /// A finite `|x|` above the X86V3 scaled range (2^32) makes that backend run the portable
+    /// rows: same bits as [`Backend::Portable`], finite where the scaled rows would overflow.
+    #[test]
+    fn wide_x_gives_the_portable_result() {
+        let (rows, cols) = (3usize, 64usize);
+        for (ty, w) in [
+            (WeightType::Q4_0, q4_rows(rows, cols / 32, 0x3c00, 0x0f)), // d = 1, q = 7 and -8
+            (WeightType::Q8_0, {
+                let mut b = vec![0x00, 0x3c]; // d = 1
+                b.extend((0..32).map(|j: i32| (j * 8 - 128) as i8 as u8));
+                b.repeat(rows * cols / 32)
+            }),
+        ] {
+            let mut x = vec![0.25f32; cols];
+            x[5] = 1.0e30; // 7 * 1e30 * 2^28 would overflow f32 in the scaled rows
+            let mut want = vec![0f32; rows];
+            dmmv_with(Backend::Portable, ty, &w, &x, &mut want, rows, cols).unwrap();
+            assert!(want.iter().all(|v| v.is_finite()), "{ty:?} {want:?}");
+            for be in backends() {
+                let mut y = vec![0f32; rows];
+                dmmv_with(be, ty, &w, &x, &mut y, rows, cols).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&y), bits(&want), "{be:?} {ty:?}");
+            }
+        }
+    }
+
+    /// At the edge of the scaled range (`|x| = 2^32`, the largest f16 scale, the largest
+    /// quant magnitude, 4096 columns) the result is the exact value: no overflow.
+    #[test]
+    fn scaled_range_edge_is_exact() {
+        let (rows, cols) = (2usize, 4096usize);
+        // d = 65504 (f16 0x7bff), every nibble 0 -> q = -8, x = 2^32 everywhere.
+        let w = q4_rows(rows, cols / 32, 0x7bff, 0x00);
+        let x = vec![4_294_967_296.0f32; cols];
+        // Exact: cols * (-8) * 65504 * 2^32 = -2^12 * 2^3 * 65504 * 2^32 (representable).
+        let exact = -(cols as f64) * 8.0 * 65504.0 * 4_294_967_296.0;
+        for be in backends() {
+            let mut y = vec![0f32; rows];
+            dmmv_with(be, WeightType::Q4_0, &w, &x, &mut y, rows, cols).unwrap();
+            for v in &y {
+                assert_eq!(f64::from(*v), exact, "{be:?}");
+            }
+        }
+    }
+
+    /// Non-finite inputs propagate as in the unscaled arithmetic: `inf * (q - 8)` is an
+    /// infinity of the right sign, `inf * 0` (nibble 8) is NaN.
+    #[test]
+    fn infinite_x_propagates() {
+        let (rows, cols) = (1usize, 32usize);
+        let mut x = vec![1.0f32; cols];
+        x[0] = f32::INFINITY;
+        for (byte, check) in [
+            (0x0fu8, (|v: f32| v == f32::INFINITY) as fn(f32) -> bool), // q = 7
+            (0x00, |v: f32| v == f32::NEG_INFINITY),                    // q = -8
+            (0x88, |v: f32| v.is_nan()),                                // q = 0: inf * 0
+        ] {
+            let w = q4_rows(rows, 1, 0x3c00, byte);
+            for be in backends() {
+                let mut y = vec![0f32; rows];
+                dmmv_with(be, WeightType::Q4_0, &w, &x, &mut y, rows, cols).unwrap();
+                assert!(check(y[0]), "{be:?} byte {byte:#x}: {}", y[0]);
+            }
         }
     }
 

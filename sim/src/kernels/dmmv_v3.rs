@@ -11,12 +11,19 @@
 //! without it the quantized rows ran at about half their cache-resident speed from DRAM.
 //!
 //! Order (documented in [`super::dmmv`]): F32 keeps the portable 16-lane layout with
-//! `acc = fma(w, x, acc)`; Q4_0 / Q8_0 compute per block and lane `l` (0..8)
-//! `s = fma(q[l+24], x[l+24], fma(q[l+16], x[l+16], fma(q[l+8], x[l+8], q[l] * x[l])))`
-//! (one multiply and three dependent FMAs: measured faster than two independent pairs), then
-//! `acc[l] = fma(s, d, acc[l])` over the blocks in order, then an 8-lane tree.
+//! `acc = fma(w, x, acc)`. Q4_0 / Q8_0 decode each block's integers already multiplied by a
+//! power of two (`2^28` / `2^24`: the bytes are moved to the top of 32-bit lanes with one
+//! `pshufb`, so no shift or bias subtraction is needed before the int -> f32 conversion),
+//! compute per block and lane `s = (q0 x0 + q1 x1) + (q2 x2 + q3 x3)` (a multiply and an fma
+//! per pair, then an add), `acc[b % 2] = fma(s, d, acc[b % 2])` (two accumulators, so
+//! consecutive blocks do not wait for each other), then `acc[0] + acc[1]`, an 8-lane tree and
+//! the exact power-of-two unscaling. Scaling by a power of two commutes with every rounding
+//! unless a value leaves the normal range, which [`x_in_scaled_range`] rules out for
+//! overflow (the caller falls back to the portable rows otherwise); underflow can only make
+//! the scaled computation more accurate. Measured on the 2-core Zen 3 CI machine: about 10%
+//! fewer cycles per Q4_0 block than the previous bias-subtracting decode with one accumulator.
 
-use core::arch::x86_64::{__m128i, __m256, __m256i};
+use core::arch::x86_64::{__m256, __m256i};
 use pulp::x86::V3;
 use pulp::{as_arrays, cast};
 
@@ -152,12 +159,12 @@ fn f32_rows<const N: usize>(simd: V3, rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
 trait QBlock {
     /// Bytes per block (f16 scale first).
     const BYTES: usize;
-    /// The block's 32 quants as four vectors of exact small integers (as f32), in the element
-    /// order that [`QBlock::xs`] gives `x`.
+    /// The power of two by which [`QBlock::quants`] scales the block's integers; a row's
+    /// result is multiplied by its inverse.
+    const SCALE_LOG2: i32;
+    /// The block's 32 quants times `2^SCALE_LOG2` as four vectors of exact f32 values:
+    /// vector `k`, lane `l` holds element `8 k + l`.
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4];
-    /// The block's 32 `x` values (`x[0..8], .., x[24..32]`) rearranged to match
-    /// [`QBlock::quants`].
-    fn xs(simd: V3, x: [__m256; 4]) -> [__m256; 4];
 }
 
 struct Q4_0;
@@ -165,29 +172,38 @@ struct Q8_0;
 
 impl QBlock for Q4_0 {
     const BYTES: usize = 18;
+    const SCALE_LOG2: i32 = 28;
     #[inline(always)]
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
         q4_0_block(simd, blk)
-    }
-    /// Element order.
-    #[inline(always)]
-    fn xs(_: V3, x: [__m256; 4]) -> [__m256; 4] {
-        x
     }
 }
 
 impl QBlock for Q8_0 {
     const BYTES: usize = 34;
+    const SCALE_LOG2: i32 = 24;
     #[inline(always)]
     fn quants(simd: V3, blk: &[u8]) -> [__m256; 4] {
         q8_0_block(simd, blk)
     }
-    /// Element order.
-    #[inline(always)]
-    fn xs(_: V3, x: [__m256; 4]) -> [__m256; 4] {
-        x
-    }
 }
+
+/// Largest finite `|x|` for which the scaled quantized rows are used: with quants scaled by at
+/// most `2^31` and `|d| <= 65504 < 2^16`, every partial sum stays below `cols * 2^79`, far
+/// from the f32 overflow threshold `2^128` (for any `cols < 2^48`).
+pub(super) const SCALED_X_MAX: f32 = 4_294_967_296.0; // 2^32
+
+/// Whether the scaled quantized rows may be used with `x`: every element is either
+/// non-finite (propagates as it would unscaled) or at most [`SCALED_X_MAX`] in magnitude.
+pub(super) fn x_in_scaled_range(x: &[f32]) -> bool {
+    x.iter().all(|v| !v.is_finite() || v.abs() <= SCALED_X_MAX)
+}
+
+/// Blocks accumulated in independent accumulators (block `b` goes to accumulator `b % 2`).
+const BLOCK_ACCS: usize = 2;
+
+/// A row's blocks as groups of [`BLOCK_ACCS`] and the remaining (fewer) blocks.
+type Paired<'a, const BYTES: usize> = (&'a [[[u8; BYTES]; BLOCK_ACCS]], &'a [[u8; BYTES]]);
 
 /// Quantized rows of format `B` (`BYTES == B::BYTES`, a separate parameter so that blocks are
 /// fixed-size arrays and need no bounds checks).
@@ -202,80 +218,102 @@ fn q_rows<const N: usize, const BYTES: usize, B: QBlock>(
     let (x32, _) = as_arrays::<32, f32>(x);
     let blocks: [&[[u8; BYTES]]; N] = rows.map(|r| as_arrays::<BYTES, u8>(r).0);
     let nb = x32.len().min(blocks.iter().map(|b| b.len()).min().unwrap_or(0));
-    let mut acc = [simd.avx._mm256_setzero_ps(); N];
-    for (b, xb) in x32[..nb].iter().enumerate() {
-        let xv = B::xs(simd, cast(*xb));
+    let (xp, xt) = as_arrays::<BLOCK_ACCS, [f32; 32]>(&x32[..nb]);
+    let paired: [Paired<'_, BYTES>; N] =
+        blocks.map(|b| as_arrays::<BLOCK_ACCS, [u8; BYTES]>(&b[..nb]));
+    let zero = simd.avx._mm256_setzero_ps();
+    let mut acc = [[zero; BLOCK_ACCS]; N];
+    for (p, xs) in xp.iter().enumerate() {
         for r in 0..N {
-            // One prefetch per 64-byte line: the first block that starts in it.
-            if (b * BYTES) % 64 < BYTES {
-                prefetch(simd, rows[r], b * BYTES + PREFETCH_BYTES);
+            for (u, (blk, xb)) in paired[r].0[p].iter().zip(xs).enumerate() {
+                let b = p * BLOCK_ACCS + u;
+                // One prefetch per 64-byte line: the first block that starts in it.
+                if (b * BYTES) % 64 < BYTES {
+                    prefetch(simd, rows[r], b * BYTES + PREFETCH_BYTES);
+                }
+                acc[r][u] = block_step::<B>(simd, f16, blk, xb, acc[r][u]);
             }
-            let blk = &blocks[r][b];
-            let q = B::quants(simd, blk);
-            let s = simd.avx._mm256_mul_ps(q[0], xv[0]);
-            let s = simd.fma._mm256_fmadd_ps(q[1], xv[1], s);
-            let s = simd.fma._mm256_fmadd_ps(q[2], xv[2], s);
-            let s = simd.fma._mm256_fmadd_ps(q[3], xv[3], s);
-            let d = simd.avx._mm256_set1_ps(f16[usize::from(u16::from_le_bytes([blk[0], blk[1]]))]);
-            acc[r] = simd.fma._mm256_fmadd_ps(s, d, acc[r]);
         }
     }
-    acc.map(|a| {
-        let a: [f32; 8] = cast(a);
+    for r in 0..N {
+        for (blk, xb) in paired[r].1.iter().zip(xt) {
+            acc[r][0] = block_step::<B>(simd, f16, blk, xb, acc[r][0]);
+        }
+    }
+    let unscale = f32::from_bits(((127 - B::SCALE_LOG2) as u32) << 23);
+    acc.map(|[a0, a1]| {
+        let a: [f32; 8] = cast(simd.avx._mm256_add_ps(a0, a1));
         let s4: [f32; 4] = core::array::from_fn(|l| a[l] + a[l + 4]);
         let s2: [f32; 2] = core::array::from_fn(|l| s4[l] + s4[l + 2]);
-        s2[0] + s2[1]
+        (s2[0] + s2[1]) * unscale
     })
 }
 
-/// Q4_0 block `{f16 d; u8 qs[16]}`: element `j < 16` is `lo(qs[j]) - 8`, `j + 16` is `hi(qs[j]) - 8`.
+/// One block into an accumulator: `acc + d * ((q0 x0 + q1 x1) + (q2 x2 + q3 x3))` per lane
+/// (`q0 x0` a multiply, `+ q1 x1` an fma, likewise for the second pair, one add, one fma).
+#[inline(always)]
+fn block_step<B: QBlock>(
+    simd: V3,
+    f16: &[f32; 65536],
+    blk: &[u8],
+    xb: &[f32; 32],
+    acc: __m256,
+) -> __m256 {
+    let xv: [__m256; 4] = cast(*xb);
+    let q = B::quants(simd, blk);
+    let s0 = simd.fma._mm256_fmadd_ps(q[1], xv[1], simd.avx._mm256_mul_ps(q[0], xv[0]));
+    let s1 = simd.fma._mm256_fmadd_ps(q[3], xv[3], simd.avx._mm256_mul_ps(q[2], xv[2]));
+    let s = simd.avx._mm256_add_ps(s0, s1);
+    let d = simd.avx._mm256_set1_ps(f16[usize::from(u16::from_le_bytes([blk[0], blk[1]]))]);
+    simd.fma._mm256_fmadd_ps(s, d, acc)
+}
+
+/// `pshufb` control moving byte `first + i` of each 128-bit half into the top byte of dword
+/// `i` (`i < 8`; dwords 4..8 read the upper half, which holds the same 16 bytes) and zeroing
+/// the other bytes.
+const fn top_byte_control(first: u8) -> [u8; 32] {
+    let mut c = [0x80u8; 32];
+    let mut i = 0;
+    while i < 8 {
+        c[i * 4 + 3] = first + i as u8;
+        i += 1;
+    }
+    c
+}
+
+/// 16 bytes, in both 128-bit halves of a vector.
+#[inline(always)]
+fn broadcast16(simd: V3, b: &[u8], at: usize) -> __m256i {
+    simd.avx2._mm256_broadcastsi128_si256(cast(bytes16(b, at)))
+}
+
+/// Q4_0 block `{f16 d; u8 qs[16]}`: element `j < 16` is `lo(qs[j]) - 8`, `j + 16` is
+/// `hi(qs[j]) - 8`; returned times `2^28`.
+///
+/// `qs ^ 0x88` turns both nibbles into 4-bit two's complement values equal to `nibble - 8`.
+/// Each byte is moved to the top of a 32-bit lane (`pshufb`): the lane is then the signed
+/// integer `(hi - 8) * 2^28 + (lo ^ 8) * 2^24`. Masking the top nibble gives
+/// `(hi - 8) * 2^28`; shifting left by 4 gives `(lo - 8) * 2^28`. Both convert to f32 exactly.
 #[inline(always)]
 fn q4_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
-    let a = simd.avx2._mm256_cvtepu8_epi32(bytes8(blk, 2)); // qs[0..8]
-    let b = simd.avx2._mm256_cvtepu8_epi32(bytes8(blk, 10)); // qs[8..16]
-    let m = simd.avx._mm256_set1_epi32(0x0f);
-    [
-        minus8(simd, simd.avx2._mm256_and_si256(a, m)),
-        minus8(simd, simd.avx2._mm256_and_si256(b, m)),
-        minus8(simd, simd.avx2._mm256_srli_epi32::<4>(a)),
-        minus8(simd, simd.avx2._mm256_srli_epi32::<4>(b)),
-    ]
+    let v = simd.avx2._mm256_xor_si256(broadcast16(simd, blk, 2), simd.avx._mm256_set1_epi8(-120)); // 0x88
+    let a = simd.avx2._mm256_shuffle_epi8(v, cast(top_byte_control(0))); // qs[0..8]
+    let b = simd.avx2._mm256_shuffle_epi8(v, cast(top_byte_control(8))); // qs[8..16]
+    let hi = simd.avx._mm256_set1_epi32(0xf000_0000_u32 as i32);
+    let lo = |n: __m256i| simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_slli_epi32::<4>(n));
+    let hi = |n: __m256i| simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_and_si256(n, hi));
+    [lo(a), lo(b), hi(a), hi(b)]
 }
 
-/// `n - 8` as f32 for integer lanes `0 <= n < 16`, exactly: the bits `0x4B00_0000 | n` are
-/// the f32 `2^23 + n`, minus `2^23 + 8`.
-#[inline(always)]
-fn minus8(simd: V3, n: __m256i) -> __m256 {
-    let magic = simd.avx._mm256_set1_epi32(0x4b00_0000);
-    let bias = simd.avx._mm256_set1_ps(8_388_616.0);
-    simd.avx._mm256_sub_ps(simd.avx._mm256_castsi256_ps(simd.avx2._mm256_or_si256(n, magic)), bias)
-}
-
-/// Q8_0 block `{f16 d; i8 qs[32]}`: element `j` is `qs[j]`.
+/// Q8_0 block `{f16 d; i8 qs[32]}`: element `j` is `qs[j]`; returned times `2^24` (each byte
+/// moved to the top of a 32-bit lane is the signed integer `qs[j] * 2^24`).
 #[inline(always)]
 fn q8_0_block(simd: V3, blk: &[u8]) -> [__m256; 4] {
-    let lo: __m128i = cast(bytes16(blk, 2));
-    let hi: __m128i = cast(bytes16(blk, 18));
-    [
-        i8_to_f32(simd, lo),
-        i8_to_f32(simd, simd.sse2._mm_unpackhi_epi64(lo, lo)),
-        i8_to_f32(simd, hi),
-        i8_to_f32(simd, simd.sse2._mm_unpackhi_epi64(hi, hi)),
-    ]
-}
-
-/// The low 8 bytes of `v` as signed integers -> 8 f32.
-#[inline(always)]
-fn i8_to_f32(simd: V3, v: __m128i) -> __m256 {
-    simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_cvtepi8_epi32(v))
-}
-
-/// `b[at .. at + 8]` in the low half of a vector.
-#[inline(always)]
-fn bytes8(b: &[u8], at: usize) -> __m128i {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    cast([u64::from_le_bytes(v), 0])
+    let lo = broadcast16(simd, blk, 2);
+    let hi = broadcast16(simd, blk, 18);
+    let (c0, c8): (__m256i, __m256i) = (cast(top_byte_control(0)), cast(top_byte_control(8)));
+    let top = |v, c| simd.avx._mm256_cvtepi32_ps(simd.avx2._mm256_shuffle_epi8(v, c));
+    [top(lo, c0), top(lo, c8), top(hi, c0), top(hi, c8)]
 }
 
 /// `b[at .. at + 16]` as an array.
