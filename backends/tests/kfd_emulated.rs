@@ -226,3 +226,34 @@ fn fault_injection_matrix_over_every_ioctl() {
     assert_no_leaks(&d);
     assert_eq!(cases, 2 * 22 + 4);
 }
+
+/// Tearing a queue down with work in flight (an IB blocked on a flag nobody writes) unmaps it
+/// before its buffers are freed, as the kernel's DESTROY_QUEUE does: the engine never touches
+/// the freed memory, so no GPU reset follows and the next queue on the device works.
+#[test]
+fn teardown_with_work_in_flight_leaves_the_device_healthy() {
+    let d = dev(Preset::r9700_gfx1201());
+    let mut s = open(&d, KfdConfig::default()).unwrap();
+    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let flag_va = s.map_va(flag, None).unwrap();
+    let mut b = Builder::growable(s.info().gfx);
+    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
+    let words = b.into_vec();
+    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let ib_va = s.map_va(ib, None).unwrap();
+    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
+    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    assert!(matches!(s.wait_fence(f, Duration::from_millis(20)), Err(Error::Timeout { .. })));
+    let t = Instant::now();
+    drop(s);
+    assert!(t.elapsed() < Duration::from_secs(2), "teardown took {:?}", t.elapsed());
+    assert_no_leaks(&d);
+
+    let mut s = open(&d, KfdConfig::default()).unwrap();
+    let (data, ib_va, n) = ib_writing(&mut s, 0x5EED);
+    let f = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f, Duration::from_secs(5)).unwrap();
+    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x5EED);
+    drop(s);
+    assert_no_leaks(&d);
+}

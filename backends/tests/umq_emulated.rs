@@ -371,3 +371,37 @@ fn open_costs_match_the_documented_ioctl_counts() {
     assert_eq!(dev.ioctl_count(GEM_CLOSE), 6);
     assert!(dev.live_handles().is_zero());
 }
+
+/// Freeing a user queue with work in flight (an IB blocked on a flag nobody writes) unmaps it
+/// before its buffers go away, as amdgpu_userq_destroy does: no GPU reset follows and the
+/// next queue on the device works.
+#[test]
+fn teardown_with_work_in_flight_leaves_the_device_healthy() {
+    let dev = userq_device();
+    let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let flag_va = s.map_va(flag, None).unwrap();
+    let mut b = Builder::growable(s.info().gfx);
+    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
+    let words = b.into_vec();
+    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let ib_va = s.map_va(ib, None).unwrap();
+    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
+    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    assert!(matches!(s.wait_fence(f, Duration::from_millis(20)), Err(Error::Timeout { .. })));
+    drop(s);
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+
+    let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+    let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let data_va = s.map_va(data, None).unwrap();
+    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let ib_va = s.map_va(ib, None).unwrap();
+    let words = write_ib(&s, data_va, 0x5EED);
+    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
+    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    s.wait_fence(f, WAIT).unwrap();
+    let mut out = [0u8; 4];
+    s.read_bo(data, 0, &mut out).unwrap();
+    assert_eq!(u32::from_le_bytes(out), 0x5EED);
+}

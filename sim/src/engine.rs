@@ -28,8 +28,18 @@
 //!   so `ACQUIRE_MEM` and `EVENT_WRITE` have nothing to do and are accepted.
 //! - Timestamps (`RELEASE_MEM` DATA_SEL 3/4, `COPY_DATA` SRC_SEL 9) are nanoseconds since the
 //!   engine was created, from a monotonic clock.
+//!
+//! # Queue unmapping
+//!
+//! A queue front-end that destroys a ring-based queue calls [`Engine::unmap_ring`], as the
+//! kernel unmaps (preempts) a hardware queue before `DESTROY_QUEUE` / `USERQ FREE` return: the
+//! ring's packets stop at the next packet boundary (or `WAIT_REG_MEM` poll), queued items for
+//! it are skipped, and the call returns once the engine has passed every item submitted
+//! before it. Only then may the front-end release the ring's memory; without this, the
+//! engine could still store the read pointer of a ring whose buffers were just freed.
+//! [`Engine::map_ring`] lets a new queue use the same ring address.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -235,11 +245,17 @@ struct Shared {
     dispatch_hook: RwLock<Option<Arc<dyn DispatchHook>>>,
     interrupt_hook: RwLock<Option<Arc<dyn InterruptHook>>>,
     epoch: Instant,
+    /// Ring VAs of unmapped queues (see [`Engine::unmap_ring`]).
+    unmapped_rings: Mutex<HashSet<u64>>,
 }
 
 impl Shared {
     fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unmapped_rings(&self) -> MutexGuard<'_, HashSet<u64>> {
+        self.unmapped_rings.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -286,6 +302,7 @@ impl Engine {
             dispatch_hook: RwLock::new(None),
             interrupt_hook: RwLock::new(None),
             epoch: Instant::now(),
+            unmapped_rings: Mutex::new(HashSet::new()),
         });
         let (tx, rx) = channel();
         let worker = Arc::clone(&shared);
@@ -435,6 +452,39 @@ impl Engine {
 }
 
 impl Engine {
+    /// Unmaps the ring-based queue whose ring starts at `ring_va` (module docs, "Queue
+    /// unmapping"): its packets stop at the next packet boundary, its queued items are
+    /// skipped, and this returns once every item submitted before the call has finished, been
+    /// skipped, or the queue has halted. Skipped and stopped items count as completed.
+    ///
+    /// Errors: [`Error::Timeout`] when the engine has not passed those items within `timeout`
+    /// (another queue's long item ahead of them); the ring stays unmapped either way.
+    pub fn unmap_ring(&self, ring_va: u64, timeout: Duration) -> Result<()> {
+        self.shared.unmapped_rings().insert(ring_va);
+        let deadline = Instant::now() + timeout;
+        let mut p = self.shared.progress();
+        let target = p.submitted;
+        while p.completed < target && p.halted.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout { fence: Fence { seq: target }, waited: timeout });
+            }
+            p = self
+                .shared
+                .done
+                .wait_timeout(p, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// Lets the ring at `ring_va` execute again (a queue created at the address of an
+    /// unmapped one). Items submitted for it afterwards run normally.
+    pub fn map_ring(&self, ring_va: u64) {
+        self.shared.unmapped_rings().remove(&ring_va);
+    }
+
     /// Stop the queue thread and join it: the packet running finishes (a `WAIT_REG_MEM` poll
     /// is abandoned), queued work is discarded, and later [`Engine::submit`] calls fail with
     /// [`Error::DeviceLost`]. Idempotent; [`Drop`] calls it.
@@ -458,6 +508,8 @@ impl Drop for Engine {
 enum Stop {
     Fail(Error),
     Shutdown,
+    /// The ring being executed was unmapped: the item ends without error.
+    Unmapped,
 }
 
 impl From<Error> for Stop {
@@ -476,14 +528,18 @@ fn queue_thread(sh: &Shared, rx: Receiver<Job>) {
         if sh.progress().halted.is_some() {
             continue;
         }
-        let mut ex = Executor { sh, seq: job.seq };
+        let ring = match job.work {
+            Work::Ring(r) => Some(r.ring_va),
+            Work::Ib { .. } => None,
+        };
+        let mut ex = Executor { sh, seq: job.seq, ring };
         let r = match job.work {
             Work::Ib { va, dwords } => ex.run_ib(va, dwords, 1),
             Work::Ring(r) => ex.run_ring(r),
         };
         let mut p = sh.progress();
         match r {
-            Ok(()) => p.completed = job.seq,
+            Ok(()) | Err(Stop::Unmapped) => p.completed = job.seq,
             Err(Stop::Fail(e)) => p.halted = Some((job.seq, e)),
             Err(Stop::Shutdown) => break,
         }
@@ -517,6 +573,8 @@ enum Next {
 struct Executor<'a> {
     sh: &'a Shared,
     seq: u64,
+    /// Ring VA when executing a [`Work::Ring`] item.
+    ring: Option<u64>,
 }
 
 impl Executor<'_> {
@@ -524,9 +582,16 @@ impl Executor<'_> {
         &self.sh.mem
     }
 
+    /// Between packets and polls: stop on shutdown, or when the ring being executed was
+    /// unmapped.
     fn check_shutdown(&self) -> Flow {
         if self.sh.shutdown.load(Ordering::Relaxed) {
             return Err(Stop::Shutdown);
+        }
+        if let Some(va) = self.ring {
+            if self.sh.unmapped_rings().contains(&va) {
+                return Err(Stop::Unmapped);
+            }
         }
         Ok(())
     }
@@ -565,6 +630,7 @@ impl Executor<'_> {
     }
 
     fn run_ring(&mut self, r: RingWork) -> Flow {
+        self.check_shutdown()?;
         let rptr = self.mem().read_u64(r.rptr_va)?;
         let n = r.ring_dwords as u64;
         let pending = r.wptr.checked_sub(rptr).ok_or_else(|| {

@@ -343,3 +343,77 @@ fn submitter_bookkeeping_errors() {
     assert_eq!(info.tier, pm4rt_core::Tier::Sim);
     assert_eq!(info.gfx, pm4rt_core::GfxTarget::Gfx1201);
 }
+
+/// A ring blocked in WAIT_REG_MEM (deadline far away) is unmapped: `unmap_ring` returns long
+/// before the deadline, the item counts as completed (no halt, no write after the wait), a
+/// later item for the same ring is skipped, other work still runs, and `map_ring` re-enables
+/// the ring address.
+#[test]
+fn unmapping_a_ring_stops_it_between_packets_and_skips_its_later_items() {
+    const RING: u64 = 0x1_0000_0000;
+    const RPTR: u64 = 0x1_0000_1000;
+    const OUT: u64 = 0x1_0000_2000;
+    const IB: u64 = 0x1_0000_2800;
+    let mem = Arc::new(GpuMemory::new());
+    let bo = pm4rt_core::BoHandle(1);
+    mem.create_bo(bo, 0x3000).unwrap();
+    mem.map(bo, RING).unwrap();
+    let config = EngineConfig { wait_deadline: Duration::from_secs(30), ..Default::default() };
+    let engine = Engine::new(Arc::clone(&mem), config).unwrap();
+    let ring_dwords = 256u32;
+    let mut wptr = 0u64;
+    let mut push = |p: &Packet| {
+        for d in encode_packet(p) {
+            mem.write_u32(RING + 4 * (wptr % u64::from(ring_dwords)), d).unwrap();
+            wptr += 1;
+        }
+        wptr
+    };
+    push(&wait_eq(OUT, 0xC0DE));
+    let blocked = push(&write_mem(OUT + 4, &[1]));
+    let work = |wptr| Work::Ring(RingWork { ring_va: RING, ring_dwords, rptr_va: RPTR, wptr });
+    let first = engine.submit(work(blocked)).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(engine.poll(first), None, "the ring must be blocked in WAIT_REG_MEM");
+
+    let t = Instant::now();
+    engine.unmap_ring(RING, WAIT).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "unmap took {:?}", t.elapsed());
+    assert_eq!(engine.poll(first), Some(Ok(())));
+    assert_eq!(engine.halted(), None);
+    assert_eq!(mem.read_u32(OUT + 4).unwrap(), 0, "nothing after the wait ran");
+
+    // A later doorbell for the unmapped ring is skipped; an IB still runs.
+    mem.write_u32(OUT, 0xC0DE).unwrap();
+    let skipped = engine.submit(work(blocked)).unwrap();
+    for (i, d) in encode_packet(&write_mem(OUT + 8, &[2])).into_iter().enumerate() {
+        mem.write_u32(IB + 4 * i as u64, d).unwrap();
+    }
+    let ib = engine.submit(Work::Ib { va: IB, dwords: 5 }).unwrap();
+    engine.wait(ib, WAIT).unwrap();
+    assert_eq!(engine.poll(skipped), Some(Ok(())));
+    assert_eq!(mem.read_u32(OUT + 4).unwrap(), 0, "the skipped item ran");
+    assert_eq!(mem.read_u32(OUT + 8).unwrap(), 2);
+
+    // Mapped again (a new queue at the same address): the ring runs from its read pointer.
+    engine.map_ring(RING);
+    let again = engine.submit(work(blocked)).unwrap();
+    engine.wait(again, WAIT).unwrap();
+    assert_eq!(mem.read_u32(OUT + 4).unwrap(), 1);
+}
+
+/// `unmap_ring` is bounded: with a long item of another queue ahead of it, it reports a
+/// Timeout instead of waiting past its limit.
+#[test]
+fn unmapping_behind_a_long_item_times_out() {
+    let mut rig = Rig::with_deadline(Duration::from_secs(30));
+    let f = rig.submit(&[wait_eq(DATA, 0xC0DE)]);
+    std::thread::sleep(Duration::from_millis(10));
+    let engine = rig.sim.engine();
+    let t = Instant::now();
+    let r = engine.unmap_ring(0x7_0000_0000, Duration::from_millis(50));
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    rig.set_data_u32(0, 0xC0DE);
+    rig.sim.wait_fence(f, WAIT).unwrap();
+}

@@ -715,6 +715,8 @@ fn create_queue(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) -> 
         return Err(s.fail(Errno::ENOSPC, "CREATE_QUEUE: no queue slot"));
     };
     let byte = qid as usize * 8;
+    s.engine.map_ring(q.ring_base_address);
+    let p = proc_of(&mut s, fd)?;
     p.queues.insert(qid, byte);
     p.doorbells.lock().unwrap_or_else(|e| e.into_inner()).insert(
         byte,
@@ -737,7 +739,16 @@ fn destroy_queue(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) ->
     let Some(byte) = p.queues.remove(&args.queue_id) else {
         return Err(einval(&mut s, format!("DESTROY_QUEUE: unknown queue {}", args.queue_id)));
     };
-    p.doorbells.lock().unwrap_or_else(|e| e.into_inner()).remove(&byte);
+    let ring = p.doorbells.lock().unwrap_or_else(|e| e.into_inner()).remove(&byte);
+    // destroy_queue_cpsch unmaps (preempts) the queue before returning; the wait happens
+    // without the device lock (the engine's interrupt hook signals events).
+    let (engine, cap) = (Arc::clone(&s.engine), s.preset.wait_cap);
+    drop(s);
+    if let Some(q) = ring {
+        if let Err(e) = engine.unmap_ring(q.ring_va, cap) {
+            dev.lock().last_error = Some(format!("DESTROY_QUEUE: queue unmap: {e}"));
+        }
+    }
     Ok(())
 }
 

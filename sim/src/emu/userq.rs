@@ -242,13 +242,23 @@ pub(crate) fn userq(
                     s.fail(Errno::ENOENT, format!("amdgpu_userq_ioctl: no queue {}", a.queue_id))
                 );
             }
-            s.userq
+            let target = s
+                .userq
                 .doorbells
                 .targets
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&(fd.0, a.queue_id));
             kdata.fill(0);
+            // amdgpu_userq_destroy unmaps the queue from the hardware before returning; the
+            // wait happens without the device lock (the engine's hooks may need it).
+            let cap = s.preset.wait_cap;
+            drop(s);
+            if let Some((ring, engine)) = target.and_then(|t| t.ring) {
+                if let Err(e) = engine.unmap_ring(ring.ring_va, cap) {
+                    dev.lock().last_error = Some(format!("USERQ FREE: queue unmap: {e}"));
+                }
+            }
             Ok(())
         }
         op => Err(inval(&mut s, format!("amdgpu_userq_input_args_validate: op {op}"))),
@@ -376,6 +386,9 @@ fn create(
             Arc::clone(&s.engine),
         )
     });
+    if let Some((r, engine)) = &ring {
+        engine.map_ring(r.ring_va);
+    }
     s.userq.doorbells.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(
         (fd.0, qid),
         Target { doorbell_bo: db.id, offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE, ring },
