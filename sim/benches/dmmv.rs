@@ -5,6 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pm4rt_sim::kernels::{dmmv, dmmv_with, Backend, WeightType};
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 const ROWS: usize = 16384;
 const COLS: usize = 4096;
@@ -121,6 +122,52 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same products paired with the streaming read: every iteration runs the DMMV and the
+/// streaming read of the same bytes back to back (alternating which goes first); a sample's
+/// measured time is `sum t_dmmv / sum t_stream` milliseconds per iteration. Criterion's
+/// "time" for these entries is therefore the time ratio in milliseconds (1.50 ms = the DMMV took 1.5 times as
+/// long as the read; throughput ratio 1 / 1.5 = 0.67). On a machine whose memory bandwidth
+/// changes from second to second (a shared VM) this ratio is far steadier than the ratio of
+/// the two separately measured throughputs, which are taken seconds apart.
+fn bench_paired(c: &mut Criterion) {
+    let x: Vec<f32> = (0..COLS).map(|i| (i as f32 * 0.01).sin()).collect();
+    let mut y = vec![0f32; ROWS];
+    let mut g = c.benchmark_group("dmmv_16384x4096_paired");
+    g.sample_size(20);
+    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+        let w = weights(ty, ROWS);
+        g.bench_function(format!("{ty:?}_time_over_stream_time"), |b| {
+            b.iter_custom(|iters| {
+                let (mut tk, mut ts) = (0.0, 0.0);
+                for i in 0..iters {
+                    let mut kernel = || {
+                        let t = Instant::now();
+                        let r = dmmv(ty, black_box(&w), black_box(&x), &mut y, ROWS, COLS);
+                        black_box(r).ok();
+                        t.elapsed().as_secs_f64()
+                    };
+                    let stream = || {
+                        let t = Instant::now();
+                        black_box(stream_sum(black_box(&w)));
+                        t.elapsed().as_secs_f64()
+                    };
+                    if i % 2 == 0 {
+                        tk += kernel();
+                        ts += stream();
+                    } else {
+                        ts += stream();
+                        tk += kernel();
+                    }
+                }
+                // Per iteration: (sum t_dmmv / sum t_stream) ms, a ratio of sums (a mean of
+                // per-pair ratios would be biased upwards by the read's noise).
+                Duration::from_secs_f64(tk / ts.max(f64::MIN_POSITIVE) * 1e-3 * iters as f64)
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Compute throughput of each backend: a small matrix that stays in cache, one thread.
 fn bench_backends(c: &mut Criterion) {
     let x: Vec<f32> = (0..COLS).map(|i| (i as f32 * 0.01).sin()).collect();
@@ -139,5 +186,5 @@ fn bench_backends(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_backends);
+criterion_group!(benches, bench, bench_paired, bench_backends);
 criterion_main!(benches);

@@ -1,20 +1,31 @@
 #!/usr/bin/env python3
 """Prints DMMV throughput / streaming-read throughput from the last criterion run of
-`cargo bench -p pm4rt-sim --bench dmmv` (medians, same bytes, same run)."""
+`cargo bench -p pm4rt-sim --bench dmmv` (medians, same bytes, same run): the ratio of the two
+separately measured throughputs, and the paired ratio (each iteration runs both back to
+back; criterion's "time" there is t_dmmv / t_stream in milliseconds)."""
 import json
 import pathlib
 import sys
 
-root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion") / "dmmv_16384x4096"
+base = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+root = base / "dmmv_16384x4096"
+
+
+def median_ns(d):
+    return json.loads((d / "new" / "estimates.json").read_text())["median"]["point_estimate"]
 
 
 def gib_per_s(name):
-    d = root / name / "new"
-    median_ns = json.loads((d / "estimates.json").read_text())["median"]["point_estimate"]
-    nbytes = json.loads((d / "benchmark.json").read_text())["throughput"]["Bytes"]
-    return nbytes / (median_ns * 1e-9) / 2**30
+    d = root / name
+    nbytes = json.loads((d / "new" / "benchmark.json").read_text())["throughput"]["Bytes"]
+    return nbytes / (median_ns(d) * 1e-9) / 2**30
 
 
 for ty in ("F32", "Q4_0", "Q8_0"):
     k, r = gib_per_s(ty), gib_per_s(f"stream_read_{ty}_bytes")
-    print(f"{ty:5} dmmv {k:6.2f} GiB/s  stream read {r:6.2f} GiB/s  ratio {k / r:.2f}")
+    paired = base / "dmmv_16384x4096_paired" / f"{ty}_time_over_stream_time"
+    p = 1e6 / median_ns(paired) if paired.exists() else float("nan")
+    print(
+        f"{ty:5} dmmv {k:6.2f} GiB/s  stream read {r:6.2f} GiB/s  "
+        f"ratio {k / r:.2f}  paired ratio {p:.2f}"
+    )

@@ -225,12 +225,13 @@ fn q_rows<const N: usize, const BYTES: usize, B: QBlock>(
     let mut acc = [[zero; BLOCK_ACCS]; N];
     for (p, xs) in xp.iter().enumerate() {
         for r in 0..N {
+            // Unconditional prefetches, one per started 64 bytes of the group of blocks
+            // (Q4_0: one per 36 bytes, Q8_0: two per 68), so no 64-byte line is skipped:
+            // cheaper than testing for the first block of each line.
+            for l in 0..(BLOCK_ACCS * BYTES).div_ceil(64) {
+                prefetch(simd, rows[r], p * BLOCK_ACCS * BYTES + l * 64 + PREFETCH_BYTES);
+            }
             for (u, (blk, xb)) in paired[r].0[p].iter().zip(xs).enumerate() {
-                let b = p * BLOCK_ACCS + u;
-                // One prefetch per 64-byte line: the first block that starts in it.
-                if (b * BYTES) % 64 < BYTES {
-                    prefetch(simd, rows[r], b * BYTES + PREFETCH_BYTES);
-                }
                 acc[r][u] = block_step::<B>(simd, f16, blk, xb, acc[r][u]);
             }
         }
@@ -264,7 +265,9 @@ fn block_step<B: QBlock>(
     let s0 = simd.fma._mm256_fmadd_ps(q[1], xv[1], simd.avx._mm256_mul_ps(q[0], xv[0]));
     let s1 = simd.fma._mm256_fmadd_ps(q[3], xv[3], simd.avx._mm256_mul_ps(q[2], xv[2]));
     let s = simd.avx._mm256_add_ps(s0, s1);
-    let d = simd.avx._mm256_set1_ps(f16[usize::from(u16::from_le_bytes([blk[0], blk[1]]))]);
+    // One 16-bit load (a `[u8; 2]` copy, not two byte loads).
+    let h = blk.first_chunk::<2>().map_or(0, |h| u16::from_le_bytes(*h));
+    let d = simd.avx._mm256_set1_ps(f16[usize::from(h)]);
     simd.fma._mm256_fmadd_ps(s, d, acc)
 }
 
