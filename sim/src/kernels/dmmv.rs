@@ -49,9 +49,11 @@
 //! bits, independent of the number of threads and of how rows are grouped.
 //!
 //! # Threads
-//! Rows are split into contiguous ranges over `std::thread::available_parallelism()` threads
-//! (scoped threads; the calling thread takes the first range) when the weights exceed
-//! [`PARALLEL_MIN_BYTES`]; smaller products run on the calling thread.
+//! When the weights exceed [`PARALLEL_MIN_BYTES`], rows are shared among
+//! `std::thread::available_parallelism()` threads (scoped threads, the calling thread one of
+//! them) in contiguous chunks of about 1/16 of a thread's share, each thread taking the next
+//! free chunk, so a thread slowed down by another process takes fewer chunks; smaller
+//! products run on the calling thread. Results do not depend on the split.
 
 use super::f16::f16_to_f32;
 use super::KernelError;
@@ -268,19 +270,31 @@ pub fn dmmv_with(
         rows_into(shape, w, x, 0, y);
         return Ok(());
     }
-    let per = rows.div_ceil(threads);
+    let per = chunk_rows(rows, threads);
+    let chunks = std::sync::Mutex::new(y.chunks_mut(per).enumerate());
+    let work = || loop {
+        // Take the next chunk of rows; the lock is held only for that.
+        let next = chunks.lock().unwrap_or_else(|e| e.into_inner()).next();
+        match next {
+            Some((i, yc)) => rows_into(shape, w, x, i * per, yc),
+            None => break,
+        }
+    };
     std::thread::scope(|s| {
-        let mut parts = y.chunks_mut(per).enumerate();
-        // The first part runs on the calling thread.
-        let first = parts.next();
-        for (i, yc) in parts {
-            s.spawn(move || rows_into(shape, w, x, i * per, yc));
+        for _ in 1..threads {
+            s.spawn(work);
         }
-        if let Some((_, yc)) = first {
-            rows_into(shape, w, x, 0, yc);
-        }
+        // The calling thread works too.
+        work();
     });
     Ok(())
+}
+
+/// Rows per chunk when `rows` are shared among `threads` threads: about 16 chunks per thread,
+/// so a thread slowed down (another process on its core) takes fewer chunks instead of
+/// making the others wait at the end, but at least 16 rows so each chunk streams a while.
+fn chunk_rows(rows: usize, threads: usize) -> usize {
+    rows.div_ceil(threads.max(1) * 16).max(16)
 }
 
 /// [`dmmv`] with F32 weights (kernel `dmmv_f32`). Any `cols` is valid.
@@ -385,17 +399,22 @@ pub fn dmmv_argmax_with(
     if threads <= 1 {
         return Ok(range_max(0, rows));
     }
-    let per = rows.div_ceil(threads);
+    let per = chunk_rows(rows, threads);
+    let next_chunk = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut best = 0u64;
+        loop {
+            let first = next_chunk.fetch_add(per, std::sync::atomic::Ordering::Relaxed);
+            if first >= rows {
+                return best;
+            }
+            best = best.max(range_max(first, per.min(rows - first)));
+        }
+    };
     let best = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads)
-            .map(|i| {
-                let first = (i * per).min(rows);
-                let count = per.min(rows - first);
-                s.spawn(move || range_max(first, count))
-            })
-            .collect();
-        // The first part runs on the calling thread.
-        let mine = range_max(0, per.min(rows));
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        // The calling thread works too.
+        let mine = work();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).fold(mine, u64::max)
     });
     Ok(best)
