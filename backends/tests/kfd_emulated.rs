@@ -2,14 +2,18 @@
 //! fault-injection matrix over every ioctl it issues, ring wrap-around that respects rptr, the
 //! never-retiring R9700 preset failing fast, and zero ioctls per steady-state submission.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pm4rt_backends::kfd::{self, KfdConfig, KfdSubmitter, SUBMIT_DWORDS};
 use pm4rt_core::abi::kfd::*;
 use pm4rt_core::pm4::Builder;
-use pm4rt_core::{BoDesc, BoHandle, Driver, Errno, Error, Submitter};
+use pm4rt_core::{BoDesc, Driver, Errno, Error, Submitter};
 use pm4rt_sim::emu::{EmulatedDevice, Preset};
+
+use common::{ib_waiting_for_flag, ib_writing};
 
 fn dev(preset: Preset) -> Arc<EmulatedDevice> {
     Arc::new(EmulatedDevice::new(preset).unwrap())
@@ -22,19 +26,6 @@ fn open(d: &Arc<EmulatedDevice>, cfg: KfdConfig) -> pm4rt_core::Result<KfdSubmit
 fn assert_no_leaks(d: &EmulatedDevice) {
     assert!(d.live_handles().is_zero(), "{:?}", d.live_handles());
     assert!(d.kfd_live_handles().is_zero(), "{:?}", d.kfd_live_handles());
-}
-
-/// A data BO and an IB writing `value` to its first dword. Returns (data, ib VA, IB dwords).
-fn ib_writing(s: &mut KfdSubmitter, value: u32) -> (BoHandle, u64, u32) {
-    let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let data_va = s.map_va(data, None).unwrap();
-    let mut b = Builder::growable(s.info().gfx);
-    b.write_data(data_va, &[value]).unwrap();
-    let words = b.into_vec();
-    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let ib_va = s.map_va(ib, None).unwrap();
-    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
-    (data, ib_va, words.len() as u32)
 }
 
 #[test]
@@ -52,16 +43,9 @@ fn whole_life_retires_work_and_leaks_nothing() {
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0xC0FFEE);
     // An IB that waits for the host: the fence cannot retire before wait_fence blocks, so the
     // wake-up must come from RELEASE_MEM INT_SEL 2 through WAIT_EVENTS.
-    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let flag_va = s.map_va(flag, None).unwrap();
-    let mut b = Builder::growable(s.info().gfx);
-    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
-    let words = b.into_vec();
-    let wib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let wib_va = s.map_va(wib, None).unwrap();
-    s.write_bo(wib, 0, bytemuck::cast_slice(&words)).unwrap();
+    let (flag_va, wib_va, wn) = ib_waiting_for_flag(&mut s);
     let waits_before = d.kfd_ioctl_count(AMDKFD_IOC_WAIT_EVENTS);
-    let fw = s.submit_ib(wib_va, words.len() as u32).unwrap();
+    let fw = s.submit_ib(wib_va, wn).unwrap();
     let mem = d.memory();
     let setter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
@@ -234,15 +218,8 @@ fn fault_injection_matrix_over_every_ioctl() {
 fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     let d = dev(Preset::r9700_gfx1201());
     let mut s = open(&d, KfdConfig::default()).unwrap();
-    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let flag_va = s.map_va(flag, None).unwrap();
-    let mut b = Builder::growable(s.info().gfx);
-    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
-    let words = b.into_vec();
-    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let ib_va = s.map_va(ib, None).unwrap();
-    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
-    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    let (_, ib_va, n) = ib_waiting_for_flag(&mut s);
+    let f = s.submit_ib(ib_va, n).unwrap();
     assert!(matches!(s.wait_fence(f, Duration::from_millis(20)), Err(Error::Timeout { .. })));
     let t = Instant::now();
     drop(s);

@@ -6,6 +6,8 @@
 //! Request numbers and errnos are literals from reference/abi.md; expected memory contents
 //! are the literal values the test's own IBs write.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -379,29 +381,15 @@ fn open_costs_match_the_documented_ioctl_counts() {
 fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     let dev = userq_device();
     let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
-    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let flag_va = s.map_va(flag, None).unwrap();
-    let mut b = Builder::growable(s.info().gfx);
-    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
-    let words = b.into_vec();
-    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let ib_va = s.map_va(ib, None).unwrap();
-    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
-    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    let (_, ib_va, n) = common::ib_waiting_for_flag(&mut s);
+    let f = s.submit_ib(ib_va, n).unwrap();
     assert!(matches!(s.wait_fence(f, Duration::from_millis(20)), Err(Error::Timeout { .. })));
     drop(s);
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
 
     let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
-    let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let data_va = s.map_va(data, None).unwrap();
-    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-    let ib_va = s.map_va(ib, None).unwrap();
-    let words = write_ib(&s, data_va, 0x5EED);
-    s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
-    let f = s.submit_ib(ib_va, words.len() as u32).unwrap();
+    let (data, ib_va, n) = common::ib_writing(&mut s, 0x5EED);
+    let f = s.submit_ib(ib_va, n).unwrap();
     s.wait_fence(f, WAIT).unwrap();
-    let mut out = [0u8; 4];
-    s.read_bo(data, 0, &mut out).unwrap();
-    assert_eq!(u32::from_le_bytes(out), 0x5EED);
+    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x5EED);
 }

@@ -271,29 +271,54 @@ fn submit_rejects_empty_or_misaligned_ib() {
     assert!(matches!(rig.sim.submit_ib(IB + 2, 4), Err(Error::InvalidArgument(_))));
 }
 
-/// A ring of 64 dwords at RING with a 64-bit rptr at RPTR, driven straight through the engine.
+const RING: u64 = 0x1_0000_0000;
+const RPTR: u64 = 0x1_0000_1000;
+const OUT: u64 = 0x1_0000_2000;
+
+/// An engine over one 12 KiB BO mapped at [`RING`]: the ring at `RING`, its 64-bit read
+/// pointer at [`RPTR`], free space from [`OUT`]; packets are pushed at a host write pointer.
+struct RingRig {
+    mem: Arc<GpuMemory>,
+    engine: Engine,
+    ring_dwords: u32,
+    wptr: u64,
+}
+
+impl RingRig {
+    /// Read and write pointers both at `start`.
+    fn new(config: EngineConfig, ring_dwords: u32, start: u64) -> RingRig {
+        let mem = Arc::new(GpuMemory::new());
+        let bo = pm4rt_core::BoHandle(1);
+        mem.create_bo(bo, 0x3000).unwrap();
+        mem.map(bo, RING).unwrap();
+        mem.write_u64(RPTR, start).unwrap();
+        let engine = Engine::new(Arc::clone(&mem), config).unwrap();
+        RingRig { mem, engine, ring_dwords, wptr: start }
+    }
+
+    /// Writes `p` at the write pointer (wrapping) and returns the new write pointer.
+    fn push(&mut self, p: &Packet) -> u64 {
+        for d in encode_packet(p) {
+            let at = RING + 4 * (self.wptr % u64::from(self.ring_dwords));
+            self.mem.write_u32(at, d).unwrap();
+            self.wptr += 1;
+        }
+        self.wptr
+    }
+
+    /// The work item consuming the ring up to `wptr`.
+    fn work(&self, wptr: u64) -> Work {
+        Work::Ring(RingWork { ring_va: RING, ring_dwords: self.ring_dwords, rptr_va: RPTR, wptr })
+    }
+}
+
+/// A ring of 64 dwords driven straight through the engine.
 #[test]
 fn ring_consumes_up_to_wptr_wrapping_and_updates_rptr() {
-    const RING: u64 = 0x1_0000_0000;
-    const RPTR: u64 = 0x1_0000_1000;
-    const OUT: u64 = 0x1_0000_2000;
-    let mem = Arc::new(GpuMemory::new());
-    let bo = pm4rt_core::BoHandle(1);
-    mem.create_bo(bo, 0x3000).unwrap();
-    mem.map(bo, RING).unwrap();
-    let engine = Engine::new(Arc::clone(&mem), EngineConfig::default()).unwrap();
-    let ring_dwords = 64u32;
     // Start near the end so the second packet wraps: rptr = wptr = 60 (ring index 60).
-    mem.write_u64(RPTR, 60).unwrap();
-    let mut wptr = 60u64;
-    let mut push = |p: &Packet| {
-        for d in encode_packet(p) {
-            mem.write_u32(RING + 4 * (wptr % u64::from(ring_dwords)), d).unwrap();
-            wptr += 1;
-        }
-    };
-    push(&write_mem(OUT, &[0x11])); // 5 dwords: indices 60..63, 0
-    push(&Packet::ReleaseMem(ReleaseMem {
+    let mut rig = RingRig::new(EngineConfig::default(), 64, 60);
+    rig.push(&write_mem(OUT, &[0x11])); // 5 dwords: indices 60..63, 0
+    let wptr = rig.push(&Packet::ReleaseMem(ReleaseMem {
         event_type: 0x14,
         event_index: 5,
         data_sel: 1,
@@ -301,14 +326,12 @@ fn ring_consumes_up_to_wptr_wrapping_and_updates_rptr() {
         data: 0x22,
         ..Default::default()
     }));
-    let seq = engine
-        .submit(Work::Ring(RingWork { ring_va: RING, ring_dwords, rptr_va: RPTR, wptr }))
-        .unwrap();
-    engine.wait(seq, WAIT).unwrap();
-    assert_eq!(mem.read_u32(OUT).unwrap(), 0x11);
-    assert_eq!(mem.read_u32(OUT + 4).unwrap(), 0x22);
-    assert_eq!(mem.read_u64(RPTR).unwrap(), 60 + 5 + 8);
-    assert_eq!(engine.packets(), 2);
+    let seq = rig.engine.submit(rig.work(wptr)).unwrap();
+    rig.engine.wait(seq, WAIT).unwrap();
+    assert_eq!(rig.mem.read_u32(OUT).unwrap(), 0x11);
+    assert_eq!(rig.mem.read_u32(OUT + 4).unwrap(), 0x22);
+    assert_eq!(rig.mem.read_u64(RPTR).unwrap(), 60 + 5 + 8);
+    assert_eq!(rig.engine.packets(), 2);
 }
 
 #[test]
@@ -350,29 +373,13 @@ fn submitter_bookkeeping_errors() {
 /// the ring address.
 #[test]
 fn unmapping_a_ring_stops_it_between_packets_and_skips_its_later_items() {
-    const RING: u64 = 0x1_0000_0000;
-    const RPTR: u64 = 0x1_0000_1000;
-    const OUT: u64 = 0x1_0000_2000;
     const IB: u64 = 0x1_0000_2800;
-    let mem = Arc::new(GpuMemory::new());
-    let bo = pm4rt_core::BoHandle(1);
-    mem.create_bo(bo, 0x3000).unwrap();
-    mem.map(bo, RING).unwrap();
     let config = EngineConfig { wait_deadline: Duration::from_secs(30), ..Default::default() };
-    let engine = Engine::new(Arc::clone(&mem), config).unwrap();
-    let ring_dwords = 256u32;
-    let mut wptr = 0u64;
-    let mut push = |p: &Packet| {
-        for d in encode_packet(p) {
-            mem.write_u32(RING + 4 * (wptr % u64::from(ring_dwords)), d).unwrap();
-            wptr += 1;
-        }
-        wptr
-    };
-    push(&wait_eq(OUT, 0xC0DE));
-    let blocked = push(&write_mem(OUT + 4, &[1]));
-    let work = |wptr| Work::Ring(RingWork { ring_va: RING, ring_dwords, rptr_va: RPTR, wptr });
-    let first = engine.submit(work(blocked)).unwrap();
+    let mut rig = RingRig::new(config, 256, 0);
+    rig.push(&wait_eq(OUT, 0xC0DE));
+    let blocked = rig.push(&write_mem(OUT + 4, &[1]));
+    let (mem, engine) = (&rig.mem, &rig.engine);
+    let first = engine.submit(rig.work(blocked)).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(engine.poll(first), None, "the ring must be blocked in WAIT_REG_MEM");
 
@@ -385,7 +392,7 @@ fn unmapping_a_ring_stops_it_between_packets_and_skips_its_later_items() {
 
     // A later doorbell for the unmapped ring is skipped; an IB still runs.
     mem.write_u32(OUT, 0xC0DE).unwrap();
-    let skipped = engine.submit(work(blocked)).unwrap();
+    let skipped = engine.submit(rig.work(blocked)).unwrap();
     for (i, d) in encode_packet(&write_mem(OUT + 8, &[2])).into_iter().enumerate() {
         mem.write_u32(IB + 4 * i as u64, d).unwrap();
     }
@@ -397,7 +404,7 @@ fn unmapping_a_ring_stops_it_between_packets_and_skips_its_later_items() {
 
     // Mapped again (a new queue at the same address): the ring runs from its read pointer.
     engine.map_ring(RING);
-    let again = engine.submit(work(blocked)).unwrap();
+    let again = engine.submit(rig.work(blocked)).unwrap();
     engine.wait(again, WAIT).unwrap();
     assert_eq!(mem.read_u32(OUT + 4).unwrap(), 1);
 }

@@ -1,0 +1,35 @@
+//! IBs shared by the backend tests on the emulated device (any [`Submitter`]).
+
+#![allow(dead_code)] // each test crate uses a subset
+
+use pm4rt_core::pm4::Builder;
+use pm4rt_core::{BoDesc, BoHandle, Submitter};
+
+/// `words` uploaded into a fresh 4 KiB GTT BO mapped at a VA: (BO, VA, dwords).
+pub fn upload_ib(s: &mut dyn Submitter, words: &[u32]) -> (BoHandle, u64, u32) {
+    let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let va = s.map_va(ib, None).unwrap();
+    s.write_bo(ib, 0, bytemuck::cast_slice(words)).unwrap();
+    (ib, va, words.len() as u32)
+}
+
+/// A data BO and an IB writing `value` to its first dword: (data BO, IB VA, IB dwords).
+pub fn ib_writing(s: &mut dyn Submitter, value: u32) -> (BoHandle, u64, u32) {
+    let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let data_va = s.map_va(data, None).unwrap();
+    let mut b = Builder::growable(s.info().gfx);
+    b.write_data(data_va, &[value]).unwrap();
+    let (_, va, n) = upload_ib(s, &b.into_vec());
+    (data, va, n)
+}
+
+/// A zeroed flag BO and an IB that waits until the flag's first dword is 1 (WAIT_REG_MEM,
+/// poll interval 0xA): (flag VA, IB VA, IB dwords).
+pub fn ib_waiting_for_flag(s: &mut dyn Submitter) -> (u64, u64, u32) {
+    let flag = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let flag_va = s.map_va(flag, None).unwrap();
+    let mut b = Builder::growable(s.info().gfx);
+    b.wait_mem_eq(flag_va, 1, 0xFFFF_FFFF, 0xA).unwrap();
+    let (_, va, n) = upload_ib(s, &b.into_vec());
+    (flag_va, va, n)
+}
