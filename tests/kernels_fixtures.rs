@@ -8,13 +8,30 @@ use pm4rt::gguf::Gguf;
 use pm4rt_sim::kernels::{argmax_f32, dmmv_argmax_with, dmmv_with, unpack, Backend};
 
 /// The backends to test: the portable fallback always; x86-v3 whenever the CPU has AVX2 + FMA
-/// (checked here with std's detection, independently of the kernel crate's own).
+/// and x86-v4 whenever it has AVX-512 F/BW/CD/DQ/VL (checked here with std's detection,
+/// independently of the kernel crate's own).
 fn backends() -> Vec<Backend> {
     let mut v = vec![Backend::Portable];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        assert!(Backend::X86V3.is_available(), "AVX2+FMA CPU but x86-v3 backend unavailable");
-        v.push(Backend::X86V3);
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            assert!(Backend::X86V3.is_available(), "AVX2+FMA CPU but x86-v3 backend unavailable");
+            v.push(Backend::X86V3);
+            let v4 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"];
+            if has!("avx512f")
+                && has!("avx512bw")
+                && has!("avx512cd")
+                && has!("avx512dq")
+                && has!("avx512vl")
+            {
+                assert!(
+                    Backend::X86V4.is_available(),
+                    "CPU has {v4:?} but x86-v4 backend unavailable"
+                );
+                v.push(Backend::X86V4);
+            }
+        }
     }
     v
 }

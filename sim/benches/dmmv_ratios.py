@@ -8,7 +8,7 @@ import pathlib
 import sys
 
 base = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
-root = base / "dmmv_16384x4096"
+root = base / "dmmv_65536x4096"
 
 
 def median_ns(d):
@@ -23,7 +23,7 @@ def gib_per_s(name):
 
 for ty in ("F32", "Q4_0", "Q8_0"):
     k, r = gib_per_s(ty), gib_per_s(f"stream_read_{ty}_bytes")
-    paired = base / "dmmv_16384x4096_paired" / f"{ty}_time_over_stream_time"
+    paired = base / "dmmv_65536x4096_paired" / f"{ty}_time_over_stream_time"
     p = 1e6 / median_ns(paired) if paired.exists() else float("nan")
     print(
         f"{ty:5} dmmv {k:6.2f} GiB/s  stream read {r:6.2f} GiB/s  "

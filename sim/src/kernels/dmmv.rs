@@ -8,11 +8,11 @@
 //! exact in f32, so the dequantized row equals `gguf.quants.dequantize` bit for bit.
 //!
 //! # Backends
-//! [`dmmv`] and [`dmmv_argmax`] use [`Backend::detect`]: AVX2 + FMA ([`Backend::X86V3`], via
-//! `pulp`'s safe intrinsics, selected at run time) when the CPU has them, else the portable
-//! code ([`Backend::Portable`]). [`dmmv_with`] / [`dmmv_argmax_with`] pick one explicitly.
-//! The two backends use different accumulation orders (below), so their results may differ
-//! in the last bits; both satisfy the same bound.
+//! [`dmmv`] and [`dmmv_argmax`] use [`Backend::detect`]: AVX-512 ([`Backend::X86V4`]) or
+//! AVX2 + FMA ([`Backend::X86V3`]), via `pulp`'s safe intrinsics and selected at run time,
+//! when the CPU has them, else the portable code ([`Backend::Portable`]). [`dmmv_with`] /
+//! [`dmmv_argmax_with`] pick one explicitly. The backends use different accumulation orders
+//! (below), so their results may differ in the last bits; all satisfy the same bound.
 //!
 //! # Accumulation order (documented because results are compared with a tolerance)
 //! Portable, every format: the row is dequantized in chunks of [`CHUNK`] values; products
@@ -36,10 +36,19 @@
 //! finite `|x| <= 2^32`; for other `x` the X86V3 backend runs the portable rows for that
 //! product (same bound).
 //!
-//! Bound: every product passes through at most `cols / 16 + 6` roundings in either backend
+//! X86V4, F32: the X86V3 rows (same bits).
+//!
+//! X86V4, Q4_0 / Q8_0: 16 lanes. For block `b`, lane `l` computes
+//! `s = q[l] * x_l + q[l+16] x_{l+16}` (a multiply, then an fma), then
+//! `a_{b % 2}[l] = fma(s, d, a_{b % 2}[l])` for the blocks in increasing order; then
+//! `a[l] = a_0[l] + a_1[l]` and the portable 16-lane tree. The quants are the exact unscaled
+//! integers (no range condition on `x`).
+//!
+//! Bound: every product passes through at most `cols / 16 + 6` roundings in any backend
 //! (portable: `cols / 16` lane additions + 4 tree levels + the product; X86V3 F32:
-//! `cols / 16` fma + 1 tail + 4 tree; X86V3 Q: 3 inside `s` + `ceil(cols / 64)` fma + 1 + 3 tree,
-//! which is at most `cols / 16 + 6` since `cols >= 32`), giving
+//! `cols / 16` fma + 1 tail + 4 tree; X86V3 Q: 3 inside `s` + `ceil(cols / 64)` fma + 1 + 3 tree;
+//! X86V4 Q: 2 inside `s` + `ceil(cols / 64)` fma + 1 + 4 tree; both at most `cols / 16 + 6`
+//! since `cols >= 32`), giving
 //! `|y - exact| <= (cols / 16 + 6) * 2^-24 * sum_k |w[k] x[k]|` (standard recursive-summation
 //! analysis; dequantized weights are exact in f32). The GPU kernel uses a different order
 //! (kernels/README.md "Numerics": 32 lanes over blocks, sequential fma inside a block, then a
@@ -148,17 +157,23 @@ pub enum Backend {
     /// AVX2 + FMA (x86-64-v3) through `pulp`'s safe intrinsics; chosen at run time when the
     /// CPU supports it.
     X86V3,
+    /// AVX-512 F/BW/CD/DQ/VL (x86-64-v4) through `pulp`'s safe intrinsics for the quantized
+    /// rows (F32 rows as [`Backend::X86V3`]); chosen at run time when the CPU supports it.
+    X86V4,
 }
 
 impl Backend {
-    /// The backend [`dmmv`] and [`dmmv_argmax`] use on this machine: [`Backend::X86V3`] when
-    /// available, else [`Backend::Portable`].
+    /// Every backend, in increasing order of preference (filter with
+    /// [`Backend::is_available`] to compare the ones this CPU can run).
+    pub const ALL: [Backend; 3] = [Backend::Portable, Backend::X86V3, Backend::X86V4];
+
+    /// The backend [`dmmv`] and [`dmmv_argmax`] use on this machine: the first available of
+    /// [`Backend::X86V4`], [`Backend::X86V3`] and [`Backend::Portable`].
     pub fn detect() -> Backend {
-        if Backend::X86V3.is_available() {
-            Backend::X86V3
-        } else {
-            Backend::Portable
-        }
+        [Backend::X86V4, Backend::X86V3]
+            .into_iter()
+            .find(|b| b.is_available())
+            .unwrap_or(Backend::Portable)
     }
 
     /// Whether this backend can run on this CPU.
@@ -167,16 +182,19 @@ impl Backend {
             Backend::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Backend::X86V3 => super::dmmv_v3::detect().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::X86V4 => super::dmmv_v4::detect().is_some(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::X86V3 => false,
+            Backend::X86V3 | Backend::X86V4 => false,
         }
     }
 
-    /// Short name (`portable`, `x86-v3`).
+    /// Short name (`portable`, `x86-v3`, `x86-v4`).
     pub const fn name(self) -> &'static str {
         match self {
             Backend::Portable => "portable",
             Backend::X86V3 => "x86-v3",
+            Backend::X86V4 => "x86-v4",
         }
     }
 }
@@ -450,8 +468,14 @@ fn rows_fn(
             Some(_) => Ok(rows_into_v3),
             None => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
         },
+        #[cfg(target_arch = "x86_64")]
+        Backend::X86V4 => match super::dmmv_v4::detect() {
+            // Unscaled quants: no range condition on `x`.
+            Some(_) => Ok(rows_into_v4),
+            None => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
+        },
         #[cfg(not(target_arch = "x86_64"))]
-        Backend::X86V3 => {
+        Backend::X86V3 | Backend::X86V4 => {
             let _ = (ty, x);
             Err(KernelError::BackendUnavailable { kernel, backend: backend.name() })
         }
@@ -463,6 +487,15 @@ fn rows_into_v3(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) 
     // Only reached through `rows_fn`, which checked the CPU; the portable rows otherwise.
     match super::dmmv_v3::detect() {
         Some(simd) => super::dmmv_v3::rows_into(simd, shape, w, x, first, y),
+        None => rows_into(shape, w, x, first, y),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn rows_into_v4(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    // Only reached through `rows_fn`, which checked the CPU; the portable rows otherwise.
+    match super::dmmv_v4::detect() {
+        Some(simd) => super::dmmv_v4::rows_into(simd, shape, w, x, first, y),
         None => rows_into(shape, w, x, first, y),
     }
 }
@@ -600,17 +633,30 @@ mod tests {
 
     /// Every backend this CPU can run; the portable fallback always.
     fn backends() -> Vec<Backend> {
-        [Backend::Portable, Backend::X86V3].into_iter().filter(|b| b.is_available()).collect()
+        Backend::ALL.into_iter().filter(|b| b.is_available()).collect()
     }
 
     #[test]
-    fn detect_prefers_v3_when_the_cpu_has_avx2_fma() {
+    fn detect_prefers_v4_then_v3_by_the_cpus_features() {
         #[cfg(target_arch = "x86_64")]
         {
-            let has = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma");
-            assert_eq!(Backend::X86V3.is_available(), has);
-            assert_eq!(Backend::detect() == Backend::X86V3, has);
+            use std::arch::is_x86_feature_detected as has;
+            // pulp's x86-64-v3 and -v4 feature lists (the SSE levels are implied by AVX2).
+            let v3 = has!("avx2") && has!("fma") && has!("bmi1") && has!("bmi2") && has!("lzcnt");
+            let v4 = v3
+                && has!("avx512f")
+                && has!("avx512bw")
+                && has!("avx512cd")
+                && has!("avx512dq")
+                && has!("avx512vl");
+            assert_eq!(Backend::X86V3.is_available(), v3);
+            assert_eq!(Backend::X86V4.is_available(), v4);
+            let want = match (v4, v3) {
+                (true, _) => Backend::X86V4,
+                (false, true) => Backend::X86V3,
+                _ => Backend::Portable,
+            };
+            assert_eq!(Backend::detect(), want);
         }
         assert!(Backend::Portable.is_available());
     }
@@ -649,6 +695,34 @@ mod tests {
         assert_eq!(y, [171.0, 190.0]);
     }
 
+    /// Every byte value at every position of a Q4_0 and a Q8_0 block, read through a one-hot
+    /// `x` (two blocks, so both accumulators are used): `y` is exactly the element's value
+    /// times `d` (GGML's definition: Q4_0 `nibble - 8`, low nibbles first; Q8_0 the signed
+    /// byte), on every backend.
+    #[test]
+    fn every_quant_value_at_every_position_on_every_backend() {
+        let d = 0x3800u16; // 0.5
+        for v in 0..=255u8 {
+            let q4: Vec<u8> = [d.to_le_bytes().as_slice(), &[v; 16]].concat().repeat(2);
+            let q8: Vec<u8> = [d.to_le_bytes().as_slice(), &[v; 32]].concat().repeat(2);
+            for k in 0..64 {
+                let mut x = [0f32; 64];
+                x[k] = 1.0;
+                let nib = if k % 32 < 16 { v & 15 } else { v >> 4 };
+                for (ty, w, want) in [
+                    (WeightType::Q4_0, &q4, (f32::from(nib) - 8.0) * 0.5),
+                    (WeightType::Q8_0, &q8, f32::from(v as i8) * 0.5),
+                ] {
+                    for be in backends() {
+                        let mut y = [f32::NAN; 1];
+                        dmmv_with(be, ty, w, &x, &mut y, 1, 64).unwrap();
+                        assert_eq!(y[0], want, "{be:?} {ty:?} byte {v:#04x} position {k}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn q_blocks_exact_on_every_backend() {
         // Q8_0 row of 2 blocks: d = 0.25 (0x3400) and -2.0 (0xc000); qs = j - 16 and 3;
@@ -681,6 +755,8 @@ mod tests {
 
     /// A finite `|x|` above the X86V3 scaled range (2^32) makes that backend run the portable
     /// rows: same bits as [`Backend::Portable`], finite where the scaled rows would overflow.
+    /// X86V4 decodes unscaled quants and needs no fallback: its result is finite and within
+    /// the documented bound of the portable one.
     #[test]
     fn wide_x_gives_the_portable_result() {
         let (rows, cols) = (3usize, 64usize);
@@ -701,7 +777,15 @@ mod tests {
                 let mut y = vec![0f32; rows];
                 dmmv_with(be, ty, &w, &x, &mut y, rows, cols).unwrap();
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&y), bits(&want), "{be:?} {ty:?}");
+                if be == Backend::X86V4 {
+                    // |w x| summed is below 128 * 1e30 + 64 * 128 * 0.25; bound (cols/16 + 6) u.
+                    let tol = (cols as f64 / 16.0 + 6.0) * 2f64.powi(-24) * 1.3e32;
+                    for (a, b) in y.iter().zip(&want) {
+                        assert!(a.is_finite() && (f64::from(*a) - f64::from(*b)).abs() <= tol);
+                    }
+                } else {
+                    assert_eq!(bits(&y), bits(&want), "{be:?} {ty:?}");
+                }
             }
         }
     }

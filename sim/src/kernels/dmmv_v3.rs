@@ -32,12 +32,12 @@ use super::f16::f16_table;
 
 /// How far ahead of the current position each row stream is prefetched (the hardware
 /// prefetchers alone leave the quantized rows latency-bound).
-const PREFETCH_BYTES: usize = 4096;
+pub(super) const PREFETCH_BYTES: usize = 4096;
 
 /// Hints the cache line at `row + at` into L1 (`at` may point past the row: a prefetch never
 /// faults, and the address is formed with `wrapping_add`, never dereferenced).
 #[inline(always)]
-fn prefetch(simd: V3, row: &[u8], at: usize) {
+pub(super) fn prefetch(simd: V3, row: &[u8], at: usize) {
     simd.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
         row.as_ptr().wrapping_add(at).cast::<i8>(),
     );

@@ -4,17 +4,20 @@
 //! simulated memory and calls these. Weights are raw bytes exactly as in GPU memory; vectors
 //! are `f32` slices. Shapes are checked: bad arguments return [`KernelError`], never panic.
 //!
-//! Vectorisation: the crate forbids `unsafe`. The DMMV rows have two backends (see
-//! [`dmmv::Backend`]): AVX2 + FMA intrinsics through the `pulp` crate's safe wrappers
-//! (`pulp::x86::V3`, detected at run time; `pulp` holds the `unsafe` of `#[target_feature]`
-//! dispatch), and portable code written over fixed 16-lane arrays that LLVM vectorises for the
-//! compilation target (the fallback on other CPUs). The other kernels are portable only.
+//! Vectorisation: the crate forbids `unsafe`. The DMMV rows have three backends (see
+//! [`dmmv::Backend`]): AVX-512 and AVX2 + FMA intrinsics through the `pulp` crate's safe
+//! wrappers (`pulp::x86::V4` / `V3`, detected at run time; `pulp` holds the `unsafe` of
+//! `#[target_feature]` dispatch), and portable code written over fixed 16-lane arrays that
+//! LLVM vectorises for the compilation target (the fallback on other CPUs). The other kernels
+//! are portable only.
 //! Accumulation orders and the error bound: [`mod@dmmv`].
 
 pub mod argmax;
 pub mod dmmv;
 #[cfg(target_arch = "x86_64")]
 mod dmmv_v3;
+#[cfg(target_arch = "x86_64")]
+mod dmmv_v4;
 mod error;
 pub mod f16;
 pub mod norm;
