@@ -18,7 +18,6 @@ fn backends() -> Vec<Backend> {
         if has!("avx2") && has!("fma") {
             assert!(Backend::X86V3.is_available(), "AVX2+FMA CPU but x86-v3 backend unavailable");
             v.push(Backend::X86V3);
-            let v4 = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"];
             if has!("avx512f")
                 && has!("avx512bw")
                 && has!("avx512cd")
@@ -27,7 +26,7 @@ fn backends() -> Vec<Backend> {
             {
                 assert!(
                     Backend::X86V4.is_available(),
-                    "CPU has {v4:?} but x86-v4 backend unavailable"
+                    "AVX-512 F/BW/CD/DQ/VL CPU but x86-v4 backend unavailable"
                 );
                 v.push(Backend::X86V4);
             }

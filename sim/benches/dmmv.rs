@@ -1,6 +1,7 @@
 //! DMMV throughput (bytes of weights per second) for F32, Q4_0 and Q8_0 on 65536 x 4096
-//! (Q4_0 144 MiB, Q8_0 272 MiB, F32 1 GiB: several times any L3 cache), next to a streaming-read reference over the same bytes split
-//! over the same threads, so the ratio kernel / streaming read is measured in one run.
+//! (Q4_0 144 MiB, Q8_0 272 MiB, F32 1 GiB: several times any L3 cache), next to a
+//! streaming-read reference over the same bytes split over the same threads, so the ratio
+//! kernel / streaming read is measured in one run.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pm4rt_sim::kernels::{dmmv, dmmv_with, Backend, WeightType};

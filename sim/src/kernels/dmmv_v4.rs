@@ -19,12 +19,14 @@
 //! `acc[0] + acc[1]` and the 16-lane tree of [`super::dmmv::reduce16`].
 //!
 //! Measured on the 2-core Zen 5 CI machine (`cargo run --release -p pm4rt-sim --example
-//! dmmv_backends`): Q4_0 about 1.3 times the X86V3 rows' throughput, Q8_0 about 1.25 times
-//! in cache and equal from DRAM. Rejected there: 2 or 4 rows per pass (faster in cache, up
+//! dmmv_backends [65536]`, best of N): Q4_0 about 1.7 times the X86V3 rows' throughput in
+//! cache (18 vs 10.6 GiB/s) and 1.6 times from DRAM (36.7 vs 23.2); Q8_0 about 1.2 times in
+//! cache and equal from DRAM (memory-bound). Rejected there: 2 or 4 rows per pass (faster in cache, up
 //! to 40% slower from DRAM), 4 accumulators, in-register scale conversion (`vcvtph2ps` per
 //! block or per 32 blocks) instead of the f16 table.
 
 use core::arch::x86_64::__m512;
+use core::marker::PhantomData;
 use pulp::x86::V4;
 use pulp::{as_arrays, cast};
 
@@ -39,41 +41,42 @@ pub(super) fn detect() -> Option<V4> {
 
 /// Computes rows `first .. first + y.len()` into `y` (shape already checked).
 pub(super) fn rows_into(simd: V4, shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
-    if shape.ty == WeightType::F32 {
-        return dmmv_v3::rows_into(*simd, shape, w, x, first, y);
-    }
     let f16 = f16_table();
-    simd.vectorize(Rows { simd, shape, f16, w, x, first, y });
+    let x = &x[..shape.cols];
+    let rb = shape.row_bytes;
+    let w = &w[first * rb..(first + y.len()) * rb];
+    match shape.ty {
+        WeightType::F32 => dmmv_v3::rows_into(*simd, shape, w, x, 0, y),
+        WeightType::Q4_0 => {
+            simd.vectorize(Rows::<18, Q4_0> { simd, f16, w, rb, x, y, format: PhantomData })
+        }
+        WeightType::Q8_0 => {
+            simd.vectorize(Rows::<34, Q8_0> { simd, f16, w, rb, x, y, format: PhantomData })
+        }
+    }
 }
 
-/// The work of [`rows_into`] as a `pulp` operation (an `#[inline(always)]` `call`, so the
-/// whole loop is compiled with the AVX-512 features enabled).
-struct Rows<'a> {
+/// The quantized rows of [`rows_into`] in format `B` (`BYTES` bytes per block) as a `pulp`
+/// operation (an `#[inline(always)]` `call`, so the whole loop is compiled with the AVX-512
+/// features enabled). `w` holds exactly the rows of `y`, `rb` bytes each.
+struct Rows<'a, const BYTES: usize, B> {
     simd: V4,
-    shape: Shape,
     f16: &'a [f32; 65536],
     w: &'a [u8],
+    rb: usize,
     x: &'a [f32],
-    first: usize,
     y: &'a mut [f32],
+    format: PhantomData<B>,
 }
 
-impl pulp::NullaryFnOnce for Rows<'_> {
+impl<const BYTES: usize, B: QBlock> pulp::NullaryFnOnce for Rows<'_, BYTES, B> {
     type Output = ();
 
     #[inline(always)]
     fn call(self) {
-        let Rows { simd, shape, f16, w, x, first, y } = self;
-        let x = &x[..shape.cols];
-        let rb = shape.row_bytes;
+        let Rows { simd, f16, w, rb, x, y, .. } = self;
         for (i, out) in y.iter_mut().enumerate() {
-            let row = &w[(first + i) * rb..(first + i + 1) * rb];
-            *out = match shape.ty {
-                WeightType::Q4_0 => q_row::<18, Q4_0>(simd, f16, row, x),
-                WeightType::Q8_0 => q_row::<34, Q8_0>(simd, f16, row, x),
-                // Not reached: `rows_into` sends F32 to the X86V3 rows.
-                WeightType::F32 => f32::NAN,
-            };
+            *out = q_row::<BYTES, B>(simd, f16, &w[i * rb..(i + 1) * rb], x);
         }
     }
 }
