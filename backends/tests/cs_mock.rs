@@ -874,28 +874,25 @@ fn drain_on_drop_waits_once_for_the_newest_submission() {
 fn gem_create_flags_follow_the_descriptor() {
     let fake = FakeAmdgpu::new();
     let mut s = open(&fake);
+    // Every mapping is readable, writable and executable, as Mesa's ac_drm_bo_va_op and
+    // libdrm's amdgpu_bo_va_op map every BO.
+    const RWX: u32 = PAGE_R | PAGE_W | PAGE_X;
     let cases: [(BoDesc, u64, u64, u32, bool); 5] = [
-        (BoDesc::gtt(1), DOMAIN_GTT, 0, PAGE_R | PAGE_W, true),
-        (BoDesc::code(5000), DOMAIN_GTT, 0, PAGE_R | PAGE_W | PAGE_X, true),
-        (
-            BoDesc { uncached: true, ..BoDesc::gtt(4096) },
-            DOMAIN_GTT,
-            CREATE_UNCACHED,
-            PAGE_R | PAGE_W,
-            true,
-        ),
+        (BoDesc::gtt(1), DOMAIN_GTT, 0, RWX, true),
+        (BoDesc::code(5000), DOMAIN_GTT, 0, RWX, true),
+        (BoDesc { uncached: true, ..BoDesc::gtt(4096) }, DOMAIN_GTT, CREATE_UNCACHED, RWX, true),
         (
             BoDesc { domain: Domain::Vram, ..BoDesc::gtt(4096) },
             DOMAIN_VRAM,
             CREATE_CPU_ACCESS_REQUIRED,
-            PAGE_R | PAGE_W,
+            RWX,
             true,
         ),
         (
             BoDesc { domain: Domain::Vram, cpu_access: false, ..BoDesc::gtt(4096) },
             DOMAIN_VRAM,
             CREATE_NO_CPU_ACCESS,
-            PAGE_R | PAGE_W,
+            RWX,
             false,
         ),
     ];

@@ -29,8 +29,16 @@
 //!    does (the caller zeroes it first).
 //!
 //! Any access outside a mapping — kernarg segment or buffer — is [`Error::Fault`] at the first
-//! unmapped byte. Arguments the math refuses (e.g. Q4_0 `cols` not a multiple of 32, rows
-//! whose size overflows) are [`Error::Dispatch`] naming the kernel and the argument.
+//! unmapped byte. Arguments are taken exactly as the GPU kernel takes them, never refused where
+//! the kernel would silently go on: the quantized DMMV kernels use `cols / 32` whole blocks
+//! (`nb = cols / 32u` in `kernels/src/dmmv.cl`), so a tail of `cols % 32` columns is ignored,
+//! for the weight row stride and for `x` alike. Refusing such shapes is the job of
+//! `pm4rt::session::Session`, before anything is submitted. Only what the GPU could not do
+//! either is [`Error::Dispatch`] naming the kernel and the argument (a matrix whose size
+//! overflows the address space, a misaligned 64-bit atomic).
+//!
+//! The registry also reports each dispatch's [`Footprint`] (the ranges it reads and writes,
+//! from the same arguments), which the engine's strict ordering uses to model stale caches.
 
 use std::sync::{Arc, OnceLock};
 
@@ -42,7 +50,7 @@ use pm4rt_core::pm4::regs;
 use pm4rt_core::{Error, GfxTarget, Result};
 use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
 
-use crate::engine::{DispatchContext, DispatchHook};
+use crate::engine::{DispatchContext, DispatchHook, Footprint};
 use crate::kernels::{self, WeightType};
 use crate::memory::GpuMemory;
 
@@ -183,12 +191,17 @@ impl KernelRegistry {
     /// Identify the kernel whose code sits at `pgm_va` by comparing the bytes there with each
     /// kernel's code.
     ///
-    /// Errors: [`Error::Dispatch`] (`"unknown code ..."`) when no kernel's code matches,
+    /// Errors: [`Error::Fault`] at `pgm_va` when its page is mapped without execute
+    /// permission; [`Error::Dispatch`] (`"unknown code ..."`) when no kernel's code matches,
     /// including when the code VA is not mapped.
     pub fn identify(&self, mem: &GpuMemory, pgm_va: u64) -> Result<&RegisteredKernel> {
+        if mem.perms_at(pgm_va).is_some_and(|p| !p.execute) {
+            // Mapped but not executable: the instruction fetch is a GPU page fault.
+            return Err(Error::Fault { va: pgm_va });
+        }
         let mut fault = None;
         for k in &self.kernels {
-            match mem.with_slice(pgm_va, k.code.len(), |b| b == k.code.as_slice()) {
+            match mem.with_code(pgm_va, k.code.len(), |b| b == k.code.as_slice()) {
                 Ok(true) => return Ok(k),
                 Ok(false) => {}
                 Err(Error::Fault { va }) => fault = fault.or(Some(va)),
@@ -212,19 +225,35 @@ impl KernelRegistry {
 
 impl DispatchHook for KernelRegistry {
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {
+        match self.prepare(ctx)? {
+            Some((k, kernarg)) => Run::new(ctx, k).kernel(&Args { k, bytes: &kernarg }),
+            None => Ok(()),
+        }
+    }
+
+    fn footprint(&self, ctx: &DispatchContext<'_>) -> Result<Option<Footprint>> {
+        Ok(Some(match self.prepare(ctx)? {
+            Some((k, kernarg)) => Run::new(ctx, k).footprint(&Args { k, bytes: &kernarg })?,
+            None => Footprint::default(),
+        }))
+    }
+}
+
+impl KernelRegistry {
+    /// Identify the kernel, check the launch registers and read the kernarg segment; `None`
+    /// for a grid with a zero dimension (nothing runs).
+    fn prepare(&self, ctx: &DispatchContext<'_>) -> Result<Option<(&RegisteredKernel, Vec<u8>)>> {
         let pgm_va = ctx.pgm_va();
         let k = self.identify(ctx.memory, pgm_va)?;
         check_launch(k, ctx)
             .map_err(|reason| Error::Dispatch { pgm_va, reason: format!("{}: {reason}", k.id) })?;
         if ctx.dim.contains(&0) {
-            return Ok(());
+            return Ok(None);
         }
         let kernarg_va = u64::from(ctx.user_data(0)) | (u64::from(ctx.user_data(1)) << 32);
         let mut kernarg = vec![0u8; k.kernel.descriptor.kernarg_size as usize];
         ctx.memory.read(kernarg_va, &mut kernarg)?;
-        let args = Args { k, bytes: &kernarg };
-        let run = Run { mem: ctx.memory, pgm_va, id: k.id, groups: u64::from(ctx.dim[0]) };
-        run.kernel(&args)
+        Ok(Some((k, kernarg)))
     }
 }
 
@@ -315,35 +344,52 @@ struct Run<'a> {
     groups: u64,
 }
 
+impl<'a> Run<'a> {
+    fn new(ctx: &DispatchContext<'a>, k: &RegisteredKernel) -> Run<'a> {
+        Run { mem: ctx.memory, pgm_va: ctx.pgm_va(), id: k.id, groups: u64::from(ctx.dim[0]) }
+    }
+}
+
+/// What a DMMV dispatch works on, as the kernel sees its arguments.
+struct DmmvShape {
+    ty: WeightType,
+    /// Rows computed: `min(rows, groups * 8)`.
+    rows: usize,
+    /// Columns used: `cols` rounded down to whole blocks.
+    cols: usize,
+}
+
 impl Run<'_> {
     fn fail(&self, reason: impl std::fmt::Display) -> Error {
         Error::Dispatch { pgm_va: self.pgm_va, reason: format!("{}: {reason}", self.id) }
     }
 
+    /// Rows a DMMV grid computes: `min(rows, dim_x * 8)`.
+    fn dmmv_rows(&self, rows: u32) -> usize {
+        (u64::from(rows)).min(self.groups * u64::from(DMMV_ROWS_PER_WORKGROUP)) as usize
+    }
+
+    /// Elements a one-per-lane grid covers: `min(n, dim_x * 256)`.
+    fn lanes(&self, n: u32) -> usize {
+        (u64::from(n)).min(self.groups * u64::from(WORKGROUP_SIZE)) as usize
+    }
+
+    fn dmmv_shape(&self, a: &Args<'_>) -> DmmvShape {
+        let ty = weight_type(self.id);
+        let block = ty.block_values();
+        let cols = a.u32("cols") as usize;
+        DmmvShape { ty, rows: self.dmmv_rows(a.u32("rows")), cols: cols - cols % block }
+    }
+
     fn kernel(&self, a: &Args<'_>) -> Result<()> {
-        let dmmv_rows = |rows: u32| {
-            (u64::from(rows)).min(self.groups * u64::from(DMMV_ROWS_PER_WORKGROUP)) as usize
-        };
-        let lanes = |n: u32| (u64::from(n)).min(self.groups * u64::from(WORKGROUP_SIZE)) as usize;
         match self.id {
-            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => self.dmmv(
-                weight_type(self.id),
-                a.ptr("w"),
-                a.ptr("x"),
-                a.ptr("y"),
-                dmmv_rows(a.u32("rows")),
-                a.u32("cols") as usize,
-            ),
-            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => self
-                .dmmv_argmax(
-                    weight_type(self.id),
-                    a.ptr("w"),
-                    a.ptr("x"),
-                    a.ptr("out"),
-                    dmmv_rows(a.u32("rows")),
-                    a.u32("cols") as usize,
-                ),
-            KernelId::ArgmaxF32 => self.argmax(a.ptr("x"), lanes(a.u32("n")), a.ptr("out")),
+            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => {
+                self.dmmv(&self.dmmv_shape(a), a.ptr("w"), a.ptr("x"), a.ptr("y"))
+            }
+            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
+                self.dmmv_argmax(&self.dmmv_shape(a), a.ptr("w"), a.ptr("x"), a.ptr("out"))
+            }
+            KernelId::ArgmaxF32 => self.argmax(a.ptr("x"), self.lanes(a.u32("n")), a.ptr("out")),
             KernelId::RmsNormF32 => self.rms_norm(
                 a.ptr("x"),
                 a.ptr("weight"),
@@ -351,8 +397,59 @@ impl Run<'_> {
                 a.u32("n") as usize,
                 a.f32("eps"),
             ),
-            KernelId::CopyU32 => self.copy(a.ptr("src"), a.ptr("dst"), lanes(a.u32("n"))),
+            KernelId::CopyU32 => self.copy(a.ptr("src"), a.ptr("dst"), self.lanes(a.u32("n"))),
         }
+    }
+
+    /// The ranges [`Run::kernel`] reads and writes with the same arguments.
+    fn footprint(&self, a: &Args<'_>) -> Result<Footprint> {
+        let range = |va: u64, bytes: usize| va..va.saturating_add(bytes as u64);
+        let f32s = |va: u64, n: usize| self.bytes("vector", n, 4).map(|b| range(va, b));
+        Ok(match self.id {
+            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => {
+                let s = self.dmmv_shape(a);
+                Footprint {
+                    reads: vec![
+                        range(a.ptr("w"), self.weight_bytes(&s)?),
+                        f32s(a.ptr("x"), s.cols)?,
+                    ],
+                    writes: vec![f32s(a.ptr("y"), s.rows)?],
+                }
+            }
+            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
+                let s = self.dmmv_shape(a);
+                let out = a.ptr("out");
+                Footprint {
+                    reads: vec![
+                        range(a.ptr("w"), self.weight_bytes(&s)?),
+                        f32s(a.ptr("x"), s.cols)?,
+                        range(out, 8),
+                    ],
+                    writes: vec![range(out, 8)],
+                }
+            }
+            KernelId::ArgmaxF32 => {
+                let out = a.ptr("out");
+                Footprint {
+                    reads: vec![f32s(a.ptr("x"), self.lanes(a.u32("n")))?, range(out, 8)],
+                    writes: vec![range(out, 8)],
+                }
+            }
+            KernelId::RmsNormF32 => {
+                let n = a.u32("n") as usize;
+                Footprint {
+                    reads: vec![f32s(a.ptr("x"), n)?, f32s(a.ptr("weight"), n)?],
+                    writes: vec![f32s(a.ptr("y"), n)?],
+                }
+            }
+            KernelId::CopyU32 => {
+                let n = self.lanes(a.u32("n"));
+                Footprint {
+                    reads: vec![f32s(a.ptr("src"), n)?],
+                    writes: vec![f32s(a.ptr("dst"), n)?],
+                }
+            }
+        })
     }
 
     fn bytes(&self, what: &str, count: usize, unit: usize) -> Result<usize> {
@@ -396,8 +493,9 @@ impl Run<'_> {
         self.mem.with_slice(va, len, f)
     }
 
-    fn weight_bytes(&self, ty: WeightType, rows: usize, cols: usize) -> Result<usize> {
-        let row = ty.row_bytes(cols).map_err(|e| self.fail(e))?;
+    fn weight_bytes(&self, s: &DmmvShape) -> Result<usize> {
+        let (rows, cols) = (s.rows, s.cols);
+        let row = s.ty.row_bytes(cols).map_err(|e| self.fail(e))?;
         rows.checked_mul(row).ok_or_else(|| self.fail(format!("{rows} x {cols} overflows")))
     }
 
@@ -413,11 +511,12 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn dmmv(&self, ty: WeightType, w: u64, x: u64, y: u64, rows: usize, cols: usize) -> Result<()> {
+    fn dmmv(&self, s: &DmmvShape, w: u64, x: u64, y: u64) -> Result<()> {
+        let (ty, rows, cols) = (s.ty, s.rows, s.cols);
         if rows == 0 {
             return Ok(());
         }
-        let w_len = self.weight_bytes(ty, rows, cols)?;
+        let w_len = self.weight_bytes(s)?;
         self.probe(y, self.bytes("y", rows, 4)?)?;
         let xv = self.read_f32s(x, cols)?;
         let mut out = vec![0f32; rows];
@@ -426,19 +525,12 @@ impl Run<'_> {
         self.write_f32s(y, &out)
     }
 
-    fn dmmv_argmax(
-        &self,
-        ty: WeightType,
-        w: u64,
-        x: u64,
-        out: u64,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
+    fn dmmv_argmax(&self, s: &DmmvShape, w: u64, x: u64, out: u64) -> Result<()> {
+        let (ty, rows, cols) = (s.ty, s.rows, s.cols);
         if rows == 0 {
             return Ok(());
         }
-        let w_len = self.weight_bytes(ty, rows, cols)?;
+        let w_len = self.weight_bytes(s)?;
         let xv = self.read_f32s(x, cols)?;
         let packed = self
             .borrow(w, w_len, |wb| kernels::dmmv_argmax(ty, wb, &xv, rows, cols))?

@@ -24,10 +24,38 @@
 //!   [`EngineConfig::ib_depth_limit`] is [`Error::IbDepth`]. A `CHAIN` IB replaces the rest of
 //!   the current IB at the same level (no return). Ring packets are level 0; a `CHAIN` IB in
 //!   a ring is run like a normal call.
-//! - Packets run one after the other; a dispatch has finished before the next packet starts,
-//!   so `ACQUIRE_MEM` and `EVENT_WRITE` have nothing to do and are accepted.
+//! - Each queue has its own register file ([`QueueId`]): the IBs of [`Work::Ib`] items share
+//!   one (the kernel's compute ring, or the simulator tier's queue), and every ring-based queue
+//!   has another, keyed by its ring VA, as every hardware queue descriptor holds its own
+//!   state. A queue created at the address of an unmapped one starts with an empty file.
+//! - Dispatch ordering is chosen by [`EngineConfig::order`] (see "Ordering" below).
 //! - Timestamps (`RELEASE_MEM` DATA_SEL 3/4, `COPY_DATA` SRC_SEL 9) are nanoseconds since the
 //!   engine was created, from a monotonic clock.
+//!
+//! # Ordering
+//!
+//! On a GPU, the CP launches a dispatch and goes on with the next packet: dispatches that no
+//! barrier separates may run concurrently and finish in any order, and a shader may read stale
+//! lines from its vector caches unless they were invalidated after another dispatch wrote the
+//! data. What separates them, as Mesa's compute barriers do (`src/amd/vulkan/radv_cs.c`, the
+//! gfx10+ cache flush: `RADV_CMD_FLAG_CS_PARTIAL_FLUSH` is `EVENT_WRITE CS_PARTIAL_FLUSH`,
+//! `RADV_CMD_FLAG_INV_VCACHE` sets `GL1_INV | GLV_INV`):
+//!
+//! - **execution**: `EVENT_WRITE CS_PARTIAL_FLUSH` (the CP waits for the dispatches' waves);
+//!   `RELEASE_MEM` and `WAIT_REG_MEM` also wait here, since the first writes only after the
+//!   work before it and the second may wait for what a dispatch writes; so does the end of a
+//!   work item;
+//! - **visibility**: `ACQUIRE_MEM` (or a `RELEASE_MEM`) whose GCR_CNTL invalidates the vector
+//!   L0 (`GLV_INV`) and, on gfx11, GL1 (`GL1_INV`).
+//!
+//! [`DispatchOrder::InOrder`] (the default) runs every dispatch when its packet is reached.
+//! [`DispatchOrder::Strict`] (`PM4RT_SIM_ORDER=strict`, on in pm4rt's test suite) makes a
+//! missing barrier show up as a wrong result: dispatches are held until the next execution
+//! barrier and then run in reverse order, and a dispatch that reads bytes another dispatch of
+//! the same work item wrote, with no visibility barrier in between, reads the bytes as they
+//! were before that write (the stale cache line), when the [`DispatchHook`] reports the
+//! dispatch's [`Footprint`]. Registers are captured when the `DISPATCH_DIRECT` is reached.
+//! [`Engine::stale_reads`] counts the dispatches that read stale bytes.
 //!
 //! # Queue unmapping
 //!
@@ -39,7 +67,8 @@
 //! engine could still store the read pointer of a ring whose buffers were just freed.
 //! [`Engine::map_ring`] lets a new queue use the same ring address.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -51,7 +80,7 @@ use pm4rt_core::pm4::regs::{
     COMPUTE_USER_DATA_COUNT,
 };
 use pm4rt_core::pm4::{
-    decode_one, CopyData, DecodeError, DecodeErrorKind, IndirectBuffer, Packet, ReleaseMem,
+    decode_one, event, CopyData, DecodeError, DecodeErrorKind, IndirectBuffer, Packet, ReleaseMem,
     WaitRegMem, WriteData,
 };
 use pm4rt_core::{Error, Fence, GfxTarget, Result};
@@ -75,6 +104,9 @@ pub struct EngineConfig {
     pub ib_depth_limit: u32,
     /// The GPU generation dispatch hooks are told about. Default gfx1201.
     pub gfx: GfxTarget,
+    /// How dispatches are ordered (module docs, "Ordering"). Default:
+    /// [`DispatchOrder::from_env`], else [`DispatchOrder::InOrder`].
+    pub order: DispatchOrder,
 }
 
 impl Default for EngineConfig {
@@ -83,8 +115,65 @@ impl Default for EngineConfig {
             wait_deadline: Duration::from_secs(2),
             ib_depth_limit: 4,
             gfx: GfxTarget::Gfx1201,
+            order: DispatchOrder::from_env().ok().flatten().unwrap_or_default(),
         }
     }
+}
+
+/// The environment variable that selects [`DispatchOrder`]: `in-order` or `strict`.
+pub const ORDER_ENV: &str = "PM4RT_SIM_ORDER";
+
+/// How the engine orders dispatches that no barrier separates (module docs, "Ordering").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DispatchOrder {
+    /// Every dispatch runs to completion when its packet is reached.
+    #[default]
+    InOrder,
+    /// Dispatches run at the next execution barrier, in reverse order, and read stale bytes
+    /// where no visibility barrier followed another dispatch's write.
+    Strict,
+}
+
+impl DispatchOrder {
+    /// The order named by [`ORDER_ENV`]: `None` when it is unset.
+    ///
+    /// Errors: [`Error::InvalidArgument`] naming the value when it is neither `in-order` nor
+    /// `strict` ([`Engine::new`] reports it, so a typo is never silently ignored).
+    pub fn from_env() -> Result<Option<DispatchOrder>> {
+        std::env::var(ORDER_ENV).ok().map(|v| DispatchOrder::parse(&v)).transpose()
+    }
+
+    /// The order called `name` (`in-order` or `strict`).
+    ///
+    /// Errors: [`Error::InvalidArgument`] naming [`ORDER_ENV`] and the value otherwise.
+    pub fn parse(name: &str) -> Result<DispatchOrder> {
+        match name {
+            "in-order" => Ok(DispatchOrder::InOrder),
+            "strict" => Ok(DispatchOrder::Strict),
+            _ => Err(Error::InvalidArgument(format!(
+                "{ORDER_ENV}={name:?}: expected \"in-order\" or \"strict\""
+            ))),
+        }
+    }
+}
+
+/// Which queue a work item runs on; each has its own [`RegisterFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueId {
+    /// The queue of [`Work::Ib`] items (the kernel's compute ring, or the simulator tier's).
+    Direct,
+    /// The ring-based queue whose ring starts at this VA ([`Work::Ring`]).
+    Ring(u64),
+}
+
+/// The memory a dispatch reads and writes, as a [`DispatchHook`] knows it from the kernel's
+/// arguments (used by [`DispatchOrder::Strict`] to model stale caches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// VA ranges the dispatch reads.
+    pub reads: Vec<Range<u64>>,
+    /// VA ranges the dispatch writes.
+    pub writes: Vec<Range<u64>>,
 }
 
 /// A ring buffer to consume, as a KFD or user-mode queue's doorbell asks.
@@ -223,6 +312,16 @@ pub trait DispatchHook: Send + Sync {
     /// Errors: any [`Error`] halts the queue (typically [`Error::Dispatch`] for unknown code
     /// or bad arguments, [`Error::Fault`] for an unmapped access).
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()>;
+
+    /// The memory the dispatch described by `ctx` would read and write, when the hook knows
+    /// it (`None`: unknown, so [`DispatchOrder::Strict`] models no stale reads for it). Called
+    /// just before [`DispatchHook::dispatch`], in strict order only.
+    ///
+    /// Errors: as `dispatch` (an error here halts the queue the same way).
+    fn footprint(&self, ctx: &DispatchContext<'_>) -> Result<Option<Footprint>> {
+        let _ = ctx;
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -241,7 +340,8 @@ struct Shared {
     packets: AtomicU64,
     dispatches: AtomicU64,
     interrupts: AtomicU64,
-    regs: Mutex<RegisterFile>,
+    stale_reads: AtomicU64,
+    regs: Mutex<HashMap<QueueId, RegisterFile>>,
     dispatch_hook: RwLock<Option<Arc<dyn DispatchHook>>>,
     interrupt_hook: RwLock<Option<Arc<dyn InterruptHook>>>,
     epoch: Instant,
@@ -256,6 +356,10 @@ impl Shared {
 
     fn unmapped_rings(&self) -> MutexGuard<'_, HashSet<u64>> {
         self.unmapped_rings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn regs(&self) -> MutexGuard<'_, HashMap<QueueId, RegisterFile>> {
+        self.regs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -286,8 +390,10 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Start a queue thread executing against `mem`.
     ///
-    /// Errors: [`Error::Io`] (step `"spawn queue thread"`) when the thread cannot be created.
+    /// Errors: [`Error::InvalidArgument`] when [`ORDER_ENV`] holds an unknown value;
+    /// [`Error::Io`] (step `"spawn queue thread"`) when the thread cannot be created.
     pub fn new(mem: Arc<GpuMemory>, mut config: EngineConfig) -> Result<Engine> {
+        DispatchOrder::from_env()?;
         config.ib_depth_limit = config.ib_depth_limit.min(MAX_IB_DEPTH_LIMIT);
         let shared = Arc::new(Shared {
             mem,
@@ -298,7 +404,8 @@ impl Engine {
             packets: AtomicU64::new(0),
             dispatches: AtomicU64::new(0),
             interrupts: AtomicU64::new(0),
-            regs: Mutex::new(RegisterFile::default()),
+            stale_reads: AtomicU64::new(0),
+            regs: Mutex::new(HashMap::new()),
             dispatch_hook: RwLock::new(None),
             interrupt_hook: RwLock::new(None),
             epoch: Instant::now(),
@@ -445,9 +552,15 @@ impl Engine {
         self.shared.interrupts.load(Ordering::Relaxed)
     }
 
-    /// A copy of the register file as the queue left it so far.
-    pub fn registers(&self) -> RegisterFile {
-        self.shared.regs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Dispatches that read stale bytes under [`DispatchOrder::Strict`] (module docs).
+    pub fn stale_reads(&self) -> u64 {
+        self.shared.stale_reads.load(Ordering::Relaxed)
+    }
+
+    /// A copy of `queue`'s register file as its last finished work item left it (empty for a
+    /// queue that never ran).
+    pub fn registers(&self, queue: QueueId) -> RegisterFile {
+        self.shared.regs().get(&queue).cloned().unwrap_or_default()
     }
 }
 
@@ -476,12 +589,16 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        drop(p);
+        self.shared.regs().remove(&QueueId::Ring(ring_va));
         Ok(())
     }
 
     /// Lets the ring at `ring_va` execute again (a queue created at the address of an
-    /// unmapped one). Items submitted for it afterwards run normally.
+    /// unmapped one), with an empty register file. Items submitted for it afterwards run
+    /// normally.
     pub fn map_ring(&self, ring_va: u64) {
+        self.shared.regs().remove(&QueueId::Ring(ring_va));
         self.shared.unmapped_rings().remove(&ring_va);
     }
 
@@ -528,15 +645,22 @@ fn queue_thread(sh: &Shared, rx: Receiver<Job>) {
         if sh.progress().halted.is_some() {
             continue;
         }
-        let ring = match job.work {
-            Work::Ring(r) => Some(r.ring_va),
-            Work::Ib { .. } => None,
+        let queue = match job.work {
+            Work::Ring(r) => QueueId::Ring(r.ring_va),
+            Work::Ib { .. } => QueueId::Direct,
         };
-        let mut ex = Executor { sh, seq: job.seq, ring };
+        let regs = sh.regs().remove(&queue).unwrap_or_default();
+        let mut ex =
+            Executor { sh, seq: job.seq, queue, regs, held: Vec::new(), dirty: Vec::new() };
         let r = match job.work {
             Work::Ib { va, dwords } => ex.run_ib(va, dwords, 1),
             Work::Ring(r) => ex.run_ring(r),
-        };
+        }
+        .and_then(|()| ex.barrier());
+        let unmapped = matches!(queue, QueueId::Ring(va) if sh.unmapped_rings().contains(&va));
+        if !unmapped {
+            sh.regs().insert(queue, ex.regs);
+        }
         let mut p = sh.progress();
         match r {
             Ok(()) | Err(Stop::Unmapped) => p.completed = job.seq,
@@ -570,11 +694,37 @@ enum Next {
     Chain(IndirectBuffer),
 }
 
+/// A dispatch held by [`DispatchOrder::Strict`] until the next execution barrier.
+struct Held {
+    regs: RegisterFile,
+    dim: [u32; 3],
+    initiator: u32,
+}
+
+/// Bytes a dispatch of this work item overwrote since the last visibility barrier: what a
+/// stale cache line still holds.
+struct Dirty {
+    va: u64,
+    old: Vec<u8>,
+}
+
+/// ACQUIRE_MEM GCR_CNTL GLV_INV (bit 8) and GL1_INV (bit 9), and the same bits of the
+/// RELEASE_MEM GCR_CNTL field (dw1 bits 14 and 15, i.e. field bits 2 and 3).
+const AM_GLV_INV: u32 = 1 << 8;
+const AM_GL1_INV: u32 = 1 << 9;
+const RM_GLV_INV: u16 = 1 << 2;
+const RM_GL1_INV: u16 = 1 << 3;
+
 struct Executor<'a> {
     sh: &'a Shared,
     seq: u64,
-    /// Ring VA when executing a [`Work::Ring`] item.
-    ring: Option<u64>,
+    queue: QueueId,
+    /// This queue's register file, taken out of [`Shared::regs`] for the item.
+    regs: RegisterFile,
+    /// Dispatches held until the next execution barrier (strict order only).
+    held: Vec<Held>,
+    /// Bytes overwritten by dispatches since the last visibility barrier (strict order only).
+    dirty: Vec<Dirty>,
 }
 
 impl Executor<'_> {
@@ -588,7 +738,7 @@ impl Executor<'_> {
         if self.sh.shutdown.load(Ordering::Relaxed) {
             return Err(Stop::Shutdown);
         }
-        if let Some(va) = self.ring {
+        if let QueueId::Ring(va) = self.queue {
             if self.sh.unmapped_rings().contains(&va) {
                 return Err(Stop::Unmapped);
             }
@@ -596,8 +746,26 @@ impl Executor<'_> {
         Ok(())
     }
 
-    fn regs(&self) -> MutexGuard<'_, RegisterFile> {
-        self.sh.regs.lock().unwrap_or_else(|e| e.into_inner())
+    fn strict(&self) -> bool {
+        self.sh.config.order == DispatchOrder::Strict
+    }
+
+    /// An execution barrier: run the held dispatches, last first (strict order).
+    fn barrier(&mut self) -> Flow {
+        let held = std::mem::take(&mut self.held);
+        for h in held.into_iter().rev() {
+            self.check_shutdown()?;
+            self.run_dispatch(&h.regs, h.dim, h.initiator)?;
+        }
+        Ok(())
+    }
+
+    /// A cache invalidate: later dispatches see every earlier write (strict order).
+    fn invalidate(&mut self, glv: bool, gl1: bool) {
+        let gl1_needed = self.sh.config.gfx == GfxTarget::Gfx1100;
+        if glv && (gl1 || !gl1_needed) {
+            self.dirty.clear();
+        }
     }
 
     fn now_ns(&self) -> u64 {
@@ -672,17 +840,31 @@ impl Executor<'_> {
     fn packet(&mut self, pkt: Packet, at: At, level: u32) -> Flow<Next> {
         self.sh.packets.fetch_add(1, Ordering::Relaxed);
         match pkt {
-            Packet::Nop { .. } | Packet::AcquireMem(_) | Packet::EventWrite { .. } => {}
+            Packet::Nop { .. } => {}
+            Packet::AcquireMem(a) => {
+                self.invalidate(a.gcr_cntl & AM_GLV_INV != 0, a.gcr_cntl & AM_GL1_INV != 0)
+            }
+            Packet::EventWrite { event_type, .. } => {
+                if event_type == event::CS_PARTIAL_FLUSH {
+                    self.barrier()?;
+                }
+            }
             Packet::SetShReg { offset, values } => {
-                let mut regs = self.regs();
                 for (i, v) in values.into_iter().enumerate() {
-                    regs.set(SH_REG_BASE + u32::from(offset) + i as u32, v);
+                    self.regs.set(SH_REG_BASE + u32::from(offset) + i as u32, v);
                 }
             }
             Packet::WriteData(w) => self.write_data(&w, at)?,
             Packet::CopyData(c) => self.copy_data(&c, at)?,
-            Packet::ReleaseMem(r) => self.release_mem(&r, at)?,
-            Packet::WaitRegMem(w) => self.wait_reg_mem(&w, at)?,
+            Packet::ReleaseMem(r) => {
+                self.barrier()?;
+                self.release_mem(&r, at)?;
+                self.invalidate(r.gcr_cntl & RM_GLV_INV != 0, r.gcr_cntl & RM_GL1_INV != 0);
+            }
+            Packet::WaitRegMem(w) => {
+                self.barrier()?;
+                self.wait_reg_mem(&w, at)?
+            }
             Packet::IndirectBuffer(ib) => {
                 if ib.size_dw == 0 || ib.va & 3 != 0 {
                     return Err(bad_field(
@@ -720,14 +902,13 @@ impl Executor<'_> {
     fn write_data(&mut self, w: &WriteData, at: At) -> Flow {
         match w.dst_sel {
             0 => {
-                let mut regs = self.regs();
                 for (i, &v) in w.data.iter().enumerate() {
                     let inc = if w.no_increment { 0 } else { i as u64 };
                     let addr = w.addr.checked_add(inc).and_then(|a| u32::try_from(a).ok());
                     let addr = addr.ok_or_else(|| {
                         bad_field(at, "WRITE_DATA", format!("register {:#x}", w.addr))
                     })?;
-                    regs.set(addr, v);
+                    self.regs.set(addr, v);
                 }
             }
             2 | 5 => {
@@ -752,8 +933,7 @@ impl Executor<'_> {
             .ok()
             .filter(|a| a.checked_add(1).is_some())
             .ok_or_else(|| bad_field(at, name, format!("register {addr:#x}")))?;
-        let regs = self.regs();
-        Ok(u64::from(regs.get(a)) | (u64::from(regs.get(a + 1)) << 32))
+        Ok(u64::from(self.regs.get(a)) | (u64::from(self.regs.get(a + 1)) << 32))
     }
 
     fn copy_data(&mut self, c: &CopyData, at: At) -> Flow {
@@ -778,10 +958,9 @@ impl Executor<'_> {
                     .ok()
                     .filter(|a| a.checked_add(1).is_some())
                     .ok_or_else(|| bad_field(at, "COPY_DATA", format!("register {:#x}", c.dst)))?;
-                let mut regs = self.regs();
-                regs.set(a, value as u32);
+                self.regs.set(a, value as u32);
                 if c.count64 {
-                    regs.set(a + 1, (value >> 32) as u32);
+                    self.regs.set(a + 1, (value >> 32) as u32);
                 }
             }
             2 | 5 => {
@@ -890,27 +1069,110 @@ impl Executor<'_> {
     }
 
     fn dispatch(&mut self, dim: [u32; 3], initiator: u32) -> Flow {
-        self.sh.dispatches.fetch_add(1, Ordering::Relaxed);
-        let hook = self.sh.dispatch_hook.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let regs = self.regs();
+        if self.strict() {
+            self.held.push(Held { regs: self.regs.clone(), dim, initiator });
+            return Ok(());
+        }
+        let regs = std::mem::take(&mut self.regs);
+        let r = self.run_dispatch(&regs, dim, initiator);
+        self.regs = regs;
+        r
+    }
+
+    /// Run one dispatch with the registers `regs` (strict order: with stale reads modelled).
+    fn run_dispatch(&mut self, regs: &RegisterFile, dim: [u32; 3], initiator: u32) -> Flow {
+        let sh = self.sh;
+        sh.dispatches.fetch_add(1, Ordering::Relaxed);
+        let hook = sh.dispatch_hook.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(hook) = hook else {
-            let pgm_va = pgm_va(&regs);
+            let pgm_va = pgm_va(regs);
             return Err(Error::Dispatch {
                 pgm_va,
                 reason: format!("no kernel registered for code at {pgm_va:#x}"),
             }
             .into());
         };
-        let mut ctx = DispatchContext {
-            regs: &regs,
-            dim,
-            initiator,
-            memory: self.mem(),
-            gfx: self.sh.config.gfx,
+        let mut ctx = DispatchContext { regs, dim, initiator, memory: &sh.mem, gfx: sh.config.gfx };
+        let footprint = if self.strict() { hook.footprint(&ctx)? } else { None };
+        let Some(fp) = footprint else {
+            hook.dispatch(&mut ctx)?;
+            return Ok(());
         };
-        hook.dispatch(&mut ctx)?;
+        let mem = ctx.memory;
+        // What the dispatch overwrites, as it was before (the stale bytes of later readers).
+        let before: Vec<Dirty> = fp
+            .writes
+            .iter()
+            .filter_map(|r| snapshot(mem, r.clone()).map(|old| Dirty { va: r.start, old }))
+            .collect();
+        // Present stale bytes where the dispatch reads what an earlier one wrote; newest
+        // first, so the oldest bytes win where several writes overlap.
+        let mut swapped: Vec<Dirty> = Vec::new();
+        for d in self.dirty.iter().rev() {
+            let dr = d.va..d.va + d.old.len() as u64;
+            for r in &fp.reads {
+                let Some(o) = intersect(&dr, r) else { continue };
+                let Some(cur) = snapshot(mem, o.clone()) else { continue };
+                let from = (o.start - d.va) as usize;
+                mem.write(o.start, &d.old[from..from + cur.len()])?;
+                swapped.push(Dirty { va: o.start, old: cur });
+            }
+        }
+        if !swapped.is_empty() {
+            sh.stale_reads.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = hook.dispatch(&mut ctx);
+        // Put back the current bytes, except where this dispatch wrote.
+        for s in swapped.iter().rev() {
+            let sr = s.va..s.va + s.old.len() as u64;
+            for piece in subtract(sr, &fp.writes) {
+                let from = (piece.start - s.va) as usize;
+                let to = (piece.end - s.va) as usize;
+                mem.write(piece.start, &s.old[from..to])?;
+            }
+        }
+        result?;
+        self.dirty.extend(before);
         Ok(())
     }
+}
+
+/// The bytes of `r` (`None` when any of it is unreadable: the dispatch will fault there
+/// itself, or the range is empty).
+fn snapshot(mem: &GpuMemory, r: Range<u64>) -> Option<Vec<u8>> {
+    let len = usize::try_from(r.end.checked_sub(r.start)?).ok().filter(|&n| n > 0)?;
+    let mut v = vec![0u8; len];
+    mem.read(r.start, &mut v).ok()?;
+    Some(v)
+}
+
+fn intersect(a: &Range<u64>, b: &Range<u64>) -> Option<Range<u64>> {
+    let r = a.start.max(b.start)..a.end.min(b.end);
+    (r.start < r.end).then_some(r)
+}
+
+/// `r` minus every range of `cut`, as ordered pieces.
+fn subtract(r: Range<u64>, cut: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut pieces = vec![r];
+    for c in cut {
+        pieces = pieces
+            .into_iter()
+            .flat_map(|p| {
+                let mut out = Vec::with_capacity(2);
+                if c.start > p.start {
+                    out.push(p.start..c.start.min(p.end));
+                }
+                if c.end < p.end {
+                    out.push(c.end.max(p.start)..p.end);
+                }
+                if c.end <= p.start || c.start >= p.end {
+                    out = vec![p];
+                }
+                out.into_iter().filter(|q| q.start < q.end).collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    pieces
 }
 
 /// Decode the packet at `off`; returns it and its length in dwords.

@@ -12,6 +12,14 @@
 //! An access that touches any byte without a mapping fails with
 //! [`Error::Fault`] naming the first unmapped byte; nothing is read or written in that case.
 //!
+//! Page permissions: every mapping carries the [`Perms`] its page-table entries would have
+//! (`AMDGPU_PTE_READABLE`, `_WRITEABLE`, `_EXECUTABLE`, from the `GEM_VA` flags or the KFD
+//! allocation flags). GPU reads need `read`, writes need `write`, and an instruction fetch
+//! ([`GpuMemory::with_code`]) needs `execute`; an access the first byte of a mapping forbids
+//! faults there like an unmapped byte, as the GPU's VM raises a permission fault. CPU access
+//! to a BO ([`GpuMemory::read_bo`], [`GpuMemory::write_bo`]) goes through the BO, not the
+//! GPU page tables, and is not restricted.
+//!
 //! Borrowing: [`GpuMemory::with_slice`] / [`GpuMemory::with_slice_mut`] hand a closure the
 //! bytes of a range without copying when the range lies inside one BO (the common case for
 //! weights). While such a closure runs, the calling thread holds that BO's lock; touching the
@@ -40,11 +48,51 @@ struct Bo {
     bytes: RwLock<Vec<u8>>,
 }
 
+/// What the GPU may do with the pages of a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Perms {
+    /// Reads allowed (`AMDGPU_VM_PAGE_READABLE`; always on for KFD allocations).
+    pub read: bool,
+    /// Writes allowed (`AMDGPU_VM_PAGE_WRITEABLE`, `KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE`).
+    pub write: bool,
+    /// Instruction fetch allowed (`AMDGPU_VM_PAGE_EXECUTABLE`,
+    /// `KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE`).
+    pub execute: bool,
+}
+
+impl Perms {
+    /// Read, write and execute: what the reference clients map every BO with.
+    pub const ALL: Perms = Perms { read: true, write: true, execute: true };
+    /// Read and write, no instruction fetch.
+    pub const READ_WRITE: Perms = Perms { read: true, write: true, execute: false };
+    /// Read only.
+    pub const READ_ONLY: Perms = Perms { read: true, write: false, execute: false };
+
+    fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+            Access::ReadWrite => self.read && self.write,
+            Access::Execute => self.execute,
+        }
+    }
+}
+
+/// The kind of a GPU access, checked against [`Perms`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    ReadWrite,
+    Execute,
+}
+
 /// One mapping of the VA space: `len` bytes (whole pages) of `bo` from offset 0.
 #[derive(Debug, Clone)]
 struct MapEntry {
     bo: Arc<Bo>,
     len: u64,
+    perms: Perms,
 }
 
 /// A piece of a translated VA range that lies inside one BO.
@@ -193,13 +241,13 @@ impl GpuMemory {
         Ok(t.bo_va.get(&id).copied())
     }
 
-    /// Map the whole of BO `id` at `va` (page aligned). The mapping must not overlap another
-    /// one, and a BO is mapped at most once. No range policy is applied here (see the
-    /// submitter for that).
+    /// Map the whole of BO `id` at `va` (page aligned) with page permissions `perms`. The
+    /// mapping must not overlap another one, and a BO is mapped at most once. No range policy
+    /// is applied here (see the submitter for that).
     ///
     /// Errors: [`Error::UnknownBo`]; [`Error::BadVa`] when `va` is misaligned, the range
     /// wraps, overlaps a mapping, or the BO is already mapped.
-    pub fn map(&self, id: BoHandle, va: u64) -> Result<()> {
+    pub fn map(&self, id: BoHandle, va: u64, perms: Perms) -> Result<()> {
         let bad = |reason| Error::BadVa { bo: id, va, reason };
         let mut t = self.tables_mut();
         let bo = t.bos.get(&id).cloned().ok_or(Error::UnknownBo(id))?;
@@ -214,7 +262,7 @@ impl GpuMemory {
         if Self::overlaps(&t.maps, va..end) {
             return Err(bad("overlaps an existing mapping"));
         }
-        t.maps.insert(va, MapEntry { bo, len });
+        t.maps.insert(va, MapEntry { bo, len, perms });
         t.bo_va.insert(id, va);
         Ok(())
     }
@@ -260,15 +308,23 @@ impl GpuMemory {
         (end <= range.end).then_some(cand)
     }
 
-    /// Translate `len` bytes at `va` into BO pieces. Fails on the first unmapped byte.
-    fn translate(&self, va: u64, len: u64) -> Result<Vec<Segment>> {
+    /// The permissions of the mapping holding `va`, if any.
+    pub fn perms_at(&self, va: u64) -> Option<Perms> {
+        let t = self.tables();
+        let (s, e) = t.maps.range(..=va).next_back()?;
+        (va - *s < e.len).then_some(e.perms)
+    }
+
+    /// Translate `len` bytes at `va` into BO pieces for `access`. Fails on the first byte
+    /// that is unmapped or whose mapping forbids the access.
+    fn translate(&self, va: u64, len: u64, access: Access) -> Result<Vec<Segment>> {
         let t = self.tables();
         let mut segs = Vec::new();
         let mut cur = va;
         let mut left = len;
         while left > 0 {
             let hit = t.maps.range(..=cur).next_back().filter(|(s, e)| cur - **s < e.len);
-            let Some((&start, e)) = hit else {
+            let Some((&start, e)) = hit.filter(|(_, e)| e.perms.allows(access)) else {
                 return Err(Error::Fault { va: cur });
             };
             let off = cur - start;
@@ -291,10 +347,10 @@ impl GpuMemory {
 
     /// Copy `out.len()` bytes from GPU VA `va` into `out`.
     ///
-    /// Errors: [`Error::Fault`] at the first unmapped byte (nothing is copied);
-    /// [`Error::InvalidArgument`] for a re-entrant borrow (see the module docs).
+    /// Errors: [`Error::Fault`] at the first unmapped or unreadable byte (nothing is
+    /// copied); [`Error::InvalidArgument`] for a re-entrant borrow (see the module docs).
     pub fn read(&self, va: u64, out: &mut [u8]) -> Result<()> {
-        let segs = self.translate(va, Self::check_len(out.len())?)?;
+        let segs = self.translate(va, Self::check_len(out.len())?, Access::Read)?;
         let mut pos = 0;
         for s in segs {
             let g = read_guard(&s.bo)?;
@@ -306,10 +362,10 @@ impl GpuMemory {
 
     /// Copy `data` to GPU VA `va`.
     ///
-    /// Errors: [`Error::Fault`] at the first unmapped byte (nothing is written);
-    /// [`Error::InvalidArgument`] for a re-entrant borrow.
+    /// Errors: [`Error::Fault`] at the first unmapped or read-only byte (nothing is
+    /// written); [`Error::InvalidArgument`] for a re-entrant borrow.
     pub fn write(&self, va: u64, data: &[u8]) -> Result<()> {
-        let segs = self.translate(va, Self::check_len(data.len())?)?;
+        let segs = self.translate(va, Self::check_len(data.len())?, Access::Write)?;
         let mut pos = 0;
         for s in segs {
             let mut g = write_guard(&s.bo)?;
@@ -360,10 +416,28 @@ impl GpuMemory {
     /// them in place (no copy; the BO is read-locked meanwhile); when it spans BOs, `f` gets
     /// a temporary copy.
     ///
-    /// Errors: [`Error::Fault`] at the first unmapped byte (`f` is not called);
+    /// Errors: [`Error::Fault`] at the first unmapped or unreadable byte (`f` is not called);
     /// [`Error::InvalidArgument`] for a re-entrant borrow of the same BO.
     pub fn with_slice<R>(&self, va: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let mut segs = self.translate(va, Self::check_len(len)?)?;
+        self.borrow(va, len, Access::Read, f)
+    }
+
+    /// [`GpuMemory::with_slice`] for an instruction fetch: every byte must be executable.
+    ///
+    /// Errors: [`Error::Fault`] at the first unmapped or non-executable byte; as
+    /// `with_slice` otherwise.
+    pub fn with_code<R>(&self, va: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.borrow(va, len, Access::Execute, f)
+    }
+
+    fn borrow<R>(
+        &self,
+        va: u64,
+        len: usize,
+        access: Access,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        let mut segs = self.translate(va, Self::check_len(len)?, access)?;
         if segs.len() == 1 {
             let s = segs.remove(0);
             let g = read_guard(&s.bo)?;
@@ -371,21 +445,26 @@ impl GpuMemory {
             return Ok(f(&g[s.offset..s.offset + s.len]));
         }
         let mut tmp = vec![0u8; len];
-        self.read(va, &mut tmp)?;
+        let mut pos = 0;
+        for s in segs {
+            let g = read_guard(&s.bo)?;
+            tmp[pos..pos + s.len].copy_from_slice(&g[s.offset..s.offset + s.len]);
+            pos += s.len;
+        }
         Ok(f(&tmp))
     }
 
     /// Run `f` on the `len` bytes at `va`, mutably. In place when the range lies inside one
     /// BO (write-locked meanwhile); otherwise on a copy that is written back after `f`.
     ///
-    /// Errors: as [`GpuMemory::with_slice`].
+    /// Errors: as [`GpuMemory::with_slice`]; the bytes must be readable and writable.
     pub fn with_slice_mut<R>(
         &self,
         va: u64,
         len: usize,
         f: impl FnOnce(&mut [u8]) -> R,
     ) -> Result<R> {
-        let mut segs = self.translate(va, Self::check_len(len)?)?;
+        let mut segs = self.translate(va, Self::check_len(len)?, Access::ReadWrite)?;
         if segs.len() == 1 {
             let s = segs.remove(0);
             let mut g = write_guard(&s.bo)?;

@@ -16,7 +16,7 @@ use pm4rt_core::{
 
 use crate::dispatch::KernelRegistry;
 use crate::engine::{DispatchHook, Engine, EngineConfig, InterruptHook, Work};
-use crate::memory::GpuMemory;
+use crate::memory::{GpuMemory, Perms};
 
 /// The GPU VA range the simulator hands out and accepts: `[4 GiB, 128 TiB)`. A tier choice
 /// (it keeps VA 0 and the low 4 GiB unmapped so small bogus addresses fault).
@@ -171,7 +171,10 @@ impl Submitter for SimSubmitter {
                 reason: "no free VA range large enough",
             })?,
         };
-        self.mem.map(bo, va)?;
+        // Stricter than the hardware tiers (which map every BO executable, as the reference
+        // clients do): code runs only from BOs allocated with `executable`.
+        let perms = if self.desc(bo)?.executable { Perms::ALL } else { Perms::READ_WRITE };
+        self.mem.map(bo, va, perms)?;
         Ok(va)
     }
 

@@ -437,6 +437,50 @@ fn non_resident_ib_faults_and_poisons_the_context() {
     teardown(s);
 }
 
+/// amdgpu_gem.c: amdgpu_gem_va_map_flags puts a PTE permission bit only where the GEM_VA flag
+/// asks for it; the GPU faults an access the page forbids like an unmapped one.
+#[test]
+fn page_flags_of_gem_va_are_enforced() {
+    let s = setup();
+    let (dev, fd) = (&s.dev, s.fd);
+    // Remap the data BO readable only: the IB's WRITE_DATA into it faults (a GPU reset).
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, s.data, DATA_VA, 4096).unwrap();
+    let ro = GemVa {
+        handle: s.data,
+        operation: AMDGPU_VA_OP_MAP,
+        flags: AMDGPU_VM_PAGE_READABLE,
+        va_address: DATA_VA,
+        map_size: 4096,
+        ..Default::default()
+    };
+    call(dev, fd, DRM_IOCTL_AMDGPU_GEM_VA, &ro, &mut []).unwrap();
+    let h = dev_submit(&s).unwrap();
+    assert_eq!(wait(dev, fd, s.ctx, h, 5000), Err(Errno::ETIME));
+    assert_eq!(
+        query2(dev, fd, s.ctx),
+        AMDGPU_CTX_QUERY2_FLAGS_RESET | AMDGPU_CTX_QUERY2_FLAGS_GUILTY
+    );
+    let mut out = [0u8; 4];
+    s.data_map.read(0, &mut out).unwrap();
+    assert_eq!(out, [0; 4], "nothing written through a read-only page");
+    // Writable again, but the IB's own mapping without READABLE: the CP cannot fetch it.
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, s.data, DATA_VA, 4096).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_MAP, s.data, DATA_VA, 4096).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, s.ib, IB_VA, 4096).unwrap();
+    let unreadable =
+        GemVa { handle: s.ib, flags: AMDGPU_VM_PAGE_WRITEABLE, va_address: IB_VA, ..ro };
+    call(dev, fd, DRM_IOCTL_AMDGPU_GEM_VA, &unreadable, &mut []).unwrap();
+    let ctx2 = alloc_ctx(dev, fd);
+    let h = submit(dev, fd, ctx2, IB_VA, s.ib_len, &[s.ib, s.data]).unwrap();
+    assert_eq!(wait(dev, fd, ctx2, h, 5000), Err(Errno::ETIME));
+    s.data_map.read(0, &mut out).unwrap();
+    assert_eq!(out, [0; 4]);
+    free_ctx(dev, fd, ctx2).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, s.ib, IB_VA, 4096).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_MAP, s.ib, IB_VA, 4096).unwrap();
+    teardown(s);
+}
+
 #[test]
 fn engine_fault_is_a_gpu_reset() {
     let s = setup();

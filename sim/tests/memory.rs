@@ -1,7 +1,7 @@
 //! GpuMemory: translation across pages and BOs, faults, borrowing.
 
 use pm4rt_core::{BoHandle, Error};
-use pm4rt_sim::memory::GpuMemory;
+use pm4rt_sim::memory::{GpuMemory, Perms};
 
 const A: BoHandle = BoHandle(1);
 const B: BoHandle = BoHandle(2);
@@ -11,8 +11,8 @@ fn two_bos() -> GpuMemory {
     let m = GpuMemory::new();
     assert_eq!(m.create_bo(A, 100).unwrap(), 4096);
     assert_eq!(m.create_bo(B, 4096).unwrap(), 4096);
-    m.map(A, 0x10000).unwrap();
-    m.map(B, 0x11000).unwrap();
+    m.map(A, 0x10000, Perms::ALL).unwrap();
+    m.map(B, 0x11000, Perms::ALL).unwrap();
     m
 }
 
@@ -52,13 +52,13 @@ fn map_rules() {
     let m = two_bos();
     let c = BoHandle(3);
     m.create_bo(c, 8192).unwrap();
-    assert!(matches!(m.map(c, 0x12001), Err(Error::BadVa { .. })));
-    assert!(matches!(m.map(c, 0xF000), Err(Error::BadVa { .. })), "overlaps A");
-    assert!(matches!(m.map(c, 0x11000), Err(Error::BadVa { .. })), "overlaps B");
-    assert!(matches!(m.map(c, !0xFFF_u64), Err(Error::BadVa { .. })), "wraps");
+    assert!(matches!(m.map(c, 0x12001, Perms::ALL), Err(Error::BadVa { .. })));
+    assert!(matches!(m.map(c, 0xF000, Perms::ALL), Err(Error::BadVa { .. })), "overlaps A");
+    assert!(matches!(m.map(c, 0x11000, Perms::ALL), Err(Error::BadVa { .. })), "overlaps B");
+    assert!(matches!(m.map(c, !0xFFF_u64, Perms::ALL), Err(Error::BadVa { .. })), "wraps");
     assert_eq!(m.find_free(0x10000..0x20000, 8192), Some(0x12000));
     assert_eq!(m.find_free(0x10000..0x13000, 8192), None);
-    m.map(c, 0x12000).unwrap();
+    m.map(c, 0x12000, Perms::ALL).unwrap();
     assert_eq!(m.bo_va(c).unwrap(), Some(0x12000));
     assert_eq!(m.unmap(A).unwrap(), 0x10000);
     assert_eq!(m.find_free(0x10000..0x20000, 4096), Some(0x10000));
@@ -94,4 +94,41 @@ fn huge_bo_is_refused_not_aborted() {
     let m = GpuMemory::new();
     assert!(matches!(m.create_bo(A, u64::MAX), Err(Error::Io { errno: 12, .. })));
     assert!(matches!(m.create_bo(A, 0), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn page_permissions_fault_the_access_they_forbid() {
+    let m = GpuMemory::new();
+    let (ro, rw, none) = (BoHandle(10), BoHandle(11), BoHandle(12));
+    for id in [ro, rw, none] {
+        m.create_bo(id, 4096).unwrap();
+    }
+    m.map(ro, 0x10000, Perms::READ_ONLY).unwrap();
+    m.map(rw, 0x11000, Perms::READ_WRITE).unwrap();
+    m.map(none, 0x12000, Perms { read: false, write: false, execute: false }).unwrap();
+    // A GPU write to a read-only page faults there and writes nothing.
+    assert!(matches!(m.write_u32(0x10008, 1), Err(Error::Fault { va: 0x10008 })));
+    assert_eq!(m.read_u32(0x10008).unwrap(), 0);
+    // A write straddling a writable page into an unwritable one faults at the boundary.
+    assert!(matches!(m.write(0x11FFC, &[1; 8]), Err(Error::Fault { va: 0x12000 })));
+    assert_eq!(m.read_u32(0x11FFC).unwrap(), 0, "nothing written on a fault");
+    // A mapping without READABLE faults reads too.
+    assert!(matches!(m.read_u32(0x12000), Err(Error::Fault { va: 0x12000 })));
+    // Instruction fetch needs EXECUTABLE.
+    assert!(matches!(m.with_code(0x11000, 4, |_| ()), Err(Error::Fault { va: 0x11000 })));
+    assert!(matches!(m.with_slice_mut(0x10000, 4, |_| ()), Err(Error::Fault { va: 0x10000 })));
+    // CPU access through the BO is not the GPU's page table.
+    m.write_bo(ro, 8, &7u32.to_le_bytes()).unwrap();
+    assert_eq!(m.read_u32(0x10008).unwrap(), 7);
+    assert_eq!(m.perms_at(0x10FFF), Some(Perms::READ_ONLY));
+    assert_eq!(m.perms_at(0x13000), None);
+}
+
+#[test]
+fn code_runs_from_executable_pages() {
+    let m = GpuMemory::new();
+    m.create_bo(BoHandle(1), 4096).unwrap();
+    m.map(BoHandle(1), 0x20000, Perms::ALL).unwrap();
+    m.write_u32(0x20000, 0xBF81_0000).unwrap();
+    assert_eq!(m.with_code(0x20000, 4, |b| b.to_vec()).unwrap(), 0xBF81_0000u32.to_le_bytes());
 }

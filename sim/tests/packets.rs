@@ -67,7 +67,7 @@ fn write_data_register_lands_in_register_file() {
         ..Default::default()
     });
     rig.run(&[p]).unwrap();
-    let regs = rig.sim.engine().registers();
+    let regs = rig.sim.engine().registers(pm4rt_sim::engine::QueueId::Direct);
     assert_eq!(regs.get(0x2E40), 0xDEAD);
     assert_eq!(regs.get(0x2E41), 0xBEEF);
 }
@@ -76,7 +76,7 @@ fn write_data_register_lands_in_register_file() {
 fn set_sh_reg_writes_consecutive_registers() {
     let mut rig = Rig::new();
     rig.run(&[Packet::SetShReg { offset: 0x240, values: vec![7, 8, 9] }]).unwrap();
-    let regs = rig.sim.engine().registers();
+    let regs = rig.sim.engine().registers(pm4rt_sim::engine::QueueId::Direct);
     assert_eq!(regs.get(0x2E40), 7);
     assert_eq!(regs.get(0x2E41), 8);
     assert_eq!(regs.get(0x2E42), 9);

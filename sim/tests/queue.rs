@@ -290,7 +290,7 @@ impl RingRig {
         let mem = Arc::new(GpuMemory::new());
         let bo = pm4rt_core::BoHandle(1);
         mem.create_bo(bo, 0x3000).unwrap();
-        mem.map(bo, RING).unwrap();
+        mem.map(bo, RING, pm4rt_sim::memory::Perms::ALL).unwrap();
         mem.write_u64(RPTR, start).unwrap();
         let engine = Engine::new(Arc::clone(&mem), config).unwrap();
         RingRig { mem, engine, ring_dwords, wptr: start }

@@ -50,6 +50,14 @@ pub(crate) fn rounded_size(desc: &BoDesc) -> Result<u64> {
         .ok_or_else(|| Error::InvalidArgument(format!("BO size {:#x} too large", desc.size)))
 }
 
+/// The page flags of every GPU mapping: readable, writable and executable, as the reference
+/// clients map every BO (Mesa `src/amd/common/ac_linux_drm.c: ac_drm_bo_va_op`, libdrm
+/// `amdgpu/amdgpu_bo.c: amdgpu_bo_va_op`). The command processor fetches IBs and rings
+/// through the same page tables as the shaders fetch code, so no mapping is left without a
+/// permission one of them may need.
+pub(crate) const VM_FLAGS: u32 =
+    AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE | AMDGPU_VM_PAGE_EXECUTABLE;
+
 /// The [`BoSpec`] of a caller's BO of `size` bytes (already rounded) in `domain` (the
 /// descriptor's unless the tier forces one). GTT is CPU-cached and snooped; USWC is never
 /// requested because pm4rt reads BOs back through the CPU and reads of write-combined memory
@@ -65,11 +73,7 @@ pub(crate) fn spec_for(desc: &BoDesc, size: u64, domain: Domain) -> BoSpec {
     if desc.uncached {
         flags |= AMDGPU_GEM_CREATE_UNCACHED;
     }
-    let mut vm_flags = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-    if desc.executable {
-        vm_flags |= AMDGPU_VM_PAGE_EXECUTABLE;
-    }
-    BoSpec { size, domains, flags, cpu: desc.cpu_access, vm_flags }
+    BoSpec { size, domains, flags, cpu: desc.cpu_access, vm_flags: VM_FLAGS }
 }
 
 impl Dev {

@@ -243,14 +243,18 @@ const Q_RPTR: usize = 4;
 const Q_EOP: usize = 5;
 const Q_CWSR: usize = 6;
 
+/// What every allocation asks for, as tinygrad's `KFDIface.alloc` (runtime/ops_amd.py) does
+/// for all of its buffers: writable and executable GPU pages (`amdgpu_amdkfd_gpuvm.c:
+/// get_pte_flags` makes KFD pages readable always, writable / executable only on request), and
+/// no substitution of the domain.
+const ALWAYS: u32 = KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE
+    | KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE
+    | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
 const GTT_UC: u32 = KFD_IOC_ALLOC_MEM_FLAGS_GTT
-    | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE
-    | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE
+    | ALWAYS
     | KFD_IOC_ALLOC_MEM_FLAGS_COHERENT
     | KFD_IOC_ALLOC_MEM_FLAGS_UNCACHED;
-const VRAM_PRIVATE: u32 = KFD_IOC_ALLOC_MEM_FLAGS_VRAM
-    | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE
-    | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
+const VRAM_PRIVATE: u32 = KFD_IOC_ALLOC_MEM_FLAGS_VRAM | ALWAYS;
 
 /// The KFD PM4-queue tier. See the [module docs](self).
 pub struct KfdSubmitter {
@@ -619,7 +623,7 @@ impl KfdSubmitter {
 
     fn flags_for(&self, desc: &BoDesc) -> u32 {
         let domain = self.config.force_domain.unwrap_or(desc.domain);
-        let mut flags = KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
+        let mut flags = ALWAYS;
         flags |= match domain {
             Domain::Vram if desc.cpu_access => {
                 KFD_IOC_ALLOC_MEM_FLAGS_VRAM | KFD_IOC_ALLOC_MEM_FLAGS_PUBLIC
@@ -627,9 +631,6 @@ impl KfdSubmitter {
             Domain::Vram => KFD_IOC_ALLOC_MEM_FLAGS_VRAM,
             Domain::Gtt => KFD_IOC_ALLOC_MEM_FLAGS_GTT,
         };
-        if desc.executable {
-            flags |= KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE;
-        }
         if desc.uncached {
             flags |= KFD_IOC_ALLOC_MEM_FLAGS_COHERENT | KFD_IOC_ALLOC_MEM_FLAGS_UNCACHED;
         }

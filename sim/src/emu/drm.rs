@@ -16,7 +16,7 @@ use super::state::{lowest_free, Ctx, DrmFile, Entity, FenceState, State, VaMap};
 use super::user::UserMem;
 use super::EmulatedDevice;
 use crate::engine::Work;
-use crate::memory::PAGE_SIZE;
+use crate::memory::{Perms, PAGE_SIZE};
 
 // Constants of include/uapi/drm/amdgpu_drm.h not (yet) in pm4rt_core::abi::drm.
 /// `AMDGPU_GEM_DOMAIN_MASK` (CPU | GTT | VRAM | GDS | GWS | OA | DOORBELL).
@@ -293,7 +293,14 @@ pub(crate) fn gem_va(
             s.fail(Errno::EINVAL, "partial BO mappings are not emulated (emulator limitation)")
         );
     }
-    if let Err(e) = s.mem.map(gem.id, va) {
+    // amdgpu_gem.c: amdgpu_gem_va_map_flags: each PTE permission bit only when its
+    // AMDGPU_VM_PAGE_* flag is set.
+    let perms = Perms {
+        read: a.flags & AMDGPU_VM_PAGE_READABLE != 0,
+        write: a.flags & AMDGPU_VM_PAGE_WRITEABLE != 0,
+        execute: a.flags & AMDGPU_VM_PAGE_EXECUTABLE != 0,
+    };
+    if let Err(e) = s.mem.map(gem.id, va, perms) {
         return Err(s.fail(
             Errno::EINVAL,
             format!("emulator limitation (one VM, one mapping per BO): {e}"),

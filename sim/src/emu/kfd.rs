@@ -34,6 +34,7 @@ use super::state::{lowest_free, State};
 use super::user::UserMem;
 use super::{EmulatedDevice, IoctlFault};
 use crate::engine::{Engine, Interrupt, RingWork, Work};
+use crate::memory::Perms;
 
 /// The gpu_id of the emulated GPU node (an arbitrary non-zero hash, as the kernel's are).
 pub const EMU_GPU_ID: u32 = 0xD0B3;
@@ -589,7 +590,14 @@ fn map_op(
         return Err(einval(&mut s, format!("MAP/UNMAP: unknown handle {:#x}", args.handle)));
     };
     if on && !al.mapped {
-        mem.map(al.gem.id, al.va).map_err(|_| Errno::EINVAL)?;
+        // amdgpu_amdkfd_gpuvm.c: get_pte_flags: always readable; writable and executable
+        // as the allocation flags ask.
+        let perms = Perms {
+            read: true,
+            write: al.flags & k::KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE != 0,
+            execute: al.flags & k::KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE != 0,
+        };
+        mem.map(al.gem.id, al.va, perms).map_err(|_| Errno::EINVAL)?;
         al.mapped = true;
     } else if !on && al.mapped {
         let _ = mem.unmap(al.gem.id);
