@@ -96,7 +96,7 @@ pub fn presets() -> Vec<NamedPreset> {
         },
         NamedPreset {
             name: "r9700",
-            description: "the seeds' R9700 (gfx1201) on Linux 6.17: user queues off (user_queue=-1), KFD queue created but never retiring, CS works",
+            description: "an R9700 (gfx1201) on Linux 6.17 with the default user_queue=-1: user queues off, KFD queues created but never retiring, CS works",
             make: Preset::r9700_kfd_never_retires,
         },
         NamedPreset {

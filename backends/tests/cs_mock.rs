@@ -2,8 +2,8 @@
 //! counting fake amdgpu (every ioctl decoded from its bytes, nested user pointers resolved the
 //! way the kernel's copy_from_user would see them, live handles counted, failures injected).
 //!
-//! Request numbers and flag values below are literals from reference/abi.md and
-//! include/uapi/drm/amdgpu_drm.h, not the constants of the code under test.
+//! Request numbers and flag values below are literals computed from include/uapi/drm/amdgpu_drm.h
+//! (`DRM_IOWR(DRM_COMMAND_BASE + nr, struct)`), not the constants of the code under test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +24,7 @@ use pm4rt_core::{
     Submitter, Tier,
 };
 
-// Golden request numbers (reference/abi.md).
+// Golden request numbers (include/uapi/drm/amdgpu_drm.h, drm.h).
 const GEM_CREATE: u32 = 0xC020_6440;
 const GEM_MMAP: u32 = 0xC008_6441;
 const CTX: u32 = 0xC010_6442;

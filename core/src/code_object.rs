@@ -3,11 +3,13 @@
 //! descriptor, its kernarg layout from the metadata note, where its code sits in the loadable
 //! image, and the image itself.
 //!
-//! Facts used (reference/kernels.md unless noted): ELF64 little endian, `e_machine` 224
-//! (EM_AMDGPU), OS/ABI 64 (ELFOSABI_AMDGPU_HSA); the target in `e_flags & 0xff`
-//! (EF_AMDGPU_MACH: 0x41 gfx1100, 0x4e gfx1201, llvm/BinaryFormat/ELF.h); one descriptor per
-//! kernel at symbol `NAME.kd`; metadata as MessagePack in a note named `"AMDGPU"` of type 32
-//! (NT_AMDGPU_METADATA); RSRC2 fields from reference/pm4.md.
+//! Facts used (LLVM's `llvm/docs/AMDGPUUsage.rst`, "Code Object" and "Kernel Descriptor",
+//! unless noted): ELF64 little endian, `e_machine` 224 (EM_AMDGPU), OS/ABI 64
+//! (ELFOSABI_AMDGPU_HSA); the target in `e_flags & 0xff` (EF_AMDGPU_MACH: 0x41 gfx1100, 0x4e
+//! gfx1201, `llvm/include/llvm/BinaryFormat/ELF.h`); one descriptor per kernel at symbol
+//! `NAME.kd`; metadata as MessagePack in a note named `"AMDGPU"` of type 32
+//! (NT_AMDGPU_METADATA); the COMPUTE_PGM_RSRC2 fields from AMDGPUUsage's "compute_pgm_rsrc2"
+//! table (`llvm/include/llvm/Support/AMDHSAKernelDescriptor.h`).
 //!
 //! Usage: [`CodeObject::load`] the bytes for the device's [`GfxTarget`], upload
 //! [`CodeObject::image`] at some `image_base` (256-byte aligned), then for a kernel
@@ -176,7 +178,7 @@ pub fn target_from_e_flags(e_flags: u32) -> Option<GfxTarget> {
 }
 
 /// `kernel_code_properties` bits and how many user SGPRs each enables, in the order the
-/// hardware fills them (reference/kernels.md).
+/// hardware fills them (AMDGPUUsage.rst, "Initial Kernel Execution State").
 const USER_SGPR_PROPERTIES: [(u16, u32, &str); 7] = [
     (1 << 0, 4, "private segment buffer"),
     (1 << 1, 2, "dispatch ptr"),
@@ -192,7 +194,8 @@ pub const KCP_KERNARG_SEGMENT_PTR: u16 = 1 << 3;
 /// `kernel_code_properties` bit 10: the kernel is wave32.
 pub const KCP_WAVEFRONT_SIZE32: u16 = 1 << 10;
 
-/// The 64-byte kernel descriptor (offsets from reference/kernels.md).
+/// The 64-byte kernel descriptor (offsets from AMDGPUUsage.rst, "Kernel Descriptor";
+/// `llvm/include/llvm/Support/AMDHSAKernelDescriptor.h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KernelDescriptor {
     /// LDS bytes per workgroup (offset 0).

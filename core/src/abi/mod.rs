@@ -1,7 +1,8 @@
 //! Kernel ABI: the amdgpu DRM and KFD ioctl argument structs, request numbers and constants.
 //!
-//! Facts come from `include/uapi/drm/amdgpu_drm.h` and `include/uapi/linux/kfd_ioctl.h`
-//! (upstream Linux) as summarised in the project's `reference/abi.md`. Every struct is
+//! Facts come from `include/uapi/drm/amdgpu_drm.h`, `include/uapi/drm/drm.h` and
+//! `include/uapi/linux/kfd_ioctl.h` (upstream Linux), and from the kernel functions that
+//! validate them (cited where a rule is used). Every struct is
 //! `#[repr(C)]`, padding-free (explicit pad fields) and `bytemuck::Pod`, with compile-time size
 //! and field-offset assertions next to it; `core/tests/abi_layout.rs` additionally compiles the
 //! system C headers and compares every size, offset, constant and request number.
