@@ -2,8 +2,18 @@
 //!
 //! [`run`] opens every usable candidate, gives each a [`crate::session::Session`] holding the
 //! same weights and input, runs each operation of the workload `iters` times, and reports per
-//! tier: agreement with the simulator (max abs error, error relative to the largest magnitude,
-//! same argmax), latency per operation (median, p99), and submissions and ioctls per operation.
+//! tier: agreement with the simulator, latency per operation (median, p99), and submissions
+//! and ioctls per operation.
+//!
+//! # Agreement is a check
+//!
+//! Every tier's outputs are held to the kernels' documented error bounds ([`Tolerance`]), not
+//! to a constant: any two correct implementations of a kernel may differ by the sum of their
+//! bounds against exact arithmetic, and nothing more. A value outside that, a NaN or an
+//! infinity where the reference is finite, an output of the wrong length, or an argmax index
+//! that differs where the reference values are not within their bounds of each other (a tie
+//! the precision cannot resolve) is a disagreement. [`failures`] lists every disagreement and
+//! every tier that failed during the run; `pm4rt compare` exits non-zero when it is not empty.
 
 use std::time::{Duration, Instant};
 
@@ -108,16 +118,145 @@ pub struct Outputs {
     pub fused: (u32, f32),
 }
 
+/// How an argmax index compares with the reference's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgmaxMatch {
+    /// The same index.
+    #[default]
+    Same,
+    /// Another index whose reference value is within the error bounds of the maximum: a tie
+    /// the kernels' precision cannot resolve.
+    Tie,
+    /// Another index, clearly smaller in the reference (or out of range).
+    Differs,
+}
+
+impl ArgmaxMatch {
+    /// `"same"`, `"tie"` or `"DIFFERS"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgmaxMatch::Same => "same",
+            ArgmaxMatch::Tie => "tie",
+            ArgmaxMatch::Differs => "DIFFERS",
+        }
+    }
+}
+
 /// How a tier's outputs compare with the simulator's.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Agreement {
-    /// max |y - y_sim| over the DMMV output and the RMS-norm output.
+    /// max |out - ref| over the DMMV and RMS-norm outputs (infinite when a value is not
+    /// finite where the reference is, or the lengths differ).
     pub max_abs: f64,
-    /// `max_abs` divided by the largest |y_sim| (a relative error that stays meaningful for
+    /// `max_abs` divided by the largest |ref| (a relative error that stays meaningful for
     /// outputs near zero).
     pub max_rel: f64,
-    /// Both argmax indices (plain and fused) equal the simulator's.
-    pub same_argmax: bool,
+    /// The largest |out - ref| / tolerance over every element: above 1 is outside the bound.
+    pub worst: f64,
+    /// Where `worst` is: output (`"rms_norm"` or `"dmmv"`) and element index.
+    pub worst_at: Option<(&'static str, usize)>,
+    /// Elements that are NaN or infinite where the reference is finite (or differ in kind).
+    pub nonfinite: usize,
+    /// The plain argmax against the reference's.
+    pub argmax: ArgmaxMatch,
+    /// The fused DMMV + argmax against the reference's.
+    pub fused: ArgmaxMatch,
+}
+
+impl Agreement {
+    /// True when every output is within its bound and both argmaxes match (or tie).
+    pub fn ok(&self) -> bool {
+        self.worst <= 1.0
+            && self.nonfinite == 0
+            && self.argmax != ArgmaxMatch::Differs
+            && self.fused != ArgmaxMatch::Differs
+    }
+
+    /// What is wrong, or `None` when [`Agreement::ok`].
+    pub fn problem(&self) -> Option<String> {
+        if self.ok() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if self.nonfinite > 0 {
+            parts.push(format!(
+                "{} non-finite values where the reference is finite",
+                self.nonfinite
+            ));
+        }
+        if self.worst > 1.0 {
+            let (out, i) = self.worst_at.unwrap_or(("output", 0));
+            parts.push(format!(
+                "{out}[{i}] is {:.3}x its error bound from the reference (max abs {:.3e})",
+                self.worst, self.max_abs
+            ));
+        }
+        if self.argmax == ArgmaxMatch::Differs {
+            parts.push("argmax differs".into());
+        }
+        if self.fused == ArgmaxMatch::Differs {
+            parts.push("fused dmmv_argmax differs".into());
+        }
+        Some(parts.join("; "))
+    }
+}
+
+/// Per-element absolute tolerances between two correct implementations, from the kernels'
+/// documented bounds (`pm4rt_sim::kernels::dmmv` and `::norm`), computed in f64 from the
+/// workload:
+///
+/// - RMS norm: any summation order of the `n` squares errs by at most `(n + 1) 2^-24`
+///   relative, the square root halves that, and the division by `n`, `+ eps`, the square
+///   root, the division and the product add at most 6 roundings, so one implementation is
+///   within `rel = ((n + 1) / 2 + 6) 2^-24` of the exact `|norm_i|` and two within twice that.
+/// - DMMV row `i`: any summation order of `cols` products errs by at most
+///   `(cols + 1) 2^-24 S_i` with `S_i = sum_k |w_ik norm_k|` (the weights dequantize exactly),
+///   and each tier multiplies its own normalised input, off by at most `2 rel |norm_k|`: two
+///   implementations differ by at most `(2 (cols + 1) 2^-24 + 2 rel) S_i`.
+///
+/// Every tolerance is widened by 2^-10 of itself (for the f64 evaluation) and never below the
+/// smallest normal f32.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tolerance {
+    /// Per RMS-norm output element.
+    pub norm: Vec<f64>,
+    /// Per DMMV output row.
+    pub y: Vec<f64>,
+}
+
+const ULP: f64 = 1.0 / (1u64 << 24) as f64;
+
+impl Tolerance {
+    /// The tolerances of workload `w`.
+    ///
+    /// Errors: [`SessionError::BadDimension`] / [`SessionError::ColsNotBlockMultiple`] for a
+    /// shape the session refuses; [`SessionError::Core`] when the weights are shorter than
+    /// `w`'s shape.
+    pub fn of(w: &Workload) -> Result<Tolerance, SessionError> {
+        let widen = |t: f64| (t * (1.0 + 1.0 / 1024.0)).max(f64::from(f32::MIN_POSITIVE));
+        let n = w.cols;
+        let sum_sq: f64 = w.x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let r = (sum_sq / n as f64 + f64::from(w.eps)).sqrt();
+        let exact: Vec<f64> =
+            w.x.iter()
+                .zip(&w.norm_weight)
+                .map(|(&x, &g)| f64::from(x) / r * f64::from(g))
+                .collect();
+        let rel = ((n as f64 + 1.0) / 2.0 + 6.0) * ULP;
+        let norm = exact.iter().map(|v| widen(2.0 * rel * v.abs())).collect();
+        let row_bytes = w.format.weight_bytes(1, w.cols)?;
+        let ty = w.format.weight_type();
+        let mut row = vec![0f32; w.cols];
+        let factor = 2.0 * (w.cols as f64 + 1.0) * ULP + 2.0 * rel;
+        let mut y = Vec::with_capacity(w.rows);
+        for bytes in w.weights.chunks_exact(row_bytes).take(w.rows) {
+            pm4rt_sim::kernels::dequantize_row(ty, bytes, w.cols, &mut row)
+                .map_err(|e| pm4rt_core::Error::InvalidArgument(e.to_string()))?;
+            let s: f64 = row.iter().zip(&exact).map(|(&a, b)| (f64::from(a) * b).abs()).sum();
+            y.push(widen(factor * s));
+        }
+        Ok(Tolerance { norm, y })
+    }
 }
 
 /// One row of the comparison.
@@ -140,7 +279,15 @@ impl TierRow {
             "status": self.status.to_json(),
             "error": self.error,
             "agreement": self.agreement.map(|a| serde_json::json!({
-                "max_abs": a.max_abs, "max_rel": a.max_rel, "same_argmax": a.same_argmax,
+                "ok": a.ok(),
+                "max_abs": json_f64(a.max_abs),
+                "max_rel": json_f64(a.max_rel),
+                "worst_over_bound": json_f64(a.worst),
+                "worst_at": a.worst_at.map(|(out, i)| serde_json::json!({"output": out, "index": i})),
+                "nonfinite": a.nonfinite,
+                "argmax": a.argmax.name(),
+                "fused_argmax": a.fused.name(),
+                "same_argmax": a.argmax == ArgmaxMatch::Same && a.fused == ArgmaxMatch::Same,
             })),
             "ops": self.ops.iter().map(|o| serde_json::json!({
                 "op": o.name,
@@ -153,14 +300,45 @@ impl TierRow {
     }
 }
 
+/// A finite number as is; infinity and NaN (which JSON lacks) as `null`.
+fn json_f64(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!(v)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Every disagreement and every failure during the run, one line each naming the tier (empty:
+/// every usable tier agreed). Tiers the probe rejected are not failures: they did not run.
+pub fn failures(rows: &[TierRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows {
+        let tier = r.status.tier.name();
+        if let Some(e) = &r.error {
+            out.push(format!("{tier}: failed: {e}"));
+        } else if let Some(p) = r.agreement.as_ref().and_then(Agreement::problem) {
+            out.push(format!("{tier}: disagrees with the simulator: {p}"));
+        }
+    }
+    out
+}
+
 /// Run `w` on every candidate (`iters` >= 1 repetitions per operation). The simulator's
 /// outputs are the reference: it runs first, whether or not it is among the candidates.
+///
+/// Errors: [`SessionError::BadDimension`] for `iters == 0`; the shape errors of
+/// [`Tolerance::of`]. A tier that fails is a row with its error, not an error of `run`.
 pub fn run(
     candidates: &[Candidate],
     w: &Workload,
     iters: u32,
     opts: &ProbeOptions,
-) -> Vec<TierRow> {
+) -> Result<Vec<TierRow>, SessionError> {
+    if iters == 0 {
+        return Err(SessionError::BadDimension { what: "iters", value: 0, max: u32::MAX.into() });
+    }
+    let tol = Tolerance::of(w)?;
     let reference = crate::runtime::sim_candidate();
     let mut ref_out: Option<Outputs> = None;
     let mut rows = Vec::new();
@@ -182,7 +360,7 @@ pub fn run(
         };
         let is_ref = c.tier == Tier::Sim && ref_out.is_none();
         let agreement = match (&out, &ref_out) {
-            (Some(o), Some(r)) => Some(agree(o, r)),
+            (Some(o), Some(r)) => Some(agree(o, r, &tol)),
             _ => None,
         };
         if is_ref {
@@ -194,18 +372,68 @@ pub fn run(
         rows.push(TierRow { status, ops, agreement, error });
     }
     rows.sort_by_key(|r| r.status.tier); // selection order: umq, kfd, cs, sim
-    rows
+    Ok(rows)
 }
 
-fn agree(o: &Outputs, r: &Outputs) -> Agreement {
-    let pairs = o.y.iter().zip(&r.y).chain(o.norm.iter().zip(&r.norm));
-    let max_abs = pairs.map(|(a, b)| f64::from((a - b).abs())).fold(0.0, f64::max);
+/// Compare a tier's outputs `o` with the reference's `r` under `tol` (module docs).
+pub fn agree(o: &Outputs, r: &Outputs, tol: &Tolerance) -> Agreement {
+    let mut a = Agreement::default();
+    let mut max_abs: f64 = 0.0;
+    for (name, out, reference, t) in
+        [("rms_norm", &o.norm, &r.norm, &tol.norm), ("dmmv", &o.y, &r.y, &tol.y)]
+    {
+        if out.len() != reference.len() {
+            a.worst = f64::INFINITY;
+            a.worst_at = Some((name, out.len().min(reference.len())));
+            max_abs = f64::INFINITY;
+            continue;
+        }
+        for (i, (&v, &want)) in out.iter().zip(reference.iter()).enumerate() {
+            let (v, want) = (f64::from(v), f64::from(want));
+            let ratio = if want.is_finite() != v.is_finite() || (want.is_nan() != v.is_nan()) {
+                a.nonfinite += 1;
+                max_abs = f64::INFINITY;
+                f64::INFINITY
+            } else if !v.is_finite() {
+                // Both infinite or both NaN: the same infinity agrees.
+                if v == want || v.is_nan() {
+                    0.0
+                } else {
+                    a.nonfinite += 1;
+                    f64::INFINITY
+                }
+            } else {
+                let d = (v - want).abs();
+                max_abs = max_abs.max(d);
+                d / t.get(i).copied().unwrap_or(f64::from(f32::MIN_POSITIVE))
+            };
+            if ratio > a.worst {
+                a.worst = ratio;
+                a.worst_at = Some((name, i));
+            }
+        }
+    }
     let scale = r.y.iter().chain(&r.norm).map(|v| f64::from(v.abs())).fold(0.0, f64::max);
-    let lengths_match = o.y.len() == r.y.len() && o.norm.len() == r.norm.len();
-    Agreement {
-        max_abs: if lengths_match { max_abs } else { f64::INFINITY },
-        max_rel: if scale > 0.0 && lengths_match { max_abs / scale } else { max_abs },
-        same_argmax: o.argmax.0 == r.argmax.0 && o.fused.0 == r.fused.0,
+    a.max_abs = max_abs;
+    a.max_rel = if scale > 0.0 { max_abs / scale } else { max_abs };
+    a.argmax = argmax_match(o.argmax.0, r.argmax.0, &r.y, &tol.y);
+    a.fused = argmax_match(o.fused.0, r.fused.0, &r.y, &tol.y);
+    a
+}
+
+/// `got` against the reference's index `want` over the reference output `y`.
+fn argmax_match(got: u32, want: u32, y: &[f32], tol: &[f64]) -> ArgmaxMatch {
+    if got == want {
+        return ArgmaxMatch::Same;
+    }
+    let (g, w) = (got as usize, want as usize);
+    match (y.get(g), y.get(w), tol.get(g), tol.get(w)) {
+        (Some(&yg), Some(&yw), Some(tg), Some(tw))
+            if yg.is_finite() && yw.is_finite() && f64::from(yw) - f64::from(yg) <= tg + tw =>
+        {
+            ArgmaxMatch::Tie
+        }
+        _ => ArgmaxMatch::Differs,
     }
 }
 
@@ -214,7 +442,6 @@ fn measure(
     w: &Workload,
     iters: u32,
 ) -> Result<(Vec<OpStats>, Outputs), SessionError> {
-    let iters = iters.max(1);
     let mut s = Session::new(sub)?;
     let weights = s.upload_weights(w.format, w.rows, w.cols, &w.weights)?;
     let x = s.alloc_vec(w.cols)?;

@@ -101,8 +101,22 @@ fn compare_json_is_one_document_with_four_agreeing_rows() {
             assert_eq!(t["status"]["emulated"], true);
             assert_eq!(t["agreement"]["same_argmax"], true, "{t}");
             assert_eq!(t["agreement"]["max_abs"].as_f64(), Some(0.0), "{t}");
+            assert_eq!(t["agreement"]["ok"], true, "{t}");
         }
     }
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["failures"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn compare_with_zero_iterations_is_an_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pm4rt"))
+        .args(["compare", "--emulate", "nogpu", "--rows", "8", "--cols", "32", "--iters", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--iters") && err.contains('0'), "{err}");
 }
 
 #[test]

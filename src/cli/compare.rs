@@ -32,8 +32,8 @@ pub struct Args {
     /// Seed of the synthetic data and of the input vector.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Repetitions per operation.
-    #[arg(long, default_value_t = 20)]
+    /// Repetitions per operation (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     iters: u32,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -63,25 +63,34 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let w = workload(&a)?;
     let (machine, policy) = a.target.machine_and_policy()?;
-    let rows = compare::run(&candidates(&machine, &policy), &w, a.iters, &policy.probe);
+    let rows = compare::run(&candidates(&machine, &policy), &w, a.iters, &policy.probe)?;
     let ran = rows.iter().filter(|r| r.error.is_none() && !r.ops.is_empty()).count();
+    let mut failures = compare::failures(&rows);
+    if ran == 0 {
+        failures.push("no tier ran the workload".into());
+    }
     if a.json {
         let doc = serde_json::json!({
             "workload": w.label,
             "iters": a.iters,
             "machine": a.target.emulate.as_deref().map_or("host".to_string(), |p| format!("emulated:{p}")),
+            "ok": failures.is_empty(),
+            "failures": failures,
             "tiers": rows.iter().map(TierRow::to_json).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_table(&w, a.iters, &rows);
     }
-    Ok(if ran > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    for f in &failures {
+        eprintln!("compare: {f}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
     println!(
-        "workload: {}, {} iterations per op; agreement is against the simulator",
+        "workload: {}, {} iterations per op; agreement: worst error / kernel error bound vs the simulator",
         w.label, iters
     );
     let names: Vec<&str> = rows
@@ -111,12 +120,15 @@ fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
             continue;
         }
         let agreement = r.agreement.map_or("reference".to_string(), |a| {
-            format!(
-                "{:.1e}/{:.1e} {}",
-                a.max_abs,
-                a.max_rel,
-                if a.same_argmax { "same" } else { "DIFF" }
-            )
+            if a.ok() {
+                format!("ok {:.2}x bound, {}", a.worst, a.argmax.name())
+            } else if a.nonfinite > 0 {
+                format!("FAIL {} non-finite", a.nonfinite)
+            } else if a.worst > 1.0 {
+                format!("FAIL {:.3}x bound", a.worst)
+            } else {
+                format!("FAIL argmax {}/{}", a.argmax.name(), a.fused.name())
+            }
         });
         print!("{:<5} {:<10} {:<24}", s.tier.name(), device, agreement);
         for o in &r.ops {

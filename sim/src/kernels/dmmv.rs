@@ -557,6 +557,40 @@ fn lanes_dot(a: &[f32], b: &[f32], acc: &mut [f32; 16]) {
     }
 }
 
+/// Dequantize one row of `cols` values stored in `row` (GGML layout of `ty`) into `out`, with
+/// the byte-exact rule the kernels use (see the module documentation).
+///
+/// # Errors
+/// [`KernelError::ColsNotBlockMultiple`] / [`KernelError::ShapeOverflow`] as
+/// [`WeightType::row_bytes`]; [`KernelError::BufferTooShort`] when `row` is shorter than one
+/// row or `out` shorter than `cols`.
+pub fn dequantize_row(
+    ty: WeightType,
+    row: &[u8],
+    cols: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let kernel = ty.kernel_name();
+    let bytes = ty.row_bytes(cols)?;
+    let short =
+        |buffer, unit, need, have| KernelError::BufferTooShort { kernel, buffer, unit, need, have };
+    if row.len() < bytes {
+        return Err(short("w", "bytes", bytes, row.len()));
+    }
+    if out.len() < cols {
+        return Err(short("out", "elements", cols, out.len()));
+    }
+    let (bb, bv) = (ty.block_bytes(), ty.block_values());
+    for (b, o) in row[..bytes].chunks_exact(bb).zip(out[..cols].chunks_exact_mut(bv)) {
+        match ty {
+            WeightType::F32 => dequant_f32(b, o),
+            WeightType::Q4_0 => dequant_q4_0(b, o),
+            WeightType::Q8_0 => dequant_q8_0(b, o),
+        }
+    }
+    Ok(())
+}
+
 /// Fixed tree reduction of the 16 lanes. Kept out of line on purpose: when LLVM sees this
 /// tree together with the accumulation loop it vectorises the loop 2 lanes wide (measured:
 /// 2x slower); out of line it uses full-width vectors.
@@ -607,6 +641,22 @@ mod tests {
         let mut b = vec![0x00, 0x38];
         b.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
         b
+    }
+
+    #[test]
+    fn dequantize_row_follows_the_block_layout() {
+        let mut row = q4_block();
+        row.extend(q4_block());
+        let mut out = [0f32; 64];
+        dequantize_row(WeightType::Q4_0, &row, 64, &mut out).unwrap();
+        for j in 0..16 {
+            assert_eq!(out[j], (j as f32 - 8.0) * 0.5);
+            assert_eq!(out[j + 16], (7.0 - j as f32) * 0.5);
+            assert_eq!(out[32 + j], out[j]);
+        }
+        assert!(dequantize_row(WeightType::Q4_0, &row[..35], 64, &mut out).is_err());
+        assert!(dequantize_row(WeightType::Q4_0, &row, 64, &mut out[..63]).is_err());
+        assert!(dequantize_row(WeightType::Q4_0, &row, 40, &mut out).is_err());
     }
 
     #[test]

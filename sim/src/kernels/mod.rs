@@ -24,8 +24,8 @@ pub mod norm;
 
 pub use argmax::{argmax_f32, from_key, key, pack, unpack};
 pub use dmmv::{
-    dmmv, dmmv_argmax, dmmv_argmax_with, dmmv_f32, dmmv_q4_0, dmmv_q8_0, dmmv_with, Backend,
-    WeightType,
+    dequantize_row, dmmv, dmmv_argmax, dmmv_argmax_with, dmmv_f32, dmmv_q4_0, dmmv_q8_0, dmmv_with,
+    Backend, WeightType,
 };
 pub use error::KernelError;
 pub use f16::f16_to_f32;
