@@ -38,8 +38,7 @@ const KERNEL_FENCE_GFX12: [u32; 8] =
 const KERNEL_FENCE_GFX11: [u32; 8] =
     [0xC006_4900, 0x0660_3514, 0x4000_0000, 0x0000_8000, 0, 2, 1, 0];
 /// tinygrad's `signal` RELEASE_MEM (32-bit value 7 to 0x9000, interrupt after write, ctxid 3).
-const TINYGRAD_SIGNAL: [u32; 8] =
-    [0xC006_4900, 0x0070_F514, 0x2200_0000, 0x0000_9000, 0, 7, 0, 3];
+const TINYGRAD_SIGNAL: [u32; 8] = [0xC006_4900, 0x0070_F514, 0x2200_0000, 0x0000_9000, 0, 7, 0, 3];
 
 /// Decode `stream` (one packet), check the disassembly on `gfx` names every bit (no `?=`) and
 /// contains `expect`, and re-encode it with a builder for `gfx`: the same dwords but SHADER_TYPE.

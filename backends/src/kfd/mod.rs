@@ -824,6 +824,7 @@ impl Submitter for KfdSubmitter {
                 "IB at {ib_va:#x} of {dwords} dwords (needs > 0 dwords, 4-byte alignment)"
             )));
         }
+        pm4rt_core::check_ib_size(dwords)?;
         if let Some(e) = &self.lost {
             return Err(match e {
                 Error::DeviceLost { .. } => e.clone(),

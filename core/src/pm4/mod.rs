@@ -22,8 +22,8 @@ pub mod tables;
 mod tests;
 
 pub use builder::{
-    Builder, FenceInterrupt, ACQUIRE_FULL_GCR_GFX11, ACQUIRE_FULL_GCR_GFX12,
-    ACQUIRE_POLL_INTERVAL, COHER_SIZE_ALL, FENCE_CACHE_POLICY, FENCE_GCR_GFX11, FENCE_GCR_GFX12,
+    Builder, FenceInterrupt, ACQUIRE_FULL_GCR_GFX11, ACQUIRE_FULL_GCR_GFX12, ACQUIRE_POLL_INTERVAL,
+    COHER_SIZE_ALL, FENCE_CACHE_POLICY, FENCE_GCR_GFX11, FENCE_GCR_GFX12,
 };
 pub use decode::{decode, decode_one};
 pub use disasm::{disassemble, format_fields, format_packet, Disassembly};
