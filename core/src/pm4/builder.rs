@@ -35,6 +35,13 @@ pub const COHER_SIZE_ALL: u64 = 0xFF_FFFF_FFFF;
 /// `gfx_v11_0_emit_mem_sync` / `gfx_v12_0_emit_mem_sync`).
 pub const ACQUIRE_POLL_INTERVAL: u16 = 0xA;
 
+/// Compute IBs are padded to a multiple of this many dwords, as Mesa does:
+/// `src/amd/common/ac_gpu_info.c: ac_query_gpu_info` sets
+/// `info->ip[AMD_IP_COMPUTE].ib_pad_dw_mask = 0x7` ("dword padding minus 1") and the winsys
+/// (`src/gallium/winsys/amdgpu/drm/amdgpu_cs.c: amdgpu_pad_gfx_compute_ib`) pads each IB with
+/// it. See [`Builder::pad_ib`].
+pub const IB_PAD_DWORDS: usize = 8;
+
 /// Whether a fence raises an interrupt after its write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FenceInterrupt {
@@ -235,6 +242,18 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         self.nop_dwords(alignment_dwords - rem)
+    }
+
+    /// Pad the IB to a multiple of [`IB_PAD_DWORDS`] the way Mesa's
+    /// `amdgpu_pad_gfx_compute_ib` does: nothing when aligned, else one type-3 NOP of the
+    /// missing length (`PKT3(PKT3_NOP, remaining - 2)`, the header-only NOP for one dword).
+    /// Mesa uses the type-2 filler only with `gfx_ib_pad_with_type2`, which
+    /// `ac_gpu_info.c` sets on GFX6 alone, never on gfx11/gfx12.
+    ///
+    /// # Errors
+    /// [`EncodeError::OutOfSpace`].
+    pub fn pad_ib(&mut self) -> Result<(), EncodeError> {
+        self.pad_to(IB_PAD_DWORDS)
     }
 
     /// SET_SH_REG: write `values` to consecutive SH registers starting at `offset` (e.g.
