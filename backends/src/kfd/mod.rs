@@ -55,7 +55,7 @@
 //! wake. A signalled MEMORY event is [`Error::Fault`] with the faulting VA, a HW_EXCEPTION
 //! event [`Error::DeviceLost`]; both are sticky. A fence that does not retire in time is
 //! [`Error::Timeout`]; [`KfdSubmitter::smoke`] turns that into the "queue created but the
-//! fence did not retire" diagnosis of the seeds' R9700.
+//! fence did not retire" diagnosis measured on an R9700 with Linux 6.17.
 //!
 //! ## BOs and VAs
 //!
@@ -605,7 +605,7 @@ impl KfdSubmitter {
     ///
     /// Errors: as [`Submitter::submit_ib`] / [`Submitter::wait_fence`], except that a timeout
     /// becomes [`Error::Unsupported`] saying "KFD queue N created but the fence did not retire
-    /// within T" with the ring state (the seeds' R9700 symptom).
+    /// within T" with the ring state (the symptom measured on an R9700 with Linux 6.17).
     pub fn smoke(&mut self, ib_va: u64, dwords: u32, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         let fence = self.submit_ib(ib_va, dwords)?;

@@ -1,6 +1,7 @@
 //! Unit tests for the PM4 codec.
 //!
-//! Golden dwords are written by hand from the bit positions in reference/pm4.md (derivation in
+//! Golden dwords are written by hand from the bit positions of the kernel's `nvd.h` and Mesa's
+//! `sid.h` (derivation in
 //! the comment next to each) and, for the fences, from the kernel's gfx_v11_0/gfx_v12_0
 //! `ring_emit_fence`. Header = TYPE 3 (0xC000_0000) | COUNT << 16 | OPCODE << 8 |
 //! SHADER_TYPE (0x2); COUNT = body dwords - 1.

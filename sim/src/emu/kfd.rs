@@ -15,7 +15,7 @@
 //!   An engine fault signals every MEMORY event (with the VA); any other engine halt every
 //!   HW_EXCEPTION event.
 //! - [`Preset::kfd_queues_retire`] false: queues are created but doorbell writes are ignored
-//!   (the seeds' R9700).
+//!   (as measured on an R9700 with Linux 6.17).
 //! - WAIT_EVENTS never blocks longer than [`Preset::wait_cap`].
 //! - GET_VERSION reports [`Preset::kfd_version`]; RUNTIME_ENABLE exists from KFD 1.13 ("Add
 //!   debugger API") and is `EINVAL` before, as an unknown ioctl nr. It follows
@@ -112,7 +112,7 @@ pub fn topology_files(p: &Preset) -> BTreeMap<String, String> {
 }
 
 impl Preset {
-    /// The seeds' R9700 on Linux 6.17 as measured: KFD queues are created, but nothing
+    /// An R9700 on Linux 6.17 as measured: KFD queues are created, but nothing
     /// submitted through them ever retires (doorbell writes are ignored).
     pub fn r9700_kfd_never_retires() -> Preset {
         Preset {
@@ -1028,7 +1028,8 @@ mod tests {
 
     #[test]
     fn node_sizes_match_the_reference() {
-        // reference/abi.md: R9700 (gfx1201, 64 CUs): cwsr 0x1D47000, debug 0x10000.
+        // kfd_queue.c: kfd_queue_ctx_save_restore_size for gfx1201 with 64 CUs (the formulas
+        // in backends/src/kfd/cwsr.rs): cwsr 0x1D47000, debug 0x10000.
         let (ctl, cwsr, debug, eop) = node_queue_sizes(120001, 64);
         assert_eq!((ctl, cwsr, debug, eop), (0x7000, 0x1D4_7000, 0x1_0000, 4096));
     }
