@@ -23,7 +23,7 @@
 //!   EVENT_TYPE 0x14 | EVENT_INDEX 5 = 0x0070_F514; dw2 = DATA_SEL(1) (1 << 29) | INT_SEL(2)
 //!   (2 << 24) = 0x2200_0000.
 
-use pm4rt_core::pm4::{decode, disassemble, Builder, Packet};
+use pm4rt_core::pm4::{decode, disassemble, Builder, FenceInterrupt, Packet};
 use pm4rt_core::GfxTarget::{self, Gfx1100, Gfx1201};
 
 const SHADER_TYPE: u32 = 1 << 1;
@@ -101,4 +101,15 @@ fn builder_release_mem_and_acquire_mem_take_the_kernel_gcr_values_on_gfx12() {
     let out = b.into_vec();
     assert_eq!(out[7], 0xC3B1);
     assert_eq!(out[9], 0x0070_F514);
+}
+
+#[test]
+fn our_fences_are_the_kernels() {
+    for (gfx, kernel) in [(Gfx1100, KERNEL_FENCE_GFX11), (Gfx1201, KERNEL_FENCE_GFX12)] {
+        let mut b = Builder::growable(gfx);
+        b.release_mem_fence(0x8000, 0x1_0000_0002, FenceInterrupt::None).unwrap();
+        let out = b.into_vec();
+        assert_eq!(out[0], kernel[0] | SHADER_TYPE, "{gfx:?}");
+        assert_eq!(out[1..], kernel[1..], "{gfx:?}");
+    }
 }

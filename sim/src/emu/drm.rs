@@ -945,3 +945,22 @@ fn wait_cs_again(
         _ => answer(kdata, &WaitCsOut { status: AMDGPU_WAIT_CS_RETIRED }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dw3 = VALID | length | vmid << 24 (gfx_v12_0_ring_emit_ib_compute), IB_SIZE = [19:0],
+    /// VMID = [27:24].
+    #[test]
+    fn the_cp_reads_20_bits_of_length_and_faults_when_it_spills_into_vmid() {
+        assert_eq!(cp_ib_dwords(8), 8);
+        assert_eq!(cp_ib_dwords(0xF_FFFF), 0xF_FFFF);
+        assert_eq!(cp_ib_dwords(0x10_0000), 0);
+        assert_eq!(cp_ib_dwords(0x10_0005), 5);
+        assert_eq!(cp_ib_dwords(0x30_0007), 7);
+        assert!(cp_ib_vmid_fault(0xFF_FFFF).is_none());
+        assert!(cp_ib_vmid_fault(0x100_0000).is_some());
+        assert!(cp_ib_vmid_fault(0x300_0010).unwrap().contains("0x3"));
+    }
+}
