@@ -443,3 +443,13 @@ fn sim_submitter_refuses_an_ib_of_2_pow_20_dwords() {
     }
     assert_eq!(s.info().counters.submissions, 0);
 }
+
+/// The engine is the CP: an IB reaches it through INDIRECT_BUFFER's 20-bit IB_SIZE, so a
+/// `Work::Ib` of 2^20 dwords is refused before it is queued.
+#[test]
+fn engine_refuses_an_ib_the_ib_size_field_cannot_hold() {
+    let engine = Engine::new(Arc::new(GpuMemory::new()), EngineConfig::default()).unwrap();
+    let e = engine.submit(Work::Ib { va: 0x1000, dwords: 1 << 20 }).unwrap_err();
+    assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("1048575")), "{e}");
+    assert_eq!(engine.submitted(), 0);
+}
