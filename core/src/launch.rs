@@ -10,8 +10,8 @@
 //!    `group_segment_fixed_size` needs; RSRC1 as the descriptor has it, plus PRIV (bit 20) on
 //!    gfx11 KFD queues ([`rsrc1_for`]);
 //! 3. `COMPUTE_TMPRING_SIZE` = 0 (scratch is refused);
-//! 4. `COMPUTE_RESTART_X/Y/Z` = 0, so a dispatch never resumes from a position a preempted
-//!    one left behind;
+//! 4. `COMPUTE_RESTART_X/Y/Z` = 0 (tinygrad and kfdtest both clear them before every
+//!    dispatch);
 //! 5. the user SGPRs in hardware order, `START_X..Z` = 0, `NUM_THREAD_X..Z`,
 //!    `RESOURCE_LIMITS` = 0;
 //! 6. `DISPATCH_DIRECT` with the initiator (wave32 bit from the descriptor);
@@ -29,6 +29,8 @@ use crate::submitter::{GfxTarget, Tier};
 /// DISPATCH_INITIATOR: COMPUTE_SHADER_EN (bit 0) | FORCE_START_AT_000 (bit 2), the value
 /// tinygrad's `AMDComputeQueue.exec` uses for a workgroup-count dispatch.
 pub const INITIATOR_BASE: u32 = 0x5;
+/// DISPATCH_INITIATOR.CS_W32_EN (bit 15): the waves are wave32.
+pub const INITIATOR_CS_W32_EN: u32 = 1 << 15;
 /// COMPUTE_PGM_RSRC1.PRIV (bit 20, `COMPUTE_PGM_RSRC1__PRIV__SHIFT` of `gc_11_0_0_sh_mask.h`).
 pub const RSRC1_PRIV: u32 = 1 << 20;
 
@@ -47,8 +49,6 @@ pub fn rsrc1_for(gfx: GfxTarget, tier: Tier, descriptor: u32) -> u32 {
         descriptor
     }
 }
-/// DISPATCH_INITIATOR.CS_W32_EN (bit 15): the waves are wave32.
-pub const INITIATOR_CS_W32_EN: u32 = 1 << 15;
 
 /// Why a dispatch could not be emitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
