@@ -2,8 +2,8 @@
 //! retires work.
 //!
 //! [`KfdSubmitter`] drives one PM4 (non-AQL) compute queue of one GPU through any [`Driver`]
-//! (the Linux syscalls, the emulated device, or a test mock). Facts: `include/uapi/linux/
-//! kfd_ioctl.h`, `kfd_chardev.c`, `kfd_queue.c`, `kfd_events.c`, libhsakmt and tinygrad's
+//! (the Linux syscalls, the emulated device, or a test mock). Facts: the kernel's
+//! `kfd_ioctl.h`, `kfd_chardev.c`, `kfd_queue.c`, `kfd_events.c`, libhsakmt and tinygrad's
 //! `ops_amd.py`.
 //!
 //! ## Life
@@ -17,7 +17,7 @@
 //! 3. open the render node; `ACQUIRE_VM`; on KFD 1.14 or newer `RUNTIME_ENABLE` with
 //!    `mode_mask` 0 and `r_debug` 0, as tinygrad's `KFDIface.__init__` does right after
 //!    `ACQUIRE_VM` (the ioctl arrived with KFD 1.13, "Add debugger API"; mode 0 takes
-//!    `kfd_chardev.c: kfd_ioctl_runtime_enable`'s `runtime_disable` path, which succeeds);
+//!    `kfd_chardev.c: kfd_ioctl_runtime_enable`'s `runtime_disable` path);
 //!    `GET_PROCESS_APERTURES_NEW` twice (count, array);
 //! 4. reserve a CPU VA window inside the GPU's GPUVM aperture ([`Driver::reserve_va`]): every BO
 //!    lives at the same CPU and GPU address inside it;
