@@ -21,7 +21,8 @@
 //!   debugger API") and is `EINVAL` before, as an unknown ioctl nr. It follows
 //!   `kfd_chardev.c: kfd_ioctl_runtime_enable`: `mode_mask` with ENABLE takes `runtime_enable`
 //!   (`EBUSY` when the runtime is already enabled, `EEXIST` when the process has queues), any
-//!   other mode `runtime_disable` (0: no debugger or MES debug mode is emulated). Nothing is written back. No debugger attaches.
+//!   other mode `runtime_disable` (0: no debugger or MES debug mode is emulated). Nothing is
+//!   written back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
