@@ -16,8 +16,10 @@
 //! packed argmax output before an argmax dispatch, the dispatch itself
 //! ([`pm4rt_core::launch::emit_dispatch`]), a barrier ([`pm4rt_core::launch::emit_barrier`])
 //! before any dispatch that reads or writes a buffer an earlier one since the last barrier
-//! wrote (or writes one it read) — and ends it with a `RELEASE_MEM` fence; one submission, one
-//! wait, then the argmax results are read back. The single-operation methods
+//! wrote (or writes one it read) — and ends it with a `RELEASE_MEM` fence, padded with a NOP to
+//! a multiple of 8 dwords as Mesa pads compute IBs ([`pm4rt_core::pm4::Builder::pad_ib`]); one
+//! submission, one wait, then the argmax results are read back. The dispatch's RSRC1 depends
+//! on the tier (PRIV on gfx11 KFD queues), so a batch is recorded again after a fallback. The single-operation methods
 //! ([`Session::dmmv`], ...) are batches of one.
 
 use std::collections::HashSet;
@@ -918,11 +920,13 @@ impl Session {
                 grid: [op.groups, 1, 1],
                 workgroup: None,
                 kernarg_va: self.kernarg.va + slot as u64,
+                tier: self.tier(),
             };
             emit_dispatch(&mut b, self.gfx, &l)?;
         }
         self.fence_value += 1;
         b.release_mem_fence(self.fence.va, self.fence_value, FenceInterrupt::None)?;
+        b.pad_ib()?;
         Ok((kernarg, b.into_vec()))
     }
 }
@@ -1188,6 +1192,34 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(kinds.iter().collect::<String>(), "DBDBZDDZDBDF");
+        // Every dispatch ends with its own CS partial flush (emit_dispatch), so a dependent
+        // one sees two: the dispatch's and the session's barrier.
+        assert_eq!(kinds.iter().collect::<String>(), "DBBDBBZDBDBZDBBDBF");
+    }
+
+    /// Mesa pads compute IBs to 8 dwords (`ac_gpu_info.c`: `ib_pad_dw_mask = 0x7`) with one
+    /// type-3 NOP after the last packet (`amdgpu_cs.c: amdgpu_pad_gfx_compute_ib`).
+    #[test]
+    fn record_pads_the_ib_to_8_dwords_with_one_nop() {
+        let mut s = Session::new(Box::new(SimSubmitter::new().unwrap())).unwrap();
+        let [x, y] = [4, 4].map(|n| s.alloc_vec(n).unwrap());
+        let mut b = s.batch();
+        b.copy(x, y).unwrap();
+        let ops = std::mem::take(&mut b.ops);
+        drop(b);
+        let (_, ib) = s.record(&ops).unwrap();
+        assert_eq!(ib.len() % 8, 0, "{} dwords", ib.len());
+        let packets = decode(&ib).unwrap();
+        let (at, last) = packets.last().unwrap();
+        let (fence_at, _) =
+            packets.iter().rev().find(|(_, p)| matches!(p, Packet::ReleaseMem(_))).unwrap();
+        let pad = ib.len() - (fence_at + 8);
+        assert!(pad > 0, "this IB needs padding");
+        assert_eq!(*at, fence_at + 8, "one NOP right after the fence");
+        // PKT3(PKT3_NOP, pad - 2) (| SHADER_TYPE, which pm4rt sets on every header), or the
+        // header-only NOP 0xFFFF1000 for one dword.
+        let header = if pad == 1 { 0xFFFF_1002 } else { 0xC000_1002 | ((pad as u32 - 2) << 16) };
+        assert_eq!(ib[*at], header);
+        assert!(matches!(last, Packet::Nop { .. }));
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! [`run`] allocates a data BO, an IB BO and a fence BO, writes a PM4 stream that stores
 //! values with `WRITE_DATA`, copies a memory dword and an immediate 64-bit value with
-//! `COPY_DATA`, and signals completion with an end-of-pipe `RELEASE_MEM`; it submits that IB
+//! `COPY_DATA`, and signals completion with an end-of-pipe `RELEASE_MEM`, padded with a NOP to
+//! a multiple of 8 dwords as Mesa pads compute IBs ([`pm4rt_core::pm4::Builder::pad_ib`]); it
+//! submits that IB
 //! `iterations` times, waits for each fence, verifies every value the GPU wrote, and reports
 //! the latency and the ioctls spent per submission. The tier probe uses the same routine with
 //! one iteration as its retire smoke.
 
 use std::time::{Duration, Instant};
 
-use pm4rt_core::pm4::{encode_packet, CopyData, Packet, ReleaseMem, WriteData};
-use pm4rt_core::{BoDesc, BoHandle, Submitter, SubmitterInfo};
+use pm4rt_core::pm4::{Builder, CopyData, EncodeError, Packet, ReleaseMem, WriteData};
+use pm4rt_core::{BoDesc, BoHandle, GfxTarget, Submitter, SubmitterInfo};
 
 use crate::error::{Error, Result};
 
@@ -96,7 +98,7 @@ fn measure(
         s.write_bo(b.data, 0, &[0u8; 256])?;
         s.write_bo(b.data, COPY_SRC_AT, &COPY_VALUE.to_le_bytes())?;
         s.write_bo(b.fence, 0, &[0u8; 8])?;
-        let ib = smoke_ib(data_va, fence_va, fence_value);
+        let ib = smoke_ib(s.info().gfx, data_va, fence_va, fence_value)?;
         s.write_bo(b.ib, 0, bytemuck_bytes(&ib))?;
         let c0 = s.info().counters.ioctls;
         let t0 = Instant::now();
@@ -120,8 +122,8 @@ fn measure(
     })
 }
 
-/// The smoke IB: WRITE_DATA, COPY_DATA (memory and immediate), RELEASE_MEM.
-fn smoke_ib(data_va: u64, fence_va: u64, fence_value: u64) -> Vec<u32> {
+/// The smoke IB: WRITE_DATA, COPY_DATA (memory and immediate), RELEASE_MEM, NOP padding.
+fn smoke_ib(gfx: GfxTarget, data_va: u64, fence_va: u64, fence_value: u64) -> Result<Vec<u32>> {
     let packets = [
         Packet::WriteData(WriteData {
             dst_sel: 5,
@@ -155,7 +157,14 @@ fn smoke_ib(data_va: u64, fence_va: u64, fence_value: u64) -> Vec<u32> {
             ..Default::default()
         }),
     ];
-    packets.iter().flat_map(encode_packet).collect()
+    let encode =
+        |e: EncodeError| Error::Core(pm4rt_core::Error::InvalidArgument(format!("smoke IB: {e}")));
+    let mut b = Builder::growable(gfx);
+    for p in &packets {
+        b.packet(p).map_err(encode)?;
+    }
+    b.pad_ib().map_err(encode)?;
+    Ok(b.into_vec())
 }
 
 fn verify(s: &mut dyn Submitter, b: &Buffers, fence_value: u64) -> Result<()> {
@@ -201,9 +210,21 @@ fn bytemuck_bytes(dwords: &[u32]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pm4rt_core::pm4::WaitRegMem;
+    use pm4rt_core::pm4::{encode_packet, WaitRegMem};
     use pm4rt_core::Fence;
     use pm4rt_sim::SimSubmitter;
+
+    /// WRITE_DATA 8 + COPY_DATA 6 + COPY_DATA 6 + RELEASE_MEM 8 = 28 dwords, padded to 32 as
+    /// Mesa's `amdgpu_pad_gfx_compute_ib` does (`ib_pad_dw_mask` 0x7): one NOP
+    /// `PKT3(PKT3_NOP, 4 - 2)` = 0xC002_1000 (| SHADER_TYPE 2) and its 3 body dwords.
+    #[test]
+    fn smoke_ib_is_padded_to_8_dwords_with_one_type3_nop() {
+        for gfx in [GfxTarget::Gfx1100, GfxTarget::Gfx1201] {
+            let ib = smoke_ib(gfx, 0x1000, 0x2000, 1).unwrap();
+            assert_eq!(ib.len(), 32);
+            assert_eq!(ib[28], 0xC002_1002);
+        }
+    }
 
     #[test]
     fn a_timed_out_smoke_leaves_its_buffers_for_the_late_ib() {

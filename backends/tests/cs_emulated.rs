@@ -2,6 +2,8 @@
 //! map, submit WRITE_DATA + RELEASE_MEM IBs built with `encode_packet`, wait, read back, free,
 //! and nothing alive after drop. Also device loss, hangs and injected ioctl failures.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,4 +182,13 @@ fn injected_cs_failure_is_typed_and_leaks_nothing() {
     assert_eq!(read_u32(&s, data, 0).unwrap(), 3);
     drop(s);
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}
+
+#[test]
+fn an_ib_of_2_pow_20_dwords_is_refused_before_the_cs_ioctl() {
+    let dev = device(Preset::r9700_gfx1201());
+    let mut s = open(&dev);
+    let cs_calls = dev.ioctl_count(DRM_IOCTL_AMDGPU_CS);
+    common::assert_refuses_an_ib_of_2_pow_20_dwords(&mut s);
+    assert_eq!(dev.ioctl_count(DRM_IOCTL_AMDGPU_CS), cs_calls, "the kernel never saw it");
 }

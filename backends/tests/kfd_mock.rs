@@ -117,6 +117,10 @@ impl Kernel {
                 write_arg(arg, &GetVersionArgs { major_version: 1, minor_version: 14 }).unwrap()
             }
             AMDKFD_IOC_ACQUIRE_VM => {}
+            AMDKFD_IOC_RUNTIME_ENABLE => {
+                // tinygrad's KFDIface: RUNTIME_ENABLE(mode_mask=0), r_debug left 0.
+                assert_eq!(arg, &[0u8; 16], "RUNTIME_ENABLE with r_debug 0, mode_mask 0");
+            }
             AMDKFD_IOC_GET_PROCESS_APERTURES_NEW => {
                 let mut a: GetProcessAperturesNewArgs = decode_arg(arg).unwrap();
                 if a.num_of_nodes == 0 {
@@ -310,6 +314,7 @@ fn expected_open() -> Vec<String> {
         "GET_VERSION",
         "open /dev/dri/renderD128",
         "ACQUIRE_VM",
+        "RUNTIME_ENABLE",
         "GET_PROCESS_APERTURES_NEW",
         "GET_PROCESS_APERTURES_NEW",
         "reserve_va",
@@ -354,8 +359,9 @@ fn open_and_drop_follow_the_exact_sequence() {
         assert_eq!(size, 32768);
         assert!(va >= WINDOW);
     }
-    // GET_VERSION, ACQUIRE_VM, 2 x APERTURES, 7 x (ALLOC + MAP), 3 x CREATE_EVENT, CREATE_QUEUE.
-    assert_eq!(s.info().counters.ioctls, 22);
+    // GET_VERSION, ACQUIRE_VM, RUNTIME_ENABLE, 2 x APERTURES, 7 x (ALLOC + MAP),
+    // 3 x CREATE_EVENT, CREATE_QUEUE.
+    assert_eq!(s.info().counters.ioctls, 23);
     let n = log(&f).len();
     drop(s);
     let tail: Vec<String> = log(&f)[n..].to_vec();
@@ -472,6 +478,7 @@ fn every_open_step_failure_is_typed_and_leaks_nothing() {
         ("GET_VERSION", kfd::STEP_GET_VERSION),
         ("open /dev/dri/renderD128", kfd::STEP_OPEN_RENDER),
         ("ACQUIRE_VM", kfd::STEP_ACQUIRE_VM),
+        ("RUNTIME_ENABLE", kfd::STEP_RUNTIME_ENABLE),
         ("GET_PROCESS_APERTURES_NEW", kfd::STEP_APERTURES),
         ("reserve_va", kfd::STEP_RESERVE_VA),
         ("ALLOC_MEMORY_OF_GPU", kfd::STEP_ALLOC),

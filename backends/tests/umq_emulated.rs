@@ -393,3 +393,10 @@ fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     s.wait_fence(f, WAIT).unwrap();
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x5EED);
 }
+
+#[test]
+fn an_ib_of_2_pow_20_dwords_is_refused_with_the_shared_rule() {
+    let dev = userq_device();
+    let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+    common::assert_refuses_an_ib_of_2_pow_20_dwords(&mut s);
+}

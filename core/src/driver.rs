@@ -42,6 +42,8 @@ impl Errno {
     pub const EFAULT: Errno = Errno(14);
     /// Device or resource busy.
     pub const EBUSY: Errno = Errno(16);
+    /// File exists.
+    pub const EEXIST: Errno = Errno(17);
     /// No such device.
     pub const ENODEV: Errno = Errno(19);
     /// Invalid argument.

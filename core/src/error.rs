@@ -141,6 +141,7 @@ pub fn errno_name(errno: i32) -> &'static str {
         13 => "EACCES",
         14 => "EFAULT",
         16 => "EBUSY",
+        17 => "EEXIST",
         19 => "ENODEV",
         22 => "EINVAL",
         25 => "ENOTTY",

@@ -19,5 +19,6 @@ pub mod submitter;
 pub use driver::{Driver, Errno, Fd, MapAt, Mapping};
 pub use error::{Error, Result};
 pub use submitter::{
-    BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo, Tier,
+    check_ib_size, BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo,
+    Tier, MAX_IB_DWORDS,
 };

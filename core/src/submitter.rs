@@ -3,6 +3,9 @@
 //! A submitter owns a GPU virtual address space and one compute queue. Callers allocate
 //! buffer objects (BOs), bind them at GPU virtual addresses, write PM4 command streams into
 //! them, submit those streams as indirect buffers (IBs) and wait for the returned fences.
+//!
+//! One IB-size rule holds on every tier: [`check_ib_size`] (at most [`MAX_IB_DWORDS`]), which
+//! each `submit_ib` applies before anything reaches the kernel or a queue.
 
 use std::fmt;
 use std::ops::Range;
@@ -233,8 +236,8 @@ pub trait Submitter: Send {
     /// Submit the PM4 stream of `dwords` dwords at GPU VA `ib_va` (4-byte aligned, mapped) to
     /// the queue and return its fence. Does not wait; many submissions may be in flight.
     ///
-    /// Errors: [`crate::Error::InvalidArgument`] for an empty or misaligned IB, or one not
-    /// inside a mapped BO; [`crate::Error::DeviceLost`] once the queue is dead;
+    /// Errors: [`crate::Error::InvalidArgument`] for an empty or misaligned IB, one longer than
+    /// [`MAX_IB_DWORDS`] ([`check_ib_size`]), or one not inside a mapped BO; [`crate::Error::DeviceLost`] once the queue is dead;
     /// [`crate::Error::Timeout`] when a ring tier's ring stays full past its limit (nothing is
     /// submitted; which fence it names is the tier's choice); [`crate::Error::Io`].
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence>;
@@ -246,6 +249,29 @@ pub trait Submitter: Send {
     /// [`crate::Error::WaitRegMemDeadline`] for work the queue refused;
     /// [`crate::Error::UnknownFence`].
     fn wait_fence(&mut self, fence: Fence, timeout: Duration) -> Result<()>;
+}
+
+/// Most dwords one IB may hold: `INDIRECT_BUFFER` dw3 IB_SIZE is bits \[19:0\], 2^20 - 1.
+///
+/// The kernel does not enforce it: `amdgpu_cs.c: amdgpu_cs_p2_ib` takes any `ib_bytes / 4`,
+/// and `gfx_v11_0.c: gfx_v11_0_ring_emit_ib_compute` / `gfx_v12_0.c:
+/// gfx_v12_0_ring_emit_ib_compute` OR the length unmasked into dw3 next to CHAIN (bit 20),
+/// VALID (23) and VMID (\[27:24\]), so a longer IB runs truncated or under another VMID.
+/// pm4rt's own ring tiers (kfd, umq) write the same packet, so every tier refuses it.
+pub const MAX_IB_DWORDS: u32 = crate::pm4::tables::fields::IB_SIZE.max();
+
+/// The IB-size rule of every [`Submitter::submit_ib`]: `dwords` must be at most
+/// [`MAX_IB_DWORDS`].
+///
+/// Errors: [`crate::Error::InvalidArgument`] naming the size and the limit.
+pub fn check_ib_size(dwords: u32) -> Result<()> {
+    if dwords > MAX_IB_DWORDS {
+        return Err(crate::Error::InvalidArgument(format!(
+            "IB of {dwords} dwords exceeds the {MAX_IB_DWORDS} dwords one INDIRECT_BUFFER can \
+             run (IB_SIZE is a 20-bit field)"
+        )));
+    }
+    Ok(())
 }
 
 /// Read a little-endian `u32` from a BO. A convenience over [`Submitter::read_bo`].

@@ -9,7 +9,8 @@
 //!    (including code at an unmapped VA) is [`Error::Dispatch`] with a reason starting
 //!    `"unknown code"`.
 //! 2. **Check the launch registers** against the kernel descriptor, as
-//!    [`pm4rt_core::launch::emit_dispatch`] writes them: `COMPUTE_PGM_RSRC1`, `RSRC2` (with the
+//!    [`pm4rt_core::launch::emit_dispatch`] writes them: `COMPUTE_PGM_RSRC1` (PRIV, bit 20, may
+//!    be added: the launcher sets it on gfx11 KFD queues), `RSRC2` (with the
 //!    LDS size the launcher fills, [`KernelDescriptor::dispatch_rsrc2`]), `RSRC3`,
 //!    `COMPUTE_START_X/Y/Z` = 0, `COMPUTE_NUM_THREAD_X/Y/Z` = the kernel's
 //!    `reqd_work_group_size` (256, 1, 1), and the initiator's COMPUTE_SHADER_EN bit and wave32
@@ -45,7 +46,7 @@ use std::sync::{Arc, OnceLock};
 use pm4rt_core::code_object::{
     CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel, KernelDescriptor,
 };
-use pm4rt_core::launch::INITIATOR_CS_W32_EN;
+use pm4rt_core::launch::{INITIATOR_CS_W32_EN, RSRC1_PRIV};
 use pm4rt_core::pm4::regs;
 use pm4rt_core::{Error, GfxTarget, Result};
 use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
@@ -264,8 +265,19 @@ fn check_launch(
 ) -> std::result::Result<(), String> {
     let d: &KernelDescriptor = &k.kernel.descriptor;
     let sh = |r: u16| ctx.regs.sh(r);
+    // RSRC1 may carry PRIV on top of the descriptor's value: the launcher sets it on gfx11 KFD
+    // queues for CWSR (pm4rt_core::launch::rsrc1_for); the wave is the same otherwise.
+    let rsrc1 = sh(regs::COMPUTE_PGM_RSRC1);
+    if rsrc1 & !RSRC1_PRIV != d.compute_pgm_rsrc1 & !RSRC1_PRIV
+        || (rsrc1 & RSRC1_PRIV == 0 && d.compute_pgm_rsrc1 & RSRC1_PRIV != 0)
+    {
+        return Err(format!(
+            "COMPUTE_PGM_RSRC1 is {rsrc1:#x}, the kernel descriptor needs {:#x} (PRIV may be \
+             added)",
+            d.compute_pgm_rsrc1
+        ));
+    }
     let expect = [
-        ("COMPUTE_PGM_RSRC1", regs::COMPUTE_PGM_RSRC1, d.compute_pgm_rsrc1),
         ("COMPUTE_PGM_RSRC2", regs::COMPUTE_PGM_RSRC2, d.dispatch_rsrc2()),
         ("COMPUTE_PGM_RSRC3", regs::COMPUTE_PGM_RSRC3, d.compute_pgm_rsrc3),
         ("COMPUTE_START_X", regs::COMPUTE_START_X, 0),

@@ -453,6 +453,8 @@ impl Engine {
                         "IB at {va:#x} of {dwords} dwords (needs > 0 dwords, 4-byte alignment)"
                     )));
                 }
+                // The CP is handed an IB through INDIRECT_BUFFER's 20-bit IB_SIZE.
+                pm4rt_core::check_ib_size(dwords)?;
             }
             Work::Ring(r) => {
                 if r.ring_dwords == 0 || r.ring_va & 3 != 0 {

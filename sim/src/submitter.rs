@@ -194,6 +194,7 @@ impl Submitter for SimSubmitter {
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {
+        pm4rt_core::check_ib_size(dwords)?;
         let seq = self.engine.submit(Work::Ib { va: ib_va, dwords })?;
         self.submissions += 1;
         Ok(Fence { seq })

@@ -119,11 +119,12 @@ impl Rig {
                 grid: [c.groups, 1, 1],
                 workgroup: None,
                 kernarg_va: kernarg_va.unwrap_or(self.kernarg_va + slot),
+                tier: pm4rt_core::Tier::Sim,
             };
             emit_dispatch(&mut b, self.gfx, &l).unwrap();
             let mut stream = b.into_vec();
-            // DISPATCH_DIRECT is the last packet (5 dwords).
-            let dispatch = stream.split_off(stream.len() - 5);
+            // DISPATCH_DIRECT (5 dwords) and its CS partial flush (2) end the dispatch.
+            let dispatch = stream.split_off(stream.len() - 7);
             ib.extend(stream);
             ib.extend_from_slice(tweak);
             ib.extend(dispatch);

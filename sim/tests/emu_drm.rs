@@ -732,3 +732,50 @@ fn userq_mqd_size_is_the_ips_struct() {
     assert_eq!(dev.live_handles().user_queues, 3);
     dev.close(fd).unwrap();
 }
+
+/// `amdgpu_cs.c: amdgpu_cs_p2_ib` takes any `ib_bytes`; `gfx_v12_0.c:
+/// gfx_v12_0_ring_emit_ib_compute` ORs the length unmasked into the ring's INDIRECT_BUFFER dw3,
+/// whose IB_SIZE \[19:0\] is all the CP reads: an IB of 2^20 + n dwords runs its first n only.
+#[test]
+fn an_ib_of_2_pow_20_plus_n_dwords_runs_only_its_first_n_dwords() {
+    const BIG_VA: u64 = 0x20_0000_0000;
+    let s = setup();
+    let (dev, fd) = (&s.dev, s.fd);
+    // Head: WRITE_DATA 0xDEADBEEF, 0x12345678 to DATA_VA and a RELEASE_MEM of 7 to DATA_VA+0x100.
+    let head: Vec<u32> = ib_bytes(DATA_VA)
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    // Tail: WRITE_DATA 0xBAD to DATA_VA + 0x200, the IB's last packet.
+    let tail = encode_packet(&Packet::WriteData(WriteData {
+        dst_sel: 5,
+        wr_confirm: true,
+        addr: DATA_VA + 0x200,
+        data: vec![0xBAD],
+        ..Default::default()
+    }));
+    let total = (1usize << 20) + head.len();
+    let mut nops = pm4rt_core::pm4::Builder::growable(pm4rt_core::GfxTarget::Gfx1201);
+    nops.nop(total - head.len() - tail.len() - 1).unwrap();
+    let mut ib = head.clone();
+    ib.extend(nops.into_vec());
+    ib.extend(&tail);
+    assert_eq!(ib.len(), total);
+    let size = (total as u64 * 4).next_multiple_of(4096);
+    let big = create_bo(dev, fd, size, 0).unwrap();
+    let map = mmap_bo(dev, fd, big, size as usize);
+    map.write(0, bytemuck::cast_slice(&ib)).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_MAP, big, BIG_VA, size).unwrap();
+    let h = submit(dev, fd, s.ctx, BIG_VA, total as u32 * 4, &[big, s.data]).unwrap();
+    assert_eq!(wait(dev, fd, s.ctx, h, 5000).unwrap(), AMDGPU_WAIT_CS_RETIRED);
+    let mut out = [0u8; 4];
+    s.data_map.read(0, &mut out).unwrap();
+    assert_eq!(u32::from_le_bytes(out), 0xDEAD_BEEF, "the first n dwords ran");
+    assert_eq!(s.data_map.load_u64(0x100).unwrap(), 7);
+    s.data_map.read(0x200, &mut out).unwrap();
+    assert_eq!(u32::from_le_bytes(out), 0, "IB_SIZE is 20 bits: the tail never ran");
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, big, BIG_VA, size).unwrap();
+    gem_close(dev, fd, big).unwrap();
+    drop(map);
+    teardown(s);
+}

@@ -424,3 +424,32 @@ fn unmapping_behind_a_long_item_times_out() {
     rig.set_data_u32(0, 0xC0DE);
     rig.sim.wait_fence(f, WAIT).unwrap();
 }
+
+/// The shared IB-size rule (`pm4rt_core::check_ib_size`): the simulator tier refuses an IB of
+/// 2^20 dwords like the hardware tiers (INDIRECT_BUFFER's IB_SIZE is 20 bits).
+#[test]
+fn sim_submitter_refuses_an_ib_of_2_pow_20_dwords() {
+    let mut s = pm4rt_sim::SimSubmitter::new().unwrap();
+    let dwords = 1u32 << 20;
+    let bo = s.alloc_bo(&BoDesc::gtt(u64::from(dwords) * 4)).unwrap();
+    let va = s.map_va(bo, None).unwrap();
+    match s.submit_ib(va, dwords) {
+        Err(Error::InvalidArgument(m)) => assert_eq!(
+            m,
+            "IB of 1048576 dwords exceeds the 1048575 dwords one INDIRECT_BUFFER can run \
+             (IB_SIZE is a 20-bit field)"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(s.info().counters.submissions, 0);
+}
+
+/// The engine is the CP: an IB reaches it through INDIRECT_BUFFER's 20-bit IB_SIZE, so a
+/// `Work::Ib` of 2^20 dwords is refused before it is queued.
+#[test]
+fn engine_refuses_an_ib_the_ib_size_field_cannot_hold() {
+    let engine = Engine::new(Arc::new(GpuMemory::new()), EngineConfig::default()).unwrap();
+    let e = engine.submit(Work::Ib { va: 0x1000, dwords: 1 << 20 }).unwrap_err();
+    assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("1048575")), "{e}");
+    assert_eq!(engine.submitted(), 0);
+}

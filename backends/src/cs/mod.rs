@@ -440,6 +440,7 @@ impl Submitter for CsSubmitter {
         if dwords == 0 {
             return Err(Error::InvalidArgument("empty IB (0 dwords)".into()));
         }
+        pm4rt_core::check_ib_size(dwords)?;
         if !ib_va.is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!("IB VA {ib_va:#x} is not 4-byte aligned")));
         }

@@ -11,11 +11,12 @@ use pm4rt_core::abi::ioctl::{arg_for, decode_array, slice_bytes};
 use pm4rt_core::abi::kfd::{
     AcquireVmArgs, AllocMemoryOfGpuArgs, CreateEventArgs, CreateQueueArgs, DestroyEventArgs,
     DestroyQueueArgs, FreeMemoryOfGpuArgs, GetProcessAperturesNewArgs, GetVersionArgs,
-    KfdEventData, MapMemoryToGpuArgs, ProcessDeviceApertures, WaitEventsArgs,
+    KfdEventData, MapMemoryToGpuArgs, ProcessDeviceApertures, RuntimeEnableArgs, WaitEventsArgs,
     AMDKFD_IOC_ACQUIRE_VM, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AMDKFD_IOC_CREATE_EVENT,
     AMDKFD_IOC_CREATE_QUEUE, AMDKFD_IOC_DESTROY_EVENT, AMDKFD_IOC_DESTROY_QUEUE,
     AMDKFD_IOC_FREE_MEMORY_OF_GPU, AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, AMDKFD_IOC_GET_VERSION,
-    AMDKFD_IOC_MAP_MEMORY_TO_GPU, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, AMDKFD_IOC_WAIT_EVENTS,
+    AMDKFD_IOC_MAP_MEMORY_TO_GPU, AMDKFD_IOC_RUNTIME_ENABLE, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU,
+    AMDKFD_IOC_WAIT_EVENTS,
 };
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{Driver, Errno, Error, Fd, Result};
@@ -30,6 +31,8 @@ pub const STEP_OPEN_RENDER: &str = "open render node";
 pub const STEP_GET_VERSION: &str = "GET_VERSION";
 /// Step name: `AMDKFD_IOC_ACQUIRE_VM`.
 pub const STEP_ACQUIRE_VM: &str = "ACQUIRE_VM";
+/// Step name: `AMDKFD_IOC_RUNTIME_ENABLE`.
+pub const STEP_RUNTIME_ENABLE: &str = "RUNTIME_ENABLE";
 /// Step name: `AMDKFD_IOC_GET_PROCESS_APERTURES_NEW`.
 pub const STEP_APERTURES: &str = "GET_PROCESS_APERTURES_NEW";
 /// Step name: reserving the CPU/GPU VA window.
@@ -107,6 +110,11 @@ impl Kfd {
             u32::try_from(drm_fd.0).map_err(|_| Error::io(STEP_ACQUIRE_VM, Errno::EBADF.0))?;
         self.simple(STEP_ACQUIRE_VM, AMDKFD_IOC_ACQUIRE_VM, &AcquireVmArgs { drm_fd, gpu_id })
             .map(|_| ())
+    }
+
+    /// `RUNTIME_ENABLE` with `args` (the kernel writes nothing back).
+    pub(crate) fn runtime_enable(&mut self, args: RuntimeEnableArgs) -> Result<()> {
+        self.simple(STEP_RUNTIME_ENABLE, AMDKFD_IOC_RUNTIME_ENABLE, &args).map(|_| ())
     }
 
     /// `GET_PROCESS_APERTURES_NEW` twice: the count, then the array.

@@ -2,8 +2,9 @@
 //! retires work.
 //!
 //! [`KfdSubmitter`] drives one PM4 (non-AQL) compute queue of one GPU through any [`Driver`]
-//! (the Linux syscalls, the emulated device, or a test mock). Facts: reference/abi.md (KFD),
-//! `kfd_chardev.c`, `kfd_queue.c`, `kfd_events.c`, libhsakmt and tinygrad's `ops_amd.py`.
+//! (the Linux syscalls, the emulated device, or a test mock). Facts: the kernel's
+//! `kfd_ioctl.h`, `kfd_chardev.c`, `kfd_queue.c`, `kfd_events.c`, libhsakmt and tinygrad's
+//! `ops_amd.py`.
 //!
 //! ## Life
 //!
@@ -13,7 +14,11 @@
 //! 1. open `/dev/kfd`; `GET_VERSION` (major must be >= 1);
 //! 2. the topology node (by render minor or `gpu_id`, see [`topology`]) and the queue sizes the
 //!    kernel will check (see [`cwsr`]);
-//! 3. open the render node; `ACQUIRE_VM`; `GET_PROCESS_APERTURES_NEW` twice (count, array);
+//! 3. open the render node; `ACQUIRE_VM`; on KFD 1.14 or newer `RUNTIME_ENABLE` with
+//!    `mode_mask` 0 and `r_debug` 0, as tinygrad's `KFDIface.__init__` does right after
+//!    `ACQUIRE_VM` (the ioctl arrived with KFD 1.13, "Add debugger API"; mode 0 takes
+//!    `kfd_chardev.c: kfd_ioctl_runtime_enable`'s `runtime_disable` path);
+//!    `GET_PROCESS_APERTURES_NEW` twice (count, array);
 //! 4. reserve a CPU VA window inside the GPU's GPUVM aperture ([`Driver::reserve_va`]): every BO
 //!    lives at the same CPU and GPU address inside it;
 //! 5. the queue BOs, each `ALLOC_MEMORY_OF_GPU` at its VA, a fixed mmap of the render node at
@@ -50,7 +55,7 @@
 //! wake. A signalled MEMORY event is [`Error::Fault`] with the faulting VA, a HW_EXCEPTION
 //! event [`Error::DeviceLost`]; both are sticky. A fence that does not retire in time is
 //! [`Error::Timeout`]; [`KfdSubmitter::smoke`] turns that into the "queue created but the
-//! fence did not retire" diagnosis of the seeds' R9700.
+//! fence did not retire" diagnosis measured on an R9700 with Linux 6.17.
 //!
 //! ## BOs and VAs
 //!
@@ -74,7 +79,7 @@ use std::time::{Duration, Instant};
 
 use pm4rt_core::abi::kfd::{
     doorbell_mmap_offset, doorbell_offset_in_page, CreateEventArgs, CreateQueueArgs,
-    GetVersionArgs, KfdEventData, ProcessDeviceApertures, KFD_DOORBELL_MAP_SIZE,
+    GetVersionArgs, KfdEventData, ProcessDeviceApertures, RuntimeEnableArgs, KFD_DOORBELL_MAP_SIZE,
     KFD_EVENT_PAGE_SIZE, KFD_IOC_ALLOC_MEM_FLAGS_COHERENT, KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE,
     KFD_IOC_ALLOC_MEM_FLAGS_GTT, KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE,
     KFD_IOC_ALLOC_MEM_FLAGS_PUBLIC, KFD_IOC_ALLOC_MEM_FLAGS_UNCACHED, KFD_IOC_ALLOC_MEM_FLAGS_VRAM,
@@ -92,7 +97,7 @@ pub use dev::{
     STEP_ACQUIRE_VM, STEP_ALLOC, STEP_APERTURES, STEP_CPU_ACCESS, STEP_CREATE_EVENT,
     STEP_CREATE_QUEUE, STEP_DESTROY_EVENT, STEP_DESTROY_QUEUE, STEP_FREE, STEP_GET_VERSION,
     STEP_MAP, STEP_MMAP, STEP_MMAP_DOORBELL, STEP_OPEN_KFD, STEP_OPEN_RENDER, STEP_RESERVE_VA,
-    STEP_UNMAP, STEP_WAIT_EVENTS,
+    STEP_RUNTIME_ENABLE, STEP_UNMAP, STEP_WAIT_EVENTS,
 };
 pub use topology::{NodeSelector, TopologyNode, DEFAULT_TOPOLOGY_ROOT, STEP_TOPOLOGY};
 
@@ -113,6 +118,9 @@ pub const MIN_RING_SIZE: u32 = 1024;
 pub const SUBMIT_DWORDS: usize = 28;
 /// Minimum KFD major version.
 pub const MIN_KFD_MAJOR: u32 = 1;
+/// The first KFD version (major, minor) at which `open` calls `RUNTIME_ENABLE`: tinygrad's
+/// `KFDIface.__init__` calls it when `kfd_ver >= (1, 14)`.
+pub const RUNTIME_ENABLE_SINCE: (u32, u32) = (1, 14);
 
 /// How to open a [`KfdSubmitter`].
 #[derive(Debug, Clone)]
@@ -407,6 +415,9 @@ impl KfdSubmitter {
         res.render = Some(driver.open(&render_path).map_err(|e| Error::io(STEP_OPEN_RENDER, e.0))?);
         let render = res.render.unwrap_or(Fd(-1));
         res.kfd().acquire_vm(render, node.gpu_id)?;
+        if (version.major_version, version.minor_version) >= RUNTIME_ENABLE_SINCE {
+            res.kfd().runtime_enable(RuntimeEnableArgs::default())?;
+        }
         let aperture =
             res.kfd().apertures()?.into_iter().find(|a| a.gpu_id == node.gpu_id).ok_or_else(
                 || {
@@ -598,7 +609,7 @@ impl KfdSubmitter {
     ///
     /// Errors: as [`Submitter::submit_ib`] / [`Submitter::wait_fence`], except that a timeout
     /// becomes [`Error::Unsupported`] saying "KFD queue N created but the fence did not retire
-    /// within T" with the ring state (the seeds' R9700 symptom).
+    /// within T" with the ring state (the symptom measured on an R9700 with Linux 6.17).
     pub fn smoke(&mut self, ib_va: u64, dwords: u32, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         let fence = self.submit_ib(ib_va, dwords)?;
@@ -825,6 +836,7 @@ impl Submitter for KfdSubmitter {
                 "IB at {ib_va:#x} of {dwords} dwords (needs > 0 dwords, 4-byte alignment)"
             )));
         }
+        pm4rt_core::check_ib_size(dwords)?;
         if let Some(e) = &self.lost {
             return Err(match e {
                 Error::DeviceLost { .. } => e.clone(),

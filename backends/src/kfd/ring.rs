@@ -2,7 +2,7 @@
 //! `crate::ring`; this read-pointer rule differs from umq's, see there.)
 //!
 //! The write pointer is a 64-bit count of dwords that only grows; the ring index of a pointer
-//! `p` is `p % ring_dwords` (reference/abi.md). The read pointer the CP reports at
+//! `p` is `p % ring_dwords` (tinygrad `ops_amd.py: amd_push`). The read pointer the CP reports at
 //! `read_pointer_address` is treated only modulo the ring size: that is correct whether it is
 //! reported as a ring offset or as a growing count (the simulator's engine), because the ring
 //! size is a power of two that divides 2^32. One dword is always left free so that a full ring

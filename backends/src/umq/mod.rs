@@ -92,8 +92,6 @@ pub const FENCE_BO_SIZE: u64 = 4096;
 /// Dwords one submission occupies in the ring at most (ACQUIRE_MEM 8 + INDIRECT_BUFFER 4 +
 /// RELEASE_MEM 8).
 pub const MAX_SUBMIT_DWORDS: usize = 20;
-/// Largest IB one `INDIRECT_BUFFER` can run (IB_SIZE is 20 bits of dwords).
-pub const MAX_IB_DWORDS: u32 = (1 << 20) - 1;
 
 /// How to open a [`UmqSubmitter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -644,11 +642,7 @@ impl Submitter for UmqSubmitter {
         if dwords == 0 {
             return Err(Error::InvalidArgument("empty IB (0 dwords)".into()));
         }
-        if dwords > MAX_IB_DWORDS {
-            return Err(Error::InvalidArgument(format!(
-                "IB of {dwords} dwords exceeds INDIRECT_BUFFER's {MAX_IB_DWORDS}"
-            )));
-        }
+        pm4rt_core::check_ib_size(dwords)?;
         if !ib_va.is_multiple_of(4) {
             return Err(Error::InvalidArgument(format!("IB VA {ib_va:#x} is not 4-byte aligned")));
         }

@@ -33,3 +33,24 @@ pub fn ib_waiting_for_flag(s: &mut dyn Submitter) -> (u64, u64, u32) {
     let (_, va, n) = upload_ib(s, &b.into_vec());
     (flag_va, va, n)
 }
+
+/// The shared IB-size rule (`pm4rt_core::check_ib_size`): an IB of 2^20 dwords, inside one
+/// mapped BO, is refused by `submit_ib` with the one message every tier gives (IB_SIZE of
+/// `INDIRECT_BUFFER` is 20 bits: `gfx_v12_0.c: gfx_v12_0_ring_emit_ib_compute` would spill the
+/// length into CHAIN/VALID/VMID). Nothing is submitted.
+pub fn assert_refuses_an_ib_of_2_pow_20_dwords(s: &mut dyn Submitter) {
+    let dwords = 1u32 << 20;
+    let bo = s.alloc_bo(&BoDesc::gtt(u64::from(dwords) * 4 + 4096)).unwrap();
+    let va = s.map_va(bo, None).unwrap();
+    let submissions = s.info().counters.submissions;
+    match s.submit_ib(va, dwords) {
+        Err(pm4rt_core::Error::InvalidArgument(m)) => assert_eq!(
+            m,
+            "IB of 1048576 dwords exceeds the 1048575 dwords one INDIRECT_BUFFER can run \
+             (IB_SIZE is a 20-bit field)"
+        ),
+        other => panic!("an IB of 2^20 dwords was not refused: {other:?}"),
+    }
+    assert_eq!(s.info().counters.submissions, submissions, "nothing was submitted");
+    s.free_bo(bo).unwrap();
+}

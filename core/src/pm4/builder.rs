@@ -16,9 +16,8 @@ use crate::submitter::GfxTarget;
 /// the kernel's `gfx_v11_0_ring_emit_fence` ("GLM_INV must be set with GLM_WB").
 pub const FENCE_GCR_GFX11: u16 = 0x603;
 /// RELEASE_MEM GCR_CNTL of the end-of-pipe fence on gfx12: GL2_WB (dw1 bit 21) | SEQ = 1
-/// (22), as the kernel's `gfx_v12_0_ring_emit_fence`. Bits 12, 13 and 15 (GLM_WB, GLM_INV,
-/// GL1_INV) are reserved on gfx12 and are not set; invalidations belong in an ACQUIRE_MEM
-/// before the next work, not in the fence.
+/// (22), as the kernel's `gfx_v12_0_ring_emit_fence` (which, unlike gfx11's, sets no GLM
+/// bit); invalidations belong in an ACQUIRE_MEM before the next work, not in the fence.
 pub const FENCE_GCR_GFX12: u16 = 0x600;
 /// RELEASE_MEM CACHE_POLICY of the fence write (3, as the kernel's gfx11/gfx12 fences).
 pub const FENCE_CACHE_POLICY: u8 = 3;
@@ -26,16 +25,22 @@ pub const FENCE_CACHE_POLICY: u8 = 3;
 /// GLI_INV=1 | GLM_WB | GLM_INV | GLK_WB | GLK_INV | GLV_INV | GL1_INV | GL2_INV | GL2_WB.
 pub const ACQUIRE_FULL_GCR_GFX11: u32 = 0xC3F1;
 /// ACQUIRE_MEM GCR_CNTL full write-back + invalidate on gfx12: [`ACQUIRE_FULL_GCR_GFX11`]
-/// without the reserved bits 4 (GLM_WB), 5 (GLM_INV) and 9 (GL1_INV) = 0xC1C1.
+/// without GLM_WB (bit 4), GLM_INV (5) and GL1_INV (9) = 0xC1C1. RDNA4 has no GL1 and no GLM
+/// to act on; the bits are accepted (the kernel's `gfx_v12_0_emit_mem_sync` sets them) but not
+/// needed.
 pub const ACQUIRE_FULL_GCR_GFX12: u32 = 0xC1C1;
-/// RELEASE_MEM GCR_CNTL bits (shifted down by 12) reserved on gfx12: dw1 bits 12, 13, 15.
-pub const RELEASE_GCR_RESERVED_GFX12: u16 = (1 << 0) | (1 << 1) | (1 << 3);
-/// ACQUIRE_MEM GCR_CNTL bits reserved on gfx12: 4, 5 and 9.
-pub const ACQUIRE_GCR_RESERVED_GFX12: u32 = (1 << 4) | (1 << 5) | (1 << 9);
 /// ACQUIRE_MEM COHER_SIZE covering everything: dw2 = 0xFFFFFFFF, dw3 COHER_SIZE_HI \[7:0\] = 0xFF.
 pub const COHER_SIZE_ALL: u64 = 0xFF_FFFF_FFFF;
-/// ACQUIRE_MEM POLL_INTERVAL used by the convenience helpers (0xA, reference/pm4.md).
+/// ACQUIRE_MEM POLL_INTERVAL used by the convenience helpers (0xA, as the kernel's
+/// `gfx_v11_0_emit_mem_sync` / `gfx_v12_0_emit_mem_sync`).
 pub const ACQUIRE_POLL_INTERVAL: u16 = 0xA;
+
+/// Compute IBs are padded to a multiple of this many dwords, as Mesa does:
+/// `src/amd/common/ac_gpu_info.c: ac_query_gpu_info` sets
+/// `info->ip[AMD_IP_COMPUTE].ib_pad_dw_mask = 0x7` ("dword padding minus 1") and the winsys
+/// (`src/gallium/winsys/amdgpu/drm/amdgpu_cs.c: amdgpu_pad_gfx_compute_ib`) pads each IB with
+/// it. See [`Builder::pad_ib`].
+pub const IB_PAD_DWORDS: usize = 8;
 
 /// Whether a fence raises an interrupt after its write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,15 +188,10 @@ impl<'a> Builder<'a> {
     /// Append any packet.
     ///
     /// # Errors
-    /// [`EncodeError::Invalid`] if [`Packet::validate`] fails or the packet sets GCR bits
-    /// reserved on the builder's target; [`EncodeError::OutOfSpace`] if it does not fit.
+    /// [`EncodeError::Invalid`] if [`Packet::validate`] fails; [`EncodeError::OutOfSpace`] if it
+    /// does not fit.
     pub fn packet(&mut self, p: &Packet) -> Result<(), EncodeError> {
         p.validate()?;
-        match p {
-            Packet::ReleaseMem(r) => self.check_release_gcr(r)?,
-            Packet::AcquireMem(a) => self.check_acquire_gcr(a)?,
-            _ => {}
-        }
         let n = p.len_dwords();
         write_unchecked(p, self.reserve(n)?);
         Ok(())
@@ -244,6 +244,18 @@ impl<'a> Builder<'a> {
         self.nop_dwords(alignment_dwords - rem)
     }
 
+    /// Pad the IB to a multiple of [`IB_PAD_DWORDS`] the way Mesa's
+    /// `amdgpu_pad_gfx_compute_ib` does: nothing when aligned, else one type-3 NOP of the
+    /// missing length (`PKT3(PKT3_NOP, remaining - 2)`, the header-only NOP for one dword).
+    /// Mesa uses the type-2 filler only with `gfx_ib_pad_with_type2`, which
+    /// `ac_gpu_info.c` sets on GFX6 alone, never on gfx11/gfx12.
+    ///
+    /// # Errors
+    /// [`EncodeError::OutOfSpace`].
+    pub fn pad_ib(&mut self) -> Result<(), EncodeError> {
+        self.pad_to(IB_PAD_DWORDS)
+    }
+
     /// SET_SH_REG: write `values` to consecutive SH registers starting at `offset` (e.g.
     /// [`regs::COMPUTE_PGM_LO`]). The SH space (0x400 registers) always fits one packet.
     ///
@@ -294,34 +306,13 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn check_release_gcr(&self, r: &ReleaseMem) -> Result<(), EncodeError> {
-        if self.gfx.is_gfx12() && r.gcr_cntl & RELEASE_GCR_RESERVED_GFX12 != 0 {
-            return Err(invalid(
-                "RELEASE_MEM",
-                format!("GCR_CNTL {:#x} sets dw1 bits 12/13/15, reserved on gfx12", r.gcr_cntl),
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_acquire_gcr(&self, a: &AcquireMem) -> Result<(), EncodeError> {
-        if self.gfx.is_gfx12() && a.gcr_cntl & ACQUIRE_GCR_RESERVED_GFX12 != 0 {
-            return Err(invalid(
-                "ACQUIRE_MEM",
-                format!("GCR_CNTL {:#x} sets bits 4/5/9, reserved on gfx12", a.gcr_cntl),
-            ));
-        }
-        Ok(())
-    }
-
     /// RELEASE_MEM with caller-chosen fields.
     ///
     /// # Errors
-    /// [`EncodeError::Invalid`] for fields too wide, DATA_SEL 5..7, a misaligned address, or
-    /// GCR bits reserved on the target; [`EncodeError::OutOfSpace`].
+    /// [`EncodeError::Invalid`] for fields too wide, DATA_SEL 5..7 or a misaligned address;
+    /// [`EncodeError::OutOfSpace`].
     pub fn release_mem(&mut self, r: ReleaseMem) -> Result<(), EncodeError> {
         validate_release_mem(&r)?;
-        self.check_release_gcr(&r)?;
         write_release_mem(self.reserve(8)?, &r);
         Ok(())
     }
@@ -366,9 +357,8 @@ impl<'a> Builder<'a> {
     /// ACQUIRE_MEM with caller-chosen fields.
     ///
     /// # Errors
-    /// [`EncodeError::Invalid`] for GCR bits reserved on the target; [`EncodeError::OutOfSpace`].
+    /// [`EncodeError::OutOfSpace`] (every field is representable).
     pub fn acquire_mem(&mut self, a: AcquireMem) -> Result<(), EncodeError> {
-        self.check_acquire_gcr(&a)?;
         write_acquire_mem(self.reserve(8)?, &a);
         Ok(())
     }

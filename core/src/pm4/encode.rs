@@ -20,7 +20,7 @@ pub enum EncodeError {
     #[error(transparent)]
     OutOfSpace(#[from] OutOfSpace),
     /// The packet cannot be represented (a field too wide for its bits, a misaligned address,
-    /// a body too long or empty, a reserved GCR bit for the target, ...).
+    /// a body too long or empty, a reserved selector, ...).
     #[error("{name}: {reason}")]
     Invalid {
         /// Packet name.

@@ -9,7 +9,8 @@
 //!   naming the dword offset. Type-0/1/2 headers (including the type-2 filler 0x80000000) are
 //!   rejected: the encoder never emits them, so `decode(encode(p)) == p` for every valid `p`.
 //! - [`Builder`]: bounds-checked writer into a caller's `&mut [u32]` or a growable vector, with
-//!   per-target fence / cache-control helpers; never writes past the buffer.
+//!   per-target fence / cache-control helpers and Mesa's compute IB padding
+//!   ([`Builder::pad_ib`], [`IB_PAD_DWORDS`]); never writes past the buffer.
 //! - [`disassemble`]: one named-field line per packet, keeping the lines decoded before an error.
 
 mod builder;
@@ -22,9 +23,8 @@ pub mod tables;
 mod tests;
 
 pub use builder::{
-    Builder, FenceInterrupt, ACQUIRE_FULL_GCR_GFX11, ACQUIRE_FULL_GCR_GFX12,
-    ACQUIRE_GCR_RESERVED_GFX12, ACQUIRE_POLL_INTERVAL, COHER_SIZE_ALL, FENCE_CACHE_POLICY,
-    FENCE_GCR_GFX11, FENCE_GCR_GFX12, RELEASE_GCR_RESERVED_GFX12,
+    Builder, FenceInterrupt, ACQUIRE_FULL_GCR_GFX11, ACQUIRE_FULL_GCR_GFX12, ACQUIRE_POLL_INTERVAL,
+    COHER_SIZE_ALL, FENCE_CACHE_POLICY, FENCE_GCR_GFX11, FENCE_GCR_GFX12, IB_PAD_DWORDS,
 };
 pub use decode::{decode, decode_one};
 pub use disasm::{disassemble, format_fields, format_packet, Disassembly};

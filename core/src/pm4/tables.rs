@@ -1,8 +1,15 @@
 //! Declarative PM4 tables: opcodes, SH registers, bit fields, event types and selectors.
 //!
-//! Every number here comes from `/work/shared/reference/pm4.md` (PAL generated headers, Mesa
-//! `sid.h`, the kernel's gfx_v11/v12 ring code). The encoder, decoder, builder and
-//! disassembler all read these tables; none of them repeats a bit position.
+//! Every number here comes from the kernel's packet header `drivers/gpu/drm/amd/amdgpu/nvd.h`
+//! (the `PACKET3_*` definitions that both `gfx_v11_0.c` and `gfx_v12_0.c` include), Mesa's
+//! `src/amd/common/sid.h` and the register headers under
+//! `drivers/gpu/drm/amd/include/asic_reg/gc/`. The encoder, decoder, builder and disassembler
+//! all read these tables; none of them repeats a bit position.
+//!
+//! Cache-control (GCR) bits: gfx11 and gfx12 share one layout. The kernel's gfx12 ring code
+//! sets GLM_WB, GLM_INV and GL1_INV in its own packets (`gfx_v12_0.c: gfx_v12_0_emit_mem_sync`),
+//! so no GCR bit is reserved on either target and every stream the kernel emits decodes and
+//! disassembles with each bit named.
 
 /// A bit field inside one dword: `name` occupies bits `[lo + width - 1 : lo]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +169,7 @@ const fn opc(opcode: u8, name: &'static str, body: BodyLen, modelled: bool) -> O
     OpcodeInfo { opcode, name, body, modelled }
 }
 
-/// The opcode table (reference/pm4.md, "Type-3 header"). Body = total dwords - 1.
+/// The opcode table (`nvd.h` `PACKET3_*` opcodes). Body = total dwords - 1.
 pub const OPCODES: &[OpcodeInfo] = &[
     // NOP: COUNT+2 dwords, or the header alone (COUNT 0x3FFF).
     opc(op::NOP, "NOP", BodyLen::Min(0), true),
@@ -280,7 +287,8 @@ const fn sh(offset: u16, name: &'static str) -> ShReg {
     ShReg { offset, name }
 }
 
-/// The SH register table (reference/pm4.md, "SH registers").
+/// The SH register table (`gc_11_0_0_offset.h` / `gc_12_0_0_offset.h` `regCOMPUTE_*` minus
+/// `PACKET3_SET_SH_REG_START`).
 pub const SH_REGS: &[ShReg] = &[
     sh(regs::COMPUTE_DISPATCH_INITIATOR, "COMPUTE_DISPATCH_INITIATOR"),
     sh(regs::COMPUTE_DIM_X, "COMPUTE_DIM_X"),
@@ -458,8 +466,10 @@ pub mod fields {
     /// RELEASE_MEM dw2 fields (other bits must be zero).
     pub const RM_DW2: &[Field] = &[RM_DST_SEL, RM_INT_SEL, RM_DATA_SEL];
 
-    /// RELEASE_MEM GCR bits on gfx10/gfx11, as dw1 bit positions.
-    pub const RM_GCR_GFX11: &[Field] = &[
+    /// RELEASE_MEM GCR bits as dw1 bit positions, the same on gfx11 and gfx12 (`nvd.h`
+    /// `PACKET3_RELEASE_MEM_GCR_*`; the kernel's gfx11 fence sets GLM_WB | GLM_INV | GL2_WB |
+    /// SEQ, tinygrad's gfx11/gfx12 signal adds GLV_INV | GL1_INV | GL2_INV).
+    pub const RM_GCR: &[Field] = &[
         Field::new("GLM_WB", 12, 1),
         Field::new("GLM_INV", 13, 1),
         Field::new("GLV_INV", 14, 1),
@@ -472,23 +482,16 @@ pub mod fields {
         Field::new("SEQ", 22, 2),
         Field::new("GLK_WB", 24, 1),
     ];
-    /// RELEASE_MEM GCR bits on gfx12 (dw1 bits 12, 13 and 15 are reserved: no GLM / GL1).
-    pub const RM_GCR_GFX12: &[Field] = &[
-        Field::new("GLV_INV", 14, 1),
-        Field::new("GL2_US", 16, 1),
-        Field::new("GL2_RANGE", 17, 2),
-        Field::new("GL2_DISCARD", 19, 1),
-        Field::new("GL2_INV", 20, 1),
-        Field::new("GL2_WB", 21, 1),
-        Field::new("SEQ", 22, 2),
-        Field::new("GLK_WB", 24, 1),
-    ];
 
     /// ACQUIRE_MEM dw6 POLL_INTERVAL \[15:0\] (bits \[31:16\] must be zero).
     pub const AM_POLL_INTERVAL: Field = Field::new("POLL_INTERVAL", 0, 16);
-    /// ACQUIRE_MEM dw7 GCR_CNTL bits on gfx10/gfx11.
-    pub const AM_GCR_GFX11: &[Field] = &[
+    /// ACQUIRE_MEM dw7 GCR_CNTL bits, the same on gfx11 and gfx12 (`nvd.h`
+    /// `PACKET3_ACQUIRE_MEM_GCR_CNTL_*` and `PACKET3_ACQUIRE_MEM_GCR_RANGE_IS_PA`; GCR_CNTL is
+    /// \[18:0\]). The kernel's gfx11 and gfx12 `emit_mem_sync` both write 0xC3B1 = GLI_INV=1 |
+    /// GLM_WB | GLM_INV | GLK_INV | GLV_INV | GL1_INV | GL2_INV | GL2_WB.
+    pub const AM_GCR: &[Field] = &[
         Field::new("GLI_INV", 0, 2),
+        Field::new("GL1_RANGE", 2, 2),
         Field::new("GLM_WB", 4, 1),
         Field::new("GLM_INV", 5, 1),
         Field::new("GLK_WB", 6, 1),
@@ -501,19 +504,7 @@ pub mod fields {
         Field::new("GL2_INV", 14, 1),
         Field::new("GL2_WB", 15, 1),
         Field::new("SEQ", 16, 2),
-    ];
-    /// ACQUIRE_MEM dw7 GCR_CNTL bits on gfx12 (bits 4, 5 and 9 are reserved).
-    pub const AM_GCR_GFX12: &[Field] = &[
-        Field::new("GLI_INV", 0, 2),
-        Field::new("GLK_WB", 6, 1),
-        Field::new("GLK_INV", 7, 1),
-        Field::new("GLV_INV", 8, 1),
-        Field::new("GL2_US", 10, 1),
-        Field::new("GL2_RANGE", 11, 2),
-        Field::new("GL2_DISCARD", 13, 1),
-        Field::new("GL2_INV", 14, 1),
-        Field::new("GL2_WB", 15, 1),
-        Field::new("SEQ", 16, 2),
+        Field::new("RANGE_IS_PA", 18, 1),
     ];
 
     /// WRITE_DATA dw1 DST_SEL \[11:8\].
@@ -568,7 +559,8 @@ pub mod fields {
     pub const IB_DW3: &[Field] = &[IB_SIZE, IB_CHAIN, IB_VALID, IB_VMID];
 }
 
-/// SH register value fields, per target where they differ (reference/pm4.md, "Fields").
+/// SH register value fields, per target where they differ (`gc_11_0_0_sh_mask.h` /
+/// `gc_12_0_0_sh_mask.h`).
 pub mod reg_fields {
     use super::Field;
 
@@ -712,20 +704,14 @@ pub fn sh_reg_fields(offset: u16, gfx: GfxTarget) -> Option<&'static [Field]> {
     })
 }
 
-/// RELEASE_MEM GCR bit fields (dw1 positions) on `gfx`.
+/// RELEASE_MEM GCR bit fields (dw1 positions) on `gfx`: [`fields::RM_GCR`] on both targets.
 pub fn release_mem_gcr_fields(gfx: GfxTarget) -> &'static [Field] {
-    if gfx.is_gfx12() {
-        fields::RM_GCR_GFX12
-    } else {
-        fields::RM_GCR_GFX11
-    }
+    let _ = gfx; // one layout on gfx11 and gfx12 (see the module docs)
+    fields::RM_GCR
 }
 
-/// ACQUIRE_MEM GCR_CNTL bit fields on `gfx`.
+/// ACQUIRE_MEM GCR_CNTL bit fields on `gfx`: [`fields::AM_GCR`] on both targets.
 pub fn acquire_mem_gcr_fields(gfx: GfxTarget) -> &'static [Field] {
-    if gfx.is_gfx12() {
-        fields::AM_GCR_GFX12
-    } else {
-        fields::AM_GCR_GFX11
-    }
+    let _ = gfx; // one layout on gfx11 and gfx12 (see the module docs)
+    fields::AM_GCR
 }

@@ -621,6 +621,31 @@ struct IbJob {
     bytes: u32,
 }
 
+/// The dwords the CP fetches for a kernel IB of `length_dw` dwords.
+///
+/// The kernel takes any length (`amdgpu_cs.c: amdgpu_cs_p2_ib`: `ib->length_dw =
+/// chunk_ib->ib_bytes / 4`) and `gfx_v12_0.c: gfx_v12_0_ring_emit_ib_compute` (like
+/// `gfx_v11_0_ring_emit_ib_compute`) writes the ring's INDIRECT_BUFFER dw3 as
+/// `INDIRECT_BUFFER_VALID | ib->length_dw | (vmid << 24)`, unmasked. The CP reads IB_SIZE
+/// \[19:0\] of it, so an IB of 2^20 dwords or more runs truncated to `length_dw mod 2^20`
+/// (nothing at all for a multiple of 2^20); bit 20 lands in CHAIN (not modelled).
+fn cp_ib_dwords(length_dw: u32) -> u32 {
+    pm4rt_core::pm4::tables::fields::IB_SIZE.get(length_dw)
+}
+
+/// Why the CP faults on an IB of `length_dw` dwords, if it does: length bits \[27:24\] are
+/// ORed into dw3's VMID field (see [`cp_ib_dwords`]), so the CP fetches the IB through another
+/// VMID's page table; the emulator reports that as a VM fault of the job.
+fn cp_ib_vmid_fault(length_dw: u32) -> Option<String> {
+    let spill = pm4rt_core::pm4::tables::fields::IB_VMID.get(length_dw);
+    (spill != 0).then(|| {
+        format!(
+            "IB of {length_dw} dwords: gfx_v12_0_ring_emit_ib_compute ORs length bits [27:24] \
+             ({spill:#x}) into the INDIRECT_BUFFER VMID field; the CP fetches through another VM"
+        )
+    })
+}
+
 /// `amdgpu_cs_ioctl`: parser_init, pass1, pass2, parser_bos, submit.
 pub(crate) fn cs(
     dev: &EmulatedDevice,
@@ -762,12 +787,15 @@ pub(crate) fn cs(
     } else if let Some(why) = non_resident(&s, fd, &ibs, &resident) {
         s.last_error = Some(format!("job faulted (emulated eviction): {why}"));
         FenceState::Error(Errno::ETIME)
+    } else if let Some(why) = ibs.iter().find_map(|j| cp_ib_vmid_fault(j.bytes / 4)) {
+        s.last_error = Some(format!("job faulted: {why}"));
+        FenceState::Error(Errno::ETIME)
     } else {
         let engine = Arc::clone(&s.engine);
         let first = engine.submitted() + 1;
         let mut last = first - 1;
         for j in &ibs {
-            let dwords = j.bytes / 4;
+            let dwords = cp_ib_dwords(j.bytes / 4);
             if dwords == 0 {
                 continue;
             }
@@ -922,5 +950,24 @@ fn wait_cs_again(
             answer(kdata, &WaitCsOut { status: AMDGPU_WAIT_CS_BUSY })
         }
         _ => answer(kdata, &WaitCsOut { status: AMDGPU_WAIT_CS_RETIRED }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dw3 = VALID | length | vmid << 24 (gfx_v12_0_ring_emit_ib_compute), IB_SIZE = [19:0],
+    /// VMID = [27:24].
+    #[test]
+    fn the_cp_reads_20_bits_of_length_and_faults_when_it_spills_into_vmid() {
+        assert_eq!(cp_ib_dwords(8), 8);
+        assert_eq!(cp_ib_dwords(0xF_FFFF), 0xF_FFFF);
+        assert_eq!(cp_ib_dwords(0x10_0000), 0);
+        assert_eq!(cp_ib_dwords(0x10_0005), 5);
+        assert_eq!(cp_ib_dwords(0x30_0007), 7);
+        assert!(cp_ib_vmid_fault(0xFF_FFFF).is_none());
+        assert!(cp_ib_vmid_fault(0x100_0000).is_some());
+        assert!(cp_ib_vmid_fault(0x300_0010).unwrap().contains("0x3"));
     }
 }

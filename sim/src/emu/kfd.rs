@@ -15,8 +15,14 @@
 //!   An engine fault signals every MEMORY event (with the VA); any other engine halt every
 //!   HW_EXCEPTION event.
 //! - [`Preset::kfd_queues_retire`] false: queues are created but doorbell writes are ignored
-//!   (the seeds' R9700).
+//!   (as measured on an R9700 with Linux 6.17).
 //! - WAIT_EVENTS never blocks longer than [`Preset::wait_cap`].
+//! - GET_VERSION reports [`Preset::kfd_version`]; RUNTIME_ENABLE exists from KFD 1.13 ("Add
+//!   debugger API") and is `EINVAL` before, as an unknown ioctl nr. It follows
+//!   `kfd_chardev.c: kfd_ioctl_runtime_enable`: `mode_mask` with ENABLE takes `runtime_enable`
+//!   (`EBUSY` when the runtime is already enabled, `EEXIST` when the process has queues), any
+//!   other mode `runtime_disable` (0: no debugger or MES debug mode is emulated). Nothing is
+//!   written back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,7 +114,7 @@ pub fn topology_files(p: &Preset) -> BTreeMap<String, String> {
 }
 
 impl Preset {
-    /// The seeds' R9700 on Linux 6.17 as measured: KFD queues are created, but nothing
+    /// An R9700 on Linux 6.17 as measured: KFD queues are created, but nothing
     /// submitted through them ever retires (doorbell writes are ignored).
     pub fn r9700_kfd_never_retires() -> Preset {
         Preset {
@@ -192,6 +198,8 @@ pub(crate) struct KfdProcess {
     events: BTreeMap<u32, Event>,
     queues: HashMap<u32, usize>,
     doorbells: Arc<Mutex<HashMap<usize, QueueRing>>>,
+    /// `runtime_info.runtime_state == DEBUG_RUNTIME_STATE_ENABLED` and its `r_debug`.
+    runtime: Option<u64>,
 }
 
 /// The KFD part of the device state.
@@ -393,7 +401,12 @@ const KFD_TABLE: &[(u32, KHandler)] = &[
     (k::AMDKFD_IOC_FREE_MEMORY_OF_GPU, free),
     (k::AMDKFD_IOC_MAP_MEMORY_TO_GPU, map),
     (k::AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, unmap),
+    (k::AMDKFD_IOC_RUNTIME_ENABLE, runtime_enable),
 ];
+
+/// The KFD version that added `AMDKFD_IOC_RUNTIME_ENABLE` (kfd_ioctl.h: "1.13 - Add debugger
+/// API").
+const RUNTIME_ENABLE_SINCE: (u32, u32) = (1, 13);
 
 /// `kfd_ioctl`: match by nr, copy `max(user size, kernel size)` zero-extended in, run, copy the
 /// user's size back.
@@ -439,10 +452,41 @@ fn einval(s: &mut State, why: String) -> Errno {
     s.fail(Errno::EINVAL, why)
 }
 
-fn get_version(_: &EmulatedDevice, _: Fd, a: &mut [u8], _: &mut UserMem) -> Result<(), Errno> {
-    // KFD 1.18 (newest upstream ABI in the reference).
-    update_arg(a, &k::GetVersionArgs { major_version: 1, minor_version: 18 })
-        .map_err(|_| Errno::EFAULT)
+fn get_version(dev: &EmulatedDevice, _: Fd, a: &mut [u8], _: &mut UserMem) -> Result<(), Errno> {
+    let (major_version, minor_version) = dev.lock().preset.kfd_version;
+    update_arg(a, &k::GetVersionArgs { major_version, minor_version }).map_err(|_| Errno::EFAULT)
+}
+
+/// `kfd_ioctl_runtime_enable` (see the module docs).
+fn runtime_enable(
+    dev: &EmulatedDevice,
+    fd: Fd,
+    a: &mut [u8],
+    _: &mut UserMem,
+) -> Result<(), Errno> {
+    let args: k::RuntimeEnableArgs = decode_arg(a).map_err(|_| Errno::EFAULT)?;
+    let mut s = dev.lock();
+    if s.preset.kfd_version < RUNTIME_ENABLE_SINCE {
+        let (ma, mi) = s.preset.kfd_version;
+        return Err(einval(
+            &mut s,
+            format!("kfd_ioctl: no RUNTIME_ENABLE (nr 0x25) in KFD {ma}.{mi}"),
+        ));
+    }
+    let p = proc_of(&mut s, fd)?;
+    if args.mode_mask & k::KFD_RUNTIME_ENABLE_MODE_ENABLE_MASK == 0 {
+        // runtime_disable.
+        p.runtime = None;
+        return Ok(());
+    }
+    if p.runtime.is_some() {
+        return Err(s.fail(Errno::EBUSY, "runtime_enable: runtime_state is not DISABLED"));
+    }
+    if !p.queues.is_empty() {
+        return Err(s.fail(Errno::EEXIST, "runtime_enable: the process already has queues"));
+    }
+    p.runtime = Some(args.r_debug);
+    Ok(())
 }
 
 fn proc_of(s: &mut State, fd: Fd) -> Result<&mut KfdProcess, Errno> {
@@ -950,9 +994,51 @@ mod tests {
         dev.close(render).unwrap();
     }
 
+    fn runtime_enable_call(dev: &EmulatedDevice, fd: Fd, mode_mask: u32) -> Result<(), Errno> {
+        let r = k::RuntimeEnableArgs { r_debug: 0x1000, mode_mask, capabilities_mask: 0 };
+        let mut arg = arg_for(k::AMDKFD_IOC_RUNTIME_ENABLE, &r);
+        dev.ioctl(fd, k::AMDKFD_IOC_RUNTIME_ENABLE, &mut arg, &mut [])
+    }
+
+    #[test]
+    fn runtime_enable_follows_kfd_ioctl_runtime_enable() {
+        // kfd_chardev.c: runtime_enable is EBUSY unless DISABLED and EEXIST with queues;
+        // runtime_disable (mode_mask without ENABLE) always succeeds.
+        let dev = EmulatedDevice::r9700().unwrap();
+        let fd = dev.open(KFD_PATH).unwrap();
+        let enable = k::KFD_RUNTIME_ENABLE_MODE_ENABLE_MASK;
+        assert_eq!(runtime_enable_call(&dev, fd, 0), Ok(()));
+        assert_eq!(runtime_enable_call(&dev, fd, enable), Ok(()));
+        assert_eq!(runtime_enable_call(&dev, fd, enable), Err(Errno::EBUSY));
+        assert_eq!(runtime_enable_call(&dev, fd, 0), Ok(()));
+        dev.lock().kfd.procs.get_mut(&fd.0).unwrap().queues.insert(1, 0);
+        assert_eq!(runtime_enable_call(&dev, fd, enable), Err(Errno::EEXIST));
+        assert_eq!(runtime_enable_call(&dev, fd, 0), Ok(()));
+        dev.lock().kfd.procs.get_mut(&fd.0).unwrap().queues.clear();
+        // Another process (another open) has its own state.
+        let fd2 = dev.open(KFD_PATH).unwrap();
+        assert_eq!(runtime_enable_call(&dev, fd2, enable), Ok(()));
+        dev.close(fd2).unwrap();
+        dev.close(fd).unwrap();
+    }
+
+    #[test]
+    fn runtime_enable_is_unknown_before_kfd_1_13() {
+        let preset = Preset { kfd_version: (1, 12), ..Preset::r9700_gfx1201() };
+        let dev = EmulatedDevice::new(preset).unwrap();
+        let fd = dev.open(KFD_PATH).unwrap();
+        assert_eq!(runtime_enable_call(&dev, fd, 0), Err(Errno::EINVAL));
+        let mut arg = arg_for(k::AMDKFD_IOC_GET_VERSION, &k::GetVersionArgs::default());
+        dev.ioctl(fd, k::AMDKFD_IOC_GET_VERSION, &mut arg, &mut []).unwrap();
+        let v = decode_arg::<k::GetVersionArgs>(&arg).unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 12));
+        dev.close(fd).unwrap();
+    }
+
     #[test]
     fn node_sizes_match_the_reference() {
-        // reference/abi.md: R9700 (gfx1201, 64 CUs): cwsr 0x1D47000, debug 0x10000.
+        // kfd_queue.c: kfd_queue_ctx_save_restore_size for gfx1201 with 64 CUs (the formulas
+        // in backends/src/kfd/cwsr.rs): cwsr 0x1D47000, debug 0x10000.
         let (ctl, cwsr, debug, eop) = node_queue_sizes(120001, 64);
         assert_eq!((ctl, cwsr, debug, eop), (0x7000, 0x1D4_7000, 0x1_0000, 4096));
     }

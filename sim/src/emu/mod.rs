@@ -23,6 +23,10 @@
 //!   GPU reset: its fence fails with `ETIME`, its context is guilty, every context sees
 //!   `AMDGPU_CTX_QUERY2_FLAGS_RESET`, jobs queued behind it fail with `ECANCELED`, and a fresh
 //!   engine takes over.
+//! - **IB length.** The kernel accepts any IB length; the ring's INDIRECT_BUFFER carries it in
+//!   the 20-bit IB_SIZE field unmasked (`gfx_v12_0_ring_emit_ib_compute`). The emulated CP runs
+//!   `length mod 2^20` dwords of an IB of 2^20 dwords or more (nothing for a multiple), and a
+//!   length with bits \[27:24\] set (spilled into VMID) faults the job like an eviction.
 //! - **One VM.** All files share one simulated address space (the kernel gives each its own).
 //! - **Whole-BO mappings.** GEM_VA MAP with `offset_in_bo != 0`, a `map_size` other than the
 //!   BO size, or a second mapping of the same BO is refused with `EINVAL` although the kernel

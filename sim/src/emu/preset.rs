@@ -72,6 +72,10 @@ pub struct Preset {
     pub kfd_present: bool,
     /// Whether KFD queues retire work (the seeds' R9700 on 6.17 creates them, never retires).
     pub kfd_queues_retire: bool,
+    /// The KFD ioctl version (major, minor) `GET_VERSION` reports (`KFD_IOCTL_MAJOR_VERSION` /
+    /// `KFD_IOCTL_MINOR_VERSION` of `include/uapi/linux/kfd_ioctl.h`). Ioctls newer than it
+    /// are unknown to the emulated KFD (`RUNTIME_ENABLE` arrived with 1.13).
+    pub kfd_version: (u32, u32),
     /// Longest a WAIT_CS with an "infinite" timeout blocks before reporting busy. The kernel
     /// blocks forever; the emulator bounds every wait.
     pub wait_cap: Duration,
@@ -113,6 +117,9 @@ impl Preset {
             userq_compute_slots: 0,
             kfd_present: true,
             kfd_queues_retire: true,
+            // KFD_IOCTL_MINOR_VERSION 18 ("Rename pad in set_memory_policy_args to
+            // misc_process_flag").
+            kfd_version: (1, 18),
             wait_cap: Duration::from_secs(10),
             extra_files: BTreeMap::new(),
         }
