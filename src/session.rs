@@ -14,9 +14,9 @@
 //! Every operation is recorded into a [`Batch`]; [`Batch::submit_and_wait`] writes all of it
 //! into ONE IB — per operation its kernarg slot (64 bytes apart), a `WRITE_DATA` zeroing the
 //! packed argmax output before an argmax dispatch, the dispatch itself
-//! ([`pm4rt_core::launch::emit_dispatch`]), a barrier ([`pm4rt_core::launch::emit_barrier`])
-//! before any dispatch that reads or writes a buffer an earlier one since the last barrier
-//! wrote (or writes one it read) — and ends it with a `RELEASE_MEM` fence, padded with a NOP to
+//! ([`pm4rt_core::launch::emit_dispatch`], which starts with a cache invalidate and ends with
+//! a `CS_PARTIAL_FLUSH`, so every dispatch sees everything the earlier ones wrote; no other
+//! barrier is needed) — and ends it with a `RELEASE_MEM` fence, padded with a NOP to
 //! a multiple of 8 dwords as Mesa pads compute IBs ([`pm4rt_core::pm4::Builder::pad_ib`]); one
 //! submission, one wait, then the argmax results are read back. The dispatch's RSRC1 depends
 //! on the tier (PRIV on gfx11 KFD queues), so a batch is recorded again after a fallback. The single-operation methods
@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use pm4rt_core::code_object::{CodeObject, CodeObjectError, Kernel};
-use pm4rt_core::launch::{emit_barrier, emit_dispatch, Launch, LaunchError};
+use pm4rt_core::launch::{emit_dispatch, Launch, LaunchError};
 use pm4rt_core::pm4::{Builder, EncodeError, FenceInterrupt};
 use pm4rt_core::{BoDesc, BoHandle, Fence, GfxTarget, Submitter, SubmitterInfo, Tier};
 use pm4rt_kernels::KernelId;
@@ -309,11 +309,10 @@ struct Vector {
     host: Vec<f32>,
 }
 
-/// A buffer an operation touches, for barrier placement.
+/// A buffer an operation writes (read back after a fallback replay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Res {
     Vec(u32),
-    Weight(u32),
     Out(usize),
 }
 
@@ -339,7 +338,6 @@ struct Op {
     args: Vec<(&'static str, Arg)>,
     /// Workgroups in X.
     groups: u32,
-    reads: Vec<Res>,
     writes: Vec<Res>,
     /// The argmax output slot this op zeroes and writes, if any.
     out: Option<usize>,
@@ -889,8 +887,6 @@ impl Session {
     fn record(&mut self, ops: &[Op]) -> Result<(Vec<u8>, Vec<u32>)> {
         let mut kernarg = vec![0u8; KERNARG_SLOT as usize * ops.len()];
         let mut b = Builder::growable(self.gfx);
-        let mut written: HashSet<Res> = HashSet::new();
-        let mut read: HashSet<Res> = HashSet::new();
         for (i, op) in ops.iter().enumerate() {
             let slot = KERNARG_SLOT as usize * i;
             for &(name, arg) in &op.args {
@@ -901,15 +897,6 @@ impl Session {
                         .copy_from_slice(&value.to_le_bytes()[..a.size as usize]);
                 }
             }
-            let depends = op.reads.iter().any(|r| written.contains(r))
-                || op.writes.iter().any(|r| written.contains(r) || read.contains(r));
-            if depends {
-                emit_barrier(&mut b)?;
-                written.clear();
-                read.clear();
-            }
-            read.extend(op.reads.iter().copied());
-            written.extend(op.writes.iter().copied());
             if let Some(o) = op.out {
                 b.write_data(self.outs.va + ARGMAX_BYTES * o as u64, &[0, 0])?;
             }
@@ -1022,7 +1009,6 @@ impl Batch<'_> {
                 ("cols", Arg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
-            reads: vec![Res::Weight(w.0), Res::Vec(x.0)],
             writes: vec![Res::Vec(y.0)],
             out: None,
         });
@@ -1041,7 +1027,6 @@ impl Batch<'_> {
             kernel,
             args: vec![("x", x_va), ("n", Arg::Value(n as u64)), ("out", Arg::Out)],
             groups: kernel.grid().workgroups(n as u32),
-            reads: vec![Res::Vec(x.0)],
             writes: vec![Res::Out(o)],
             out: Some(o),
         });
@@ -1067,7 +1052,6 @@ impl Batch<'_> {
                 ("cols", Arg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
-            reads: vec![Res::Weight(w.0), Res::Vec(x.0)],
             writes: vec![Res::Out(o)],
             out: Some(o),
         });
@@ -1100,7 +1084,6 @@ impl Batch<'_> {
                 ("eps", Arg::Value(u64::from(eps.to_bits()))),
             ],
             groups: kernel.grid().workgroups(n as u32),
-            reads: vec![Res::Vec(x.0), Res::Vec(weight.0)],
             writes: vec![Res::Vec(y.0)],
             out: None,
         });
@@ -1119,7 +1102,6 @@ impl Batch<'_> {
             kernel,
             args: vec![("src", src_va), ("dst", dst_va), ("n", Arg::Value(n as u64))],
             groups: kernel.grid().workgroups(n as u32),
-            reads: vec![Res::Vec(src.0)],
             writes: vec![Res::Vec(dst.0)],
             out: None,
         });
@@ -1164,20 +1146,21 @@ mod tests {
     use pm4rt_core::pm4::{decode, Packet};
     use pm4rt_sim::SimSubmitter;
 
-    /// Barriers only where a dispatch depends on an earlier one; a WRITE_DATA zeroing each
-    /// argmax output right before its dispatch; one fence at the end.
+    /// Every dispatch carries its own invalidate and flush, so a batch of dependent operations
+    /// needs no other barrier; a WRITE_DATA zeroes each argmax output right before its
+    /// dispatch; one fence at the end.
     #[test]
-    fn record_places_barriers_and_zeroing() {
+    fn record_zeroes_argmax_outputs_and_ends_with_one_fence() {
         let mut s = Session::new(Box::new(SimSubmitter::new().unwrap())).unwrap();
         let w = s.upload_weights(WeightFormat::F32, 2, 4, &[0u8; 32]).unwrap();
         let [x, nw, h, y, z] = [4, 4, 4, 2, 2].map(|n| s.alloc_vec(n).unwrap());
         let mut b = s.batch();
-        b.rms_norm(x, nw, 1e-6, h).unwrap(); // -
-        b.dmmv(w, h, y).unwrap(); // reads h: barrier
-        b.argmax(y).unwrap(); // reads y: barrier, WRITE_DATA
-        b.copy(y, z).unwrap(); // reads y (not written since the barrier): none
-        b.dmmv_argmax(w, h).unwrap(); // none; WRITE_DATA
-        b.copy(z, y).unwrap(); // reads z written by copy: barrier
+        b.rms_norm(x, nw, 1e-6, h).unwrap();
+        b.dmmv(w, h, y).unwrap();
+        b.argmax(y).unwrap();
+        b.copy(y, z).unwrap();
+        b.dmmv_argmax(w, h).unwrap();
+        b.copy(z, y).unwrap();
         let ops = std::mem::take(&mut b.ops);
         drop(b);
         let (_, ib) = s.record(&ops).unwrap();
@@ -1185,6 +1168,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .filter_map(|(_, p)| match p {
+                Packet::AcquireMem(_) => Some('I'),
                 Packet::EventWrite { .. } => Some('B'),
                 Packet::WriteData(_) => Some('Z'),
                 Packet::DispatchDirect { .. } => Some('D'),
@@ -1192,9 +1176,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        // Every dispatch ends with its own CS partial flush (emit_dispatch), so a dependent
-        // one sees two: the dispatch's and the session's barrier.
-        assert_eq!(kinds.iter().collect::<String>(), "DBBDBBZDBDBZDBBDBF");
+        assert_eq!(kinds.iter().collect::<String>(), "IDBIDBZIDBIDBZIDBIDBF");
     }
 
     /// Mesa pads compute IBs to 8 dwords (`ac_gpu_info.c`: `ib_pad_dw_mask = 0x7`) with one
