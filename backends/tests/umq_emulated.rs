@@ -393,3 +393,46 @@ fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     s.wait_fence(f, WAIT).unwrap();
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x5EED);
 }
+
+/// Eight rings' worth of submissions back to back (a 4 KiB ring of 1024 dwords, 20 dwords
+/// each): the CP reports its read pointer as a 32-bit dword offset wrapped at the ring size
+/// (kfdtest: "On PM4 queues Rptr is always 32-bit in dword units and wraps at queue size"),
+/// so the tier must bound ring space by retired fences, as Mesa does; a tier reconstructing a
+/// 64-bit read pointer from the report stalls after about one ring.
+#[test]
+fn several_rings_of_submissions_with_the_cps_wrapping_rptr() {
+    let dev = userq_device();
+    {
+        let mut s =
+            UmqSubmitter::open(dev.clone(), UmqConfig { ring_bytes: 4096, ..config() }).unwrap();
+        let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let data_va = s.map_va(data, None).unwrap();
+        let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let ib_va = s.map_va(ib, None).unwrap();
+        let words = write_ib(&s, data_va, 0x5EED_0001);
+        s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
+        // The dword after the 32-bit report is not the CP's: it must stay as written here.
+        let rptr_va = s.queue_vas().rptr;
+        dev.memory().write_u32(rptr_va + 4, 0xDEAD_BEEF).unwrap();
+        let n = 8 * 1024 / 20 + 1;
+        let mut last = None;
+        for _ in 0..n {
+            last = Some(s.submit_ib(ib_va, words.len() as u32).unwrap());
+        }
+        s.wait_fence(last.unwrap(), WAIT).unwrap();
+        assert!(s.wptr() >= 8 * s.ring_dwords(), "{} dwords written", s.wptr());
+        assert_eq!(s.info().counters.retired, n as u64);
+        let mem = dev.memory();
+        let t = std::time::Instant::now();
+        let end = (s.wptr() % s.ring_dwords()) as u32;
+        while mem.read_u32(rptr_va).unwrap() != end && t.elapsed() < WAIT {
+            std::thread::yield_now();
+        }
+        assert_eq!(mem.read_u32(rptr_va).unwrap(), end, "rptr = wptr mod ring, in dwords");
+        assert_eq!(mem.read_u32(rptr_va + 4).unwrap(), 0xDEAD_BEEF);
+        let mut out = [0u8; 4];
+        s.read_bo(data, 0, &mut out).unwrap();
+        assert_eq!(u32::from_le_bytes(out), 0x5EED_0001);
+    }
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}

@@ -587,7 +587,8 @@ fn probe_reports_each_failing_check_with_its_value() {
             Box::new(|k| k.hw_ip.userq_num_slots = 0),
             vec![ProbeFailure::NoComputeSlots { slots: 0 }],
         ),
-        (Box::new(|k| k.eop = Err(Errno::EINVAL)), vec![ProbeFailure::FwAreasFailed { errno: 22 }]),
+        // EINVAL / EOPNOTSUPP mean "not reported" (see below); any other errno fails.
+        (Box::new(|k| k.eop = Err(Errno::EIO)), vec![ProbeFailure::FwAreasFailed { errno: 5 }]),
         (
             Box::new(|k| k.eop = Ok(InfoUqMetadataCompute { eop_size: 0, eop_alignment: 256 })),
             vec![ProbeFailure::BadEop { size: 0, alignment: 256 }],
@@ -650,6 +651,48 @@ fn probe_never_asks_for_the_kernel_version() {
     let p = UmqSubmitter::probe(driver(&fake), &config()).unwrap();
     assert!(p.supported(), "{p}");
     assert_eq!(p.eop, Some(InfoUqMetadataCompute { eop_size: 2048, eop_alignment: 256 }));
+}
+
+/// Linux 6.17 answers UQ_FW_AREAS(COMPUTE) with EINVAL (amdgpu_info_ioctl handles only
+/// AMDGPU_HW_IP_GFX there); EOPNOTSUPP comes from a later kernel without the callback. The
+/// queue is still created, with Mesa's EOP buffer: one 4 KiB page, 256-aligned
+/// (amdgpu_userq.c: amdgpu_userq_init).
+#[test]
+fn compute_fw_areas_not_reported_opens_with_mesas_eop() {
+    for errno in [Errno::EINVAL, Errno::EOPNOTSUPP] {
+        let fake = Fake::with(|k| k.eop = Err(errno));
+        let s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+        let p = s.probe_result();
+        assert!(p.supported(), "{p}");
+        assert_eq!((p.eop, p.eop_not_reported), (None, Some(errno.0)));
+        let eop = p.eop_layout();
+        assert_eq!((eop.size, eop.alignment, eop.from_kernel), (4096, 256, false));
+        // The same calls as with the metadata: the EOP BO is one page either way.
+        assert_eq!(normalized(fake.events()), expected_open());
+        drop(s);
+        assert_eq!(fake.live(), 0);
+    }
+}
+
+/// A kernel that reports the metadata is followed (never below Mesa's page / 256).
+#[test]
+fn reported_compute_eop_size_and_alignment_are_used() {
+    let fake = Fake::with(|k| {
+        k.eop = Ok(InfoUqMetadataCompute { eop_size: 8192, eop_alignment: 0x10000 })
+    });
+    let s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+    let eop = s.probe_result().eop_layout();
+    assert_eq!((eop.size, eop.alignment, eop.from_kernel), (8192, 0x10000, true));
+    let vas = s.queue_vas();
+    assert_eq!(vas.eop % 0x10000, 0);
+    let ev = fake.events();
+    assert!(ev.contains(&Ev::GemCreate {
+        size: 8192,
+        domains: DOMAIN_VRAM,
+        flags: CREATE_NO_CPU_ACCESS
+    }));
+    drop(s);
+    assert_eq!(fake.live(), 0);
 }
 
 // --- error paths of open ---------------------------------------------------------------------
@@ -777,19 +820,23 @@ fn submit_writes_ring_wptr_and_doorbell_with_no_ioctl() {
 }
 
 #[test]
-fn ring_wraps_and_never_overruns_the_read_pointer() {
+fn ring_space_is_bounded_by_retired_fences() {
     // 4 KiB ring = 1024 dwords, 20 dwords per submission: 51 fit (1020 < 1024).
     let mut q = open_with_ib(4096);
     for _ in 0..51 {
         q.s.submit_ib(q.ib_va, 8).unwrap();
     }
     assert_eq!(q.s.wptr(), 1020);
-    // The CP has read nothing: the 52nd must wait, then time out.
+    // No fence retired: the 52nd waits for the oldest (seq 1), then times out.
     let e = q.s.submit_ib(q.ib_va, 8).unwrap_err();
-    assert!(matches!(e, Error::Timeout { fence: Fence { seq: 52 }, .. }), "{e:?}");
+    assert!(matches!(e, Error::Timeout { fence: Fence { seq: 1 }, .. }), "{e:?}");
     assert_eq!(q.s.wptr(), 1020, "nothing written on a refused submission");
-    // The CP consumed everything (a 64-bit report, in dwords).
+    // The CP's read-pointer report is not what frees space: a report of everything consumed
+    // (wrapped, 1020 % 1024) changes nothing while no fence retired.
     q.fake.mem(4).set_u64(0, 1020);
+    assert!(matches!(q.s.submit_ib(q.ib_va, 8), Err(Error::Timeout { .. })));
+    // Fence 1 retired: its 20 dwords are free, exactly one more submission fits.
+    q.fake.mem(6).set_u64(0, 1);
     q.s.submit_ib(q.ib_va, 8).unwrap();
     assert_eq!(q.s.wptr(), 1040);
     let ring = q.fake.mem(2);
@@ -799,9 +846,18 @@ fn ring_wraps_and_never_overruns_the_read_pointer() {
     header(0x49, 6, ring.dword(8));
     assert_eq!((ring.dword(13), ring.dword(14)), (52, 0), "fence value 52");
     assert_eq!(q.fake.mem(1).u64_at(32), 1040);
-    // A read pointer ahead of the write pointer is a dead queue, not a hang.
+    assert!(matches!(
+        q.s.submit_ib(q.ib_va, 8),
+        Err(Error::Timeout { fence: Fence { seq: 2 }, .. })
+    ));
+    // Every fence retired (a garbage report is ignored): the whole ring is free again.
     q.fake.mem(4).set_u64(0, 5000);
-    assert!(matches!(q.s.submit_ib(q.ib_va, 8), Err(Error::DeviceLost { .. })));
+    q.fake.mem(6).set_u64(0, 52);
+    for _ in 0..51 {
+        q.s.submit_ib(q.ib_va, 8).unwrap();
+    }
+    assert_eq!(q.s.wptr(), 1040 + 1020);
+    assert_eq!(q.s.info().counters.retired, 52);
 }
 
 #[test]

@@ -688,3 +688,31 @@ fn userq_mqd_size_is_the_ips_struct() {
     assert_eq!(dev.live_handles().user_queues, 3);
     dev.close(fd).unwrap();
 }
+
+/// INFO UQ_FW_AREAS(COMPUTE): Linux 6.17's `amdgpu_info_ioctl` handles only
+/// `AMDGPU_HW_IP_GFX` there (EINVAL for COMPUTE); a later kernel's
+/// `amdgpu_userq_metadata_info_compute` answers `{eop_size 2048, eop_alignment 256}`
+/// (`GFX11_MEC_HPD_SIZE` / `GFX12_MEC_HPD_SIZE`, 256).
+#[test]
+fn uq_fw_areas_compute_is_einval_on_6_17_and_answered_by_a_newer_kernel() {
+    let query = |preset: Preset| {
+        let dev = EmulatedDevice::new(preset).unwrap();
+        let fd = dev.open(NODE).unwrap();
+        let mut buf = vec![0xAAu8; 16];
+        let q = Info::with_hw_ip(
+            AMDGPU_INFO_UQ_FW_AREAS,
+            InfoQueryHwIp { ip_type: AMDGPU_HW_IP_COMPUTE, ip_instance: 0 },
+            user_ptr(&buf),
+            16,
+        );
+        let r = call(&dev, fd, DRM_IOCTL_AMDGPU_INFO, &q, &mut [&mut buf]).map(|_| ());
+        dev.close(fd).unwrap();
+        r.map(|()| (buf[..4].to_vec(), buf[4..8].to_vec()))
+    };
+    for p in [Preset::r9700_gfx1201(), Preset::rx7900xtx_gfx1100(), Preset::rx7900xtx_userq()] {
+        assert_eq!(p.kernel_release, "6.17.0");
+        assert_eq!(query(p.clone()), Err(Errno::EINVAL), "{}", p.name);
+    }
+    let newer = Preset { uq_fw_areas_compute: true, ..Preset::rx7900xtx_userq() };
+    assert_eq!(query(newer), Ok((2048u32.to_le_bytes().to_vec(), 256u32.to_le_bytes().to_vec())));
+}

@@ -73,7 +73,9 @@ pub use dev::{
     STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS, STEP_MMAP, STEP_OPEN, STEP_QUEUE_ACCESS,
     STEP_READ_PARAM, STEP_USERQ_CREATE, STEP_USERQ_FREE, STEP_VA_MAP, STEP_VA_UNMAP,
 };
-pub use probe::{ProbeFailure, UmqProbe, USER_QUEUE_PARAM};
+pub use probe::{
+    EopLayout, ProbeFailure, UmqProbe, MESA_EOP_ALIGNMENT, MESA_EOP_SIZE, USER_QUEUE_PARAM,
+};
 
 /// Default ring size: 64 KiB, Mesa's `AMDGPU_USERQ_RING_SIZE` (0x10000).
 pub const DEFAULT_RING_BYTES: u64 = 0x10000;
@@ -265,6 +267,8 @@ pub struct UmqSubmitter {
     by_va: BTreeMap<u64, (u64, u32)>,
     last_seq: u64,
     retired_seq: u64,
+    /// Submissions whose ring dwords are not free yet (their fences have not retired).
+    in_flight: ring::InFlight,
     submissions: u64,
 }
 
@@ -341,6 +345,7 @@ impl UmqSubmitter {
                     by_va: BTreeMap::new(),
                     last_seq: 0,
                     retired_seq: 0,
+                    in_flight: ring::InFlight::default(),
                     submissions: 0,
                 })
             }
@@ -375,8 +380,8 @@ impl UmqSubmitter {
         probe: &UmqProbe,
         qbos: &mut Vec<Bo>,
     ) -> Result<u32> {
-        let eop = probe.eop.unwrap_or_default();
-        let eop_size = round_page(u64::from(eop.eop_size))
+        let eop = probe.eop_layout();
+        let eop_size = round_page(u64::from(eop.size))
             .ok_or_else(|| Error::Unsupported("EOP size overflows".into()))?;
         let rw = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
         let gtt = |size, flags| {
@@ -408,7 +413,7 @@ impl UmqSubmitter {
                     cpu: false,
                     vm_flags: rw,
                 },
-                u64::from(eop.eop_alignment),
+                u64::from(eop.alignment),
             ),
             gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED), // Q_FENCE
         ];
@@ -499,29 +504,32 @@ impl UmqSubmitter {
         self.by_va.range(..=va).next_back().is_some_and(|(_, &(e, _))| end <= e)
     }
 
-    /// The CP's read pointer, as a full 64-bit dword count.
-    fn rptr(&self) -> Result<u64> {
-        let raw = self.qmap(Q_RPTR)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
-        ring::full_rptr(self.wptr, raw, self.ring_dwords).map_err(|b| Error::DeviceLost {
-            reason: format!(
-                "user queue {} reports read pointer {:#x} inconsistent with write pointer {:#x}",
-                self.queue_id, b.reported, b.wptr
-            ),
-        })
+    /// Read the fence BO and retire every submission up to its value (fences retire in
+    /// order; a value beyond the last issued is not ours).
+    fn poll_fence(&mut self) -> Result<u64> {
+        let v = self.qmap(Q_FENCE)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
+        self.retired_seq = self.retired_seq.max(v.min(self.last_seq));
+        self.in_flight.retire(self.retired_seq);
+        Ok(v)
     }
 
-    /// Wait (bounded) until `n` dwords fit in the ring.
-    fn wait_space(&self, n: u64, seq: u64) -> Result<()> {
+    /// Wait (bounded by [`UmqConfig::space_timeout`]) until `n` dwords fit in the ring: the
+    /// oldest submissions' fences must retire (see `ring`).
+    fn wait_space(&mut self, n: u64, seq: u64) -> Result<()> {
         let start = Instant::now();
         let mut polls = 0u32;
         loop {
-            let rptr = self.rptr()?;
-            if ring::fits(self.wptr, rptr, n, self.ring_dwords) {
+            if self.in_flight.fits(self.wptr, n, self.ring_dwords) {
+                return Ok(());
+            }
+            self.poll_fence()?;
+            if self.in_flight.fits(self.wptr, n, self.ring_dwords) {
                 return Ok(());
             }
             let waited = start.elapsed();
             if waited >= self.config.space_timeout {
-                return Err(Error::Timeout { fence: Fence { seq }, waited });
+                let oldest = self.in_flight.oldest().unwrap_or(seq);
+                return Err(Error::Timeout { fence: Fence { seq: oldest }, waited });
             }
             backoff(&mut polls);
         }
@@ -688,6 +696,7 @@ impl Submitter for UmqSubmitter {
         .map_err(io)?;
         self.wptr = wptr;
         self.last_seq = seq;
+        self.in_flight.push(seq, wptr);
         self.submissions += 1;
         Ok(Fence { seq })
     }
@@ -702,11 +711,7 @@ impl Submitter for UmqSubmitter {
         let start = Instant::now();
         let mut polls = 0u32;
         loop {
-            let v =
-                self.qmap(Q_FENCE)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
-            if v >= fence.seq {
-                // Fences retire in order; a value beyond the last issued is not ours.
-                self.retired_seq = self.retired_seq.max(v.min(self.last_seq));
+            if self.poll_fence()? >= fence.seq {
                 return Ok(());
             }
             let waited = start.elapsed();

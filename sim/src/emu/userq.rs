@@ -70,8 +70,9 @@ const SDMA_MQD_SIZE: usize = 8;
 /// Size of one user-queue doorbell (`db_size = sizeof(u64)` for GFX / COMPUTE / DMA).
 const DOORBELL_SIZE: u64 = 8;
 
-/// UQ_FW_AREAS(COMPUTE) on GFX11 / GFX12: EOP size 2048, alignment 256 (reference/abi.md,
-/// `get_gfx_shadow_info` of gfx_v11_0 / gfx_v12_0).
+/// The compute EOP metadata of GFX11 / GFX12: size `GFX11_MEC_HPD_SIZE` / `GFX12_MEC_HPD_SIZE`
+/// (2048), alignment 256 (`gfx_v11_0_get_gfx_shadow_info_nocheck` and gfx_v12_0's, the
+/// values `amdgpu_userq_metadata_info_compute` reports on kernels that have it).
 pub(crate) fn compute_eop(gfx: GfxTarget) -> InfoUqMetadataCompute {
     match gfx {
         GfxTarget::Gfx1100 | GfxTarget::Gfx1201 => {
@@ -81,11 +82,13 @@ pub(crate) fn compute_eop(gfx: GfxTarget) -> InfoUqMetadataCompute {
 }
 
 /// The answer to `INFO UQ_FW_AREAS` for `q` (the 16-byte `drm_amdgpu_info_uq_metadata`), or
-/// the kernel's errno: `EINVAL` for an IP the query does not handle.
+/// the kernel's errno: `EINVAL` for an IP the query does not handle — COMPUTE on Linux 6.17
+/// ([`Preset::uq_fw_areas_compute`] false). GFX is answered by 6.17
+/// (`amdgpu_userq_metadata_info_gfx`) but not emulated: `EINVAL` too (emulator limitation).
 pub(crate) fn uq_fw_areas(p: &Preset, q: InfoQueryHwIp) -> Result<Vec<u8>, Errno> {
     let mut out = vec![0u8; INFO_UQ_METADATA_SIZE];
     match q.ip_type {
-        AMDGPU_HW_IP_COMPUTE => {
+        AMDGPU_HW_IP_COMPUTE if p.uq_fw_areas_compute => {
             let m = compute_eop(p.gfx);
             out[..8].copy_from_slice(bytemuck::bytes_of(&m));
             Ok(out)
