@@ -42,7 +42,10 @@ const CREATE_NO_CPU_ACCESS: u64 = 1 << 1;
 const CREATE_UNCACHED: u64 = 1 << 14;
 const VA_OP_MAP: u32 = 1;
 const VA_OP_UNMAP: u32 = 2;
-const PAGE_RW: u32 = (1 << 1) | (1 << 2);
+/// AMDGPU_VM_PAGE_READABLE | WRITEABLE | EXECUTABLE (amdgpu_drm.h: 1 << 1, 1 << 2, 1 << 3).
+const PAGE_RWX: u32 = (1 << 1) | (1 << 2) | (1 << 3);
+/// AMDGPU_VM_MTYPE_UC (amdgpu_drm.h: 4 << 5).
+const MTYPE_UC: u32 = 4 << 5;
 const USERQ_OP_CREATE: u32 = 1;
 const USERQ_OP_FREE: u32 = 2;
 const PARAM: &str = "/sys/module/amdgpu/parameters/user_queue";
@@ -444,7 +447,11 @@ const FENCE_VA: u64 = EOP_VA + 0x1000;
 
 fn expected_open() -> Vec<Ev> {
     let gtt = |size, flags| Ev::GemCreate { size, domains: DOMAIN_GTT, flags };
-    let map = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RW };
+    // Every queue BO readable, writeable, executable (libdrm amdgpu_bo_va_op, Mesa
+    // amdgpu_create_bo); ring, wptr and rptr also uncached (Mesa: RADEON_FLAG_GL2_BYPASS ->
+    // AMDGPU_VM_MTYPE_UC).
+    let map = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RWX };
+    let map_uc = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RWX | MTYPE_UC };
     vec![
         Ev::Open,
         Ev::ReadParam,
@@ -459,16 +466,16 @@ fn expected_open() -> Vec<Ev> {
         gtt(MESA_RING, 0),
         Ev::GemMmap(2),
         Ev::Mmap { handle: 2, len: MESA_RING as usize },
-        map(2, RING_VA, MESA_RING),
+        map_uc(2, RING_VA, MESA_RING),
         // wptr, rptr 4 KiB.
         gtt(4096, 0),
         Ev::GemMmap(3),
         Ev::Mmap { handle: 3, len: 4096 },
-        map(3, WPTR_VA, 4096),
+        map_uc(3, WPTR_VA, 4096),
         gtt(4096, 0),
         Ev::GemMmap(4),
         Ev::Mmap { handle: 4, len: 4096 },
-        map(4, RPTR_VA, 4096),
+        map_uc(4, RPTR_VA, 4096),
         // EOP: 2048 rounded to a page, VRAM, GPU only.
         Ev::GemCreate { size: 4096, domains: DOMAIN_VRAM, flags: CREATE_NO_CPU_ACCESS },
         map(5, EOP_VA, 4096),

@@ -53,7 +53,8 @@ use std::time::{Duration, Instant};
 use pm4rt_core::abi::drm::{
     AMDGPU_GEM_CREATE_NO_CPU_ACCESS, AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_DOORBELL,
     AMDGPU_GEM_DOMAIN_GTT, AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_USERQ_CREATE_FLAGS_QUEUE_PRIORITY_MASK,
-    AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
+    AMDGPU_VM_MTYPE_UC, AMDGPU_VM_PAGE_EXECUTABLE, AMDGPU_VM_PAGE_READABLE,
+    AMDGPU_VM_PAGE_WRITEABLE,
 };
 use pm4rt_core::pm4::{Builder, FenceInterrupt};
 use pm4rt_core::{
@@ -383,10 +384,16 @@ impl UmqSubmitter {
         let eop = probe.eop_layout();
         let eop_size = round_page(u64::from(eop.size))
             .ok_or_else(|| Error::Unsupported("EOP size overflows".into()))?;
-        let rw = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-        let gtt = |size, flags| {
-            let spec =
-                BoSpec { size, domains: AMDGPU_GEM_DOMAIN_GTT, flags, cpu: true, vm_flags: rw };
+        // Page flags of the CP-read queue buffers as Mesa maps every BO (amdgpu_bo.c
+        // `amdgpu_create_bo`: READABLE | EXECUTABLE, WRITEABLE unless read-only), and as
+        // libdrm's `amdgpu_bo_va_op` does (READABLE | WRITEABLE | EXECUTABLE).
+        let rwx = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE | AMDGPU_VM_PAGE_EXECUTABLE;
+        // Ring, wptr and rptr bypass the GPU L2 so the CP and the CPU see each other's stores:
+        // Mesa's amdgpu_userq.c creates them RADEON_FLAG_GL2_BYPASS, which amdgpu_create_bo
+        // maps with AMDGPU_VM_MTYPE_UC.
+        let uc = rwx | AMDGPU_VM_MTYPE_UC;
+        let gtt = |size, flags, vm_flags| {
+            let spec = BoSpec { size, domains: AMDGPU_GEM_DOMAIN_GTT, flags, cpu: true, vm_flags };
             (spec, PAGE_SIZE)
         };
         let specs = [
@@ -401,9 +408,9 @@ impl UmqSubmitter {
                 },
                 0,
             ),
-            gtt(config.ring_bytes, 0), // Q_RING
-            gtt(POINTER_BO_SIZE, 0),   // Q_WPTR
-            gtt(POINTER_BO_SIZE, 0),   // Q_RPTR
+            gtt(config.ring_bytes, 0, uc), // Q_RING
+            gtt(POINTER_BO_SIZE, 0, uc),   // Q_WPTR
+            gtt(POINTER_BO_SIZE, 0, uc),   // Q_RPTR
             (
                 // Q_EOP: GPU only, at the firmware's alignment.
                 BoSpec {
@@ -411,11 +418,11 @@ impl UmqSubmitter {
                     domains: AMDGPU_GEM_DOMAIN_VRAM,
                     flags: AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
                     cpu: false,
-                    vm_flags: rw,
+                    vm_flags: rwx,
                 },
                 u64::from(eop.alignment),
             ),
-            gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED), // Q_FENCE
+            gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED, rwx), // Q_FENCE
         ];
         for (spec, va_align) in specs {
             let bo = node.create(spec, va_align)?;
