@@ -436,3 +436,29 @@ fn several_rings_of_submissions_with_the_cps_wrapping_rptr() {
     }
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
 }
+
+/// A user queue whose doorbell is rung without the write pointer stored in the wptr BO runs
+/// nothing new: MES maps the queue from the wptr BO (mes_userqueue.c `mes_userq_map`:
+/// `wptr_mc_addr`, "FW expects WPTR BOs to be mapped into GART").
+#[test]
+fn doorbell_without_the_stored_wptr_runs_nothing() {
+    let dev = userq_device();
+    let drv = common::lost_wptr::LostWptr::new(dev.clone());
+    {
+        let mut s = UmqSubmitter::open(drv.clone() as Arc<dyn Driver>, config()).unwrap();
+        let (_, ib_va, n) = common::ib_writing(&mut s, 7);
+        let f = s.submit_ib(ib_va, n).unwrap();
+        s.wait_fence(f, WAIT).unwrap();
+        let (data, ib2, n2) = common::ib_writing(&mut s, 9);
+        drv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let f2 = s.submit_ib(ib2, n2).unwrap();
+        let e = s.wait_fence(f2, Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0, "nothing ran");
+        drv.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        let f3 = s.submit_ib(ib_va, n).unwrap();
+        s.wait_fence(f3, WAIT).unwrap();
+        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
+    }
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}

@@ -30,6 +30,7 @@
 //! - **Bounded waits.** A WAIT_CS with an infinite timeout returns "busy" after
 //!   [`Preset::wait_cap`] instead of blocking forever.
 
+mod doorbell;
 mod drm;
 mod gem;
 mod kfd;

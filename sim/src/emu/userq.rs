@@ -30,9 +30,11 @@
 //!
 //! A doorbell page is a CPU mapping of a DOORBELL-domain BO. A 64-bit store at
 //! `doorbell_offset * 8` of a queue's doorbell BO hands the engine
-//! `Work::Ring { ring_va, ring_dwords, rptr_va, wptr: value }`: the value is the write pointer
-//! in dwords (Mesa's convention), the engine reads and advances the 64-bit read pointer at
-//! `rptr_va` (dwords). A queue keeps the engine it was created on: after a GPU reset replaced
+//! `Work::Ring { ring_va, ring_dwords, rptr_va, wptr }`, `wptr` being the smaller of the
+//! stored value and the 64-bit write pointer at `wptr_va` (dwords, Mesa's convention): a
+//! queue the scheduler re-maps reads its write pointer from memory (see `doorbell.rs`). The
+//! engine reports the read pointer at `rptr_va` as the CP does: a 32-bit dword offset
+//! wrapped at the ring size. A queue keeps the engine it was created on: after a GPU reset replaced
 //! the engine, its doorbell feeds the halted one and its fences never arrive (on hardware the
 //! queue would be reset and need recreating too).
 
@@ -103,6 +105,8 @@ struct Target {
     doorbell_bo: BoHandle,
     /// Byte offset of the doorbell in the BO.
     offset: u64,
+    /// The queue's `wptr_va` (masked): what a (re)mapped queue's CP reads.
+    wptr_va: u64,
     ring: Option<(RingWork, Arc<Engine>)>,
 }
 
@@ -120,8 +124,14 @@ impl Doorbells {
         for target in t.values() {
             if target.doorbell_bo == bo && target.offset == offset as u64 {
                 if let Some((ring, engine)) = &target.ring {
+                    // What the CP of a (re)mapped queue takes: see `super::doorbell`.
+                    let Some(wptr) =
+                        super::doorbell::cp_wptr(engine.memory(), value, target.wptr_va)
+                    else {
+                        continue;
+                    };
                     // A doorbell write cannot fail; a halted engine just never runs it.
-                    let _ = engine.submit(Work::Ring(RingWork { wptr: value, ..*ring }));
+                    let _ = engine.submit(Work::Ring(RingWork { wptr, ..*ring }));
                 }
             }
         }
@@ -394,7 +404,12 @@ fn create(
     }
     s.userq.doorbells.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(
         (fd.0, qid),
-        Target { doorbell_bo: db.id, offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE, ring },
+        Target {
+            doorbell_bo: db.id,
+            offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE,
+            wptr_va: a.wptr_va & GMC_HOLE_MASK,
+            ring,
+        },
     );
     s.userq.queues.insert((fd.0, qid), UserQueue { _doorbell: db, _wptr: wptr_bo });
     write_arg(kdata, &UserqOut { queue_id: qid, pad: 0 }).map_err(|_| Errno::EFAULT)
