@@ -28,6 +28,10 @@ const INFO: u32 = 0x4020_6445;
 const GEM_VA: u32 = 0x4040_6448;
 const USERQ: u32 = 0xC048_6456;
 const GEM_CLOSE: u32 = 0x4008_6409;
+// DRM core syncobj requests (include/uapi/drm/drm.h: DRM_IOWR(0xBF / 0xC0 / 0xCA, ...)).
+const SYNCOBJ_CREATE: u32 = 0xC008_64BF;
+const SYNCOBJ_DESTROY: u32 = 0xC008_64C0;
+const SYNCOBJ_TIMELINE_WAIT: u32 = 0xC028_64CA;
 const ENOTSUPP: i32 = 524;
 const EINVAL: i32 = 22;
 const NODE: &str = "/dev/dri/renderD128";
@@ -291,11 +295,14 @@ fn kernel_userq_checks() {
 
 #[test]
 fn fault_injection_matrix_over_open() {
-    // Open issues INFO x3, then per BO GEM_CREATE (6), GEM_MMAP (5), GEM_VA (5), then USERQ.
+    // Open issues INFO x3, SYNCOBJ_CREATE, then per BO GEM_CREATE (6), GEM_MMAP (5),
+    // GEM_VA (5), then SYNCOBJ_TIMELINE_WAIT and USERQ.
     let cases: Vec<(u32, u64, Option<&str>)> = vec![
         (INFO, 1, None), // DEV_INFO: a probe failure
         (INFO, 2, None), // HW_IP_INFO
         (INFO, 3, None), // UQ_FW_AREAS
+        (SYNCOBJ_CREATE, 1, Some("SYNCOBJ_CREATE")),
+        (SYNCOBJ_TIMELINE_WAIT, 1, Some("SYNCOBJ_TIMELINE_WAIT (GEM_VA update)")),
         (GEM_CREATE, 1, Some("GEM_CREATE")),
         (GEM_CREATE, 3, Some("GEM_CREATE")),
         (GEM_CREATE, 6, Some("GEM_CREATE")),
@@ -325,7 +332,7 @@ fn fault_injection_matrix_over_open() {
 
 #[test]
 fn failing_teardown_calls_still_release_the_rest() {
-    for (req, nth) in [(USERQ, 2), (GEM_VA, 6), (GEM_CLOSE, 1)] {
+    for (req, nth) in [(USERQ, 2), (GEM_VA, 6), (GEM_CLOSE, 1), (SYNCOBJ_DESTROY, 1)] {
         let dev = userq_device();
         dev.fail_ioctl(req, nth, Errno::EIO);
         let s = UmqSubmitter::open(dev.clone(), config()).unwrap();
@@ -367,10 +374,15 @@ fn open_costs_match_the_documented_ioctl_counts() {
     assert_eq!(dev.ioctl_count(GEM_MMAP), 5);
     assert_eq!(dev.ioctl_count(GEM_VA), 5);
     assert_eq!(dev.ioctl_count(INFO), 3);
+    // One timeline syncobj for the VM; the queue BOs' page-table updates waited once.
+    assert_eq!(dev.ioctl_count(SYNCOBJ_CREATE), 1);
+    assert_eq!(dev.ioctl_count(SYNCOBJ_TIMELINE_WAIT), 1);
+    assert_eq!(dev.live_handles().syncobjs, 1);
     let vas = s.queue_vas();
     assert_eq!(vas.eop % 256, 0);
     drop(s);
     assert_eq!(dev.ioctl_count(GEM_CLOSE), 6);
+    assert_eq!(dev.ioctl_count(SYNCOBJ_DESTROY), 1);
     assert!(dev.live_handles().is_zero());
 }
 

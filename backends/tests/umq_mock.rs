@@ -16,7 +16,7 @@ use mockall::mock;
 use pm4rt_backends::umq::{ProbeFailure, UmqConfig, UmqSubmitter};
 use pm4rt_core::abi::drm::{
     GemClose, GemCreateIn, GemCreateOut, GemMmapIn, GemMmapOut, GemVa, Info, InfoDevice, InfoHwIp,
-    InfoUqMetadataCompute, UserqIn, UserqOut,
+    InfoUqMetadataCompute, SyncobjCreate, SyncobjDestroy, SyncobjTimelineWait, UserqIn, UserqOut,
 };
 use pm4rt_core::abi::ioctl::{decode_arg, write_arg};
 use pm4rt_core::driver::user_ptr;
@@ -29,6 +29,12 @@ const INFO: u32 = 0x4020_6445;
 const GEM_VA: u32 = 0x4040_6448;
 const USERQ: u32 = 0xC048_6456;
 const GEM_CLOSE: u32 = 0x4008_6409;
+// DRM core syncobj requests (include/uapi/drm/drm.h: DRM_IOWR(0xBF / 0xC0 / 0xCA, ...)).
+const SYNCOBJ_CREATE: u32 = 0xC008_64BF;
+const SYNCOBJ_DESTROY: u32 = 0xC008_64C0;
+const SYNCOBJ_TIMELINE_WAIT: u32 = 0xC028_64CA;
+/// DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL | WAIT_FOR_SUBMIT (drm.h: 1 << 0, 1 << 1), Mesa's flags.
+const WAIT_ALL_FOR_SUBMIT: u32 = 0x3;
 
 // Golden constants (amdgpu_drm.h).
 const INFO_HW_IP_INFO: u32 = 0x02;
@@ -128,14 +134,39 @@ enum Ev {
     Open,
     ReadParam,
     Info(u32),
-    GemCreate { size: u64, domains: u64, flags: u64 },
+    GemCreate {
+        size: u64,
+        domains: u64,
+        flags: u64,
+    },
     GemMmap(u32),
-    Mmap { handle: u32, len: usize },
-    VaMap { handle: u32, va: u64, size: u64, flags: u32 },
-    VaUnmap { handle: u32, va: u64 },
+    Mmap {
+        handle: u32,
+        len: usize,
+    },
+    /// GEM_VA MAP signalling `point` of syncobj `timeline` (0: none).
+    VaMap {
+        handle: u32,
+        va: u64,
+        size: u64,
+        flags: u32,
+        timeline: u32,
+        point: u64,
+    },
+    VaUnmap {
+        handle: u32,
+        va: u64,
+    },
     UserqCreate(Box<UserqIn>, u64),
     UserqFree(u32),
     GemClose(u32),
+    SyncobjCreate,
+    SyncobjDestroy(u32),
+    /// SYNCOBJ_TIMELINE_WAIT of one point (WAIT_ALL | WAIT_FOR_SUBMIT, a future deadline).
+    VmWait {
+        handle: u32,
+        point: u64,
+    },
     Close,
 }
 
@@ -154,6 +185,7 @@ struct Kernel {
     next_gem: u32,
     vas: BTreeSet<(u32, u64)>,
     queues: BTreeSet<u32>,
+    syncobjs: BTreeSet<u32>,
     /// Memory of every CPU-mapped GEM handle.
     mems: BTreeMap<u32, Arc<Mem>>,
 }
@@ -216,6 +248,7 @@ impl Fake {
             next_gem: 1,
             vas: BTreeSet::new(),
             queues: BTreeSet::new(),
+            syncobjs: BTreeSet::new(),
             mems: BTreeMap::new(),
         };
         f(&mut k);
@@ -232,6 +265,7 @@ impl Fake {
             + k.gems.len()
             + k.vas.len()
             + k.queues.len()
+            + k.syncobjs.len()
             + self.live_maps.load(Ordering::SeqCst)
     }
 
@@ -311,9 +345,15 @@ impl Fake {
                                 va: v.va_address,
                                 size: v.map_size,
                                 flags: v.flags,
+                                timeline: v.vm_timeline_syncobj_out,
+                                point: v.vm_timeline_point,
                             },
                         )?;
                         if !k.gems.contains_key(&v.handle) {
+                            return Err(Errno::ENOENT);
+                        }
+                        let t = v.vm_timeline_syncobj_out;
+                        if t != 0 && !k.syncobjs.contains(&t) {
                             return Err(Errno::ENOENT);
                         }
                         k.vas.insert((v.handle, v.va_address));
@@ -349,6 +389,38 @@ impl Fake {
                         }
                     }
                     _ => return Err(Errno::EINVAL),
+                }
+                Ok(())
+            }
+            SYNCOBJ_CREATE => {
+                let c: SyncobjCreate = dec(arg)?;
+                Fake::log(&mut k, Ev::SyncobjCreate)?;
+                if c.flags != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let h = (1..).find(|h| !k.syncobjs.contains(h)).unwrap();
+                k.syncobjs.insert(h);
+                write_arg(arg, &SyncobjCreate { handle: h, flags: 0 }).unwrap();
+                Ok(())
+            }
+            SYNCOBJ_DESTROY => {
+                let d: SyncobjDestroy = dec(arg)?;
+                Fake::log(&mut k, Ev::SyncobjDestroy(d.handle))?;
+                if d.pad != 0 || !k.syncobjs.remove(&d.handle) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            SYNCOBJ_TIMELINE_WAIT => {
+                let w: SyncobjTimelineWait = dec(arg)?;
+                assert_eq!(w.count_handles, 1);
+                assert_eq!(w.flags, WAIT_ALL_FOR_SUBMIT);
+                assert!(w.timeout_nsec > 0, "an absolute deadline");
+                let h = u32::from_le_bytes(resolve_mut(user, w.handles, 4)?.try_into().unwrap());
+                let p = u64::from_le_bytes(resolve_mut(user, w.points, 8)?.try_into().unwrap());
+                Fake::log(&mut k, Ev::VmWait { handle: h, point: p })?;
+                if !k.syncobjs.contains(&h) {
+                    return Err(Errno::ENOENT);
                 }
                 Ok(())
             }
@@ -450,14 +522,30 @@ fn expected_open() -> Vec<Ev> {
     // Every queue BO readable, writeable, executable (libdrm amdgpu_bo_va_op, Mesa
     // amdgpu_create_bo); ring, wptr and rptr also uncached (Mesa: RADEON_FLAG_GL2_BYPASS ->
     // AMDGPU_VM_MTYPE_UC).
-    let map = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RWX };
-    let map_uc = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RWX | MTYPE_UC };
+    // Each map signals the next point of the VM timeline syncobj (handle 1), as Mesa does.
+    let map = |handle, va, size, point| Ev::VaMap {
+        handle,
+        va,
+        size,
+        flags: PAGE_RWX,
+        timeline: 1,
+        point,
+    };
+    let map_uc = |handle, va, size, point| Ev::VaMap {
+        handle,
+        va,
+        size,
+        flags: PAGE_RWX | MTYPE_UC,
+        timeline: 1,
+        point,
+    };
     vec![
         Ev::Open,
         Ev::ReadParam,
         Ev::Info(INFO_DEV_INFO),
         Ev::Info(INFO_HW_IP_INFO),
         Ev::Info(INFO_UQ_FW_AREAS),
+        Ev::SyncobjCreate,
         // Doorbell: 4 KiB DOORBELL domain, CPU-mapped, no VA.
         Ev::GemCreate { size: 4096, domains: DOMAIN_DOORBELL, flags: 0 },
         Ev::GemMmap(1),
@@ -466,24 +554,26 @@ fn expected_open() -> Vec<Ev> {
         gtt(MESA_RING, 0),
         Ev::GemMmap(2),
         Ev::Mmap { handle: 2, len: MESA_RING as usize },
-        map_uc(2, RING_VA, MESA_RING),
+        map_uc(2, RING_VA, MESA_RING, 1),
         // wptr, rptr 4 KiB.
         gtt(4096, 0),
         Ev::GemMmap(3),
         Ev::Mmap { handle: 3, len: 4096 },
-        map_uc(3, WPTR_VA, 4096),
+        map_uc(3, WPTR_VA, 4096, 2),
         gtt(4096, 0),
         Ev::GemMmap(4),
         Ev::Mmap { handle: 4, len: 4096 },
-        map_uc(4, RPTR_VA, 4096),
+        map_uc(4, RPTR_VA, 4096, 3),
         // EOP: 2048 rounded to a page, VRAM, GPU only.
         Ev::GemCreate { size: 4096, domains: DOMAIN_VRAM, flags: CREATE_NO_CPU_ACCESS },
-        map(5, EOP_VA, 4096),
+        map(5, EOP_VA, 4096, 4),
         // Fence.
         gtt(4096, CREATE_UNCACHED),
         Ev::GemMmap(6),
         Ev::Mmap { handle: 6, len: 4096 },
-        map(6, FENCE_VA, 4096),
+        map(6, FENCE_VA, 4096, 5),
+        // The page tables of all five before the queue exists (Mesa's amdgpu_userq_init).
+        Ev::VmWait { handle: 1, point: 5 },
         Ev::UserqCreate(
             Box::new(UserqIn {
                 op: USERQ_OP_CREATE,
@@ -518,6 +608,7 @@ fn expected_drop() -> Vec<Ev> {
         Ev::VaUnmap { handle: 2, va: RING_VA },
         Ev::GemClose(2),
         Ev::GemClose(1),
+        Ev::SyncobjDestroy(1),
         Ev::Close,
     ]
 }
@@ -541,7 +632,7 @@ fn open_and_drop_issue_exactly_the_expected_calls() {
     let info = s.info();
     assert_eq!(info.tier, Tier::Umq);
     assert_eq!(info.gfx.name(), "gfx1201");
-    assert_eq!(info.counters.ioctls, 3 + 6 + 5 + 5 + 1);
+    assert_eq!(info.counters.ioctls, 3 + 1 + 6 + 5 + 5 + 1 + 1);
     assert_eq!(s.queue_id(), 3);
     assert!(s.probe_result().supported());
     drop(s);
@@ -715,6 +806,8 @@ fn every_failing_step_of_open_is_reported_and_nothing_leaks() {
             Ev::GemMmap(_) => "GEM_MMAP",
             Ev::Mmap { .. } => "mmap",
             Ev::VaMap { .. } => "GEM_VA MAP",
+            Ev::SyncobjCreate => "SYNCOBJ_CREATE",
+            Ev::VmWait { .. } => "SYNCOBJ_TIMELINE_WAIT (GEM_VA update)",
             Ev::UserqCreate(..) => "USERQ CREATE",
             _ => unreachable!(),
         };
@@ -889,5 +982,34 @@ fn caller_bos_are_released_before_the_queue_bos() {
     assert_eq!(ev[n + 1], Ev::VaUnmap { handle: 7, va: FENCE_VA + 0x1000 });
     assert_eq!(ev[n + 2], Ev::GemClose(7));
     assert_eq!(&ev[n + 3..], &expected_drop()[1..]);
+    assert_eq!(fake.live(), 0);
+}
+
+/// A caller's GEM_VA MAP signals the next VM timeline point and `map_va` waits for it before
+/// returning (nothing orders a user queue's doorbell with the page-table update); a failing
+/// wait undoes the mapping.
+#[test]
+fn caller_mappings_wait_for_their_page_table_update() {
+    let fake = Fake::new();
+    let mut s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+    let bo = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let n = fake.events().len();
+    let va = s.map_va(bo, None).unwrap();
+    assert_eq!(
+        &fake.events()[n..],
+        &[
+            // Page flags from the caller's BoDesc (READABLE | WRITEABLE for plain GTT).
+            Ev::VaMap { handle: 7, va, size: 4096, flags: 0x6, timeline: 1, point: 6 },
+            Ev::VmWait { handle: 1, point: 6 },
+        ]
+    );
+    s.unmap_va(bo).unwrap();
+    // The wait fails (the event after the next MAP): the mapping is undone.
+    let n = fake.events().len();
+    fake.k().fail_at = Some((n + 1, 62));
+    let e = s.map_va(bo, None).unwrap_err();
+    assert_eq!(e, Error::Io { step: "SYNCOBJ_TIMELINE_WAIT (GEM_VA update)", errno: 62 });
+    assert!(matches!(fake.events()[n + 2], Ev::VaUnmap { handle: 7, .. }));
+    drop(s);
     assert_eq!(fake.live(), 0);
 }

@@ -69,6 +69,7 @@ use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
 use dev::CreateCompute;
 
+pub use crate::drm::syncobj::{STEP_SYNCOBJ_CREATE, STEP_SYNCOBJ_DESTROY, STEP_VM_WAIT};
 pub use dev::{
     STEP_BO_ACCESS, STEP_CLOSE, STEP_GEM_CLOSE, STEP_GEM_CREATE, STEP_GEM_MMAP, STEP_INFO_DEV,
     STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS, STEP_MMAP, STEP_OPEN, STEP_QUEUE_ACCESS,
@@ -121,6 +122,9 @@ pub struct UmqConfig {
     pub mem_sync: bool,
     /// Longest `submit_ib` waits for ring space before failing with [`Error::Timeout`].
     pub space_timeout: Duration,
+    /// Longest a `GEM_VA` map waits for its page-table update (`SYNCOBJ_TIMELINE_WAIT`)
+    /// before failing with [`Error::Io`] ([`STEP_VM_WAIT`], `ETIME`).
+    pub vm_update_timeout: Duration,
     /// Report the device as emulated in [`SubmitterInfo::emulated`].
     pub emulated: bool,
 }
@@ -137,6 +141,7 @@ impl Default for UmqConfig {
             priority: 0,
             mem_sync: true,
             space_timeout: Duration::from_secs(2),
+            vm_update_timeout: Duration::from_secs(2),
             emulated: false,
         }
     }
@@ -174,15 +179,21 @@ impl UmqConfig {
     }
 }
 
-/// The render node and the GPU VA allocator: everything BO creation needs.
+/// The render node, the GPU VA allocator and the timeline syncobj of the VM's page-table
+/// updates: everything BO creation needs.
 struct Node {
     dev: Dev,
     va: VaAllocator,
+    /// `vm_timeline_syncobj_out` of every GEM_VA MAP (0 until created).
+    vm_sync: u32,
+    /// Last timeline point used (points 1, 2, 3, ...).
+    vm_point: u64,
 }
 
 impl Node {
     /// GEM_CREATE and mmap as `spec` asks, then GEM_VA at a VA aligned to `va_align` unless
-    /// it is 0; undoes its own steps on failure.
+    /// it is 0; undoes its own steps on failure. The mapping is not waited for: see
+    /// [`Node::wait_vm`].
     fn create(&mut self, spec: BoSpec, va_align: u64) -> Result<Bo> {
         let mut bo = self.dev.create_bo(spec)?;
         if va_align != 0 {
@@ -193,6 +204,20 @@ impl Node {
             }
         }
         Ok(bo)
+    }
+
+    /// GEM_VA MAP signalling the next point of the VM timeline; returns the point.
+    fn va_map(&mut self, gem: u32, va: u64, size: u64, flags: u32) -> Result<u64> {
+        let point = self.vm_point + 1;
+        self.dev.va_map_signalling(gem, va, size, flags, self.vm_sync, point)?;
+        self.vm_point = point;
+        Ok(point)
+    }
+
+    /// Wait (bounded) until every page-table update so far is done: a user queue must not
+    /// touch a mapping before (Mesa's `amdgpu_userq_init` waits the same way).
+    fn wait_vm(&mut self, timeout: Duration) -> Result<()> {
+        self.dev.syncobj_wait_point(self.vm_sync, self.vm_point, timeout)
     }
 
     /// Map `bo` at the lowest free VA aligned to `align`.
@@ -214,7 +239,7 @@ impl Node {
             let aligned = start.div_ceil(align) * align;
             self.va.alloc(bo.size, Some(aligned)).map_err(refuse)?
         };
-        if let Err(e) = self.dev.va_map(bo.gem, at, bo.size, bo.vm_flags) {
+        if let Err(e) = self.va_map(bo.gem, at, bo.size, bo.vm_flags) {
             self.va.free(at);
             return Err(e);
         }
@@ -325,7 +350,14 @@ impl UmqSubmitter {
                 return Err(e);
             }
         };
-        let mut node = Node { dev, va };
+        let vm_sync = match dev.syncobj_create() {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = dev.close();
+                return Err(e);
+            }
+        };
+        let mut node = Node { dev, va, vm_sync, vm_point: 0 };
         let mut qbos = Vec::with_capacity(6);
         match Self::create_queue(&mut node, &config, &probe, &mut qbos) {
             Ok(queue_id) => {
@@ -354,6 +386,7 @@ impl UmqSubmitter {
                 while let Some(bo) = qbos.pop() {
                     let _ = node.release(bo);
                 }
+                let _ = node.dev.syncobj_destroy(node.vm_sync);
                 let _ = node.dev.close();
                 Err(e)
             }
@@ -435,6 +468,8 @@ impl UmqSubmitter {
                 m.store_u64(0, 0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
             }
         }
+        // The queue's buffers must be mapped in the page tables before the CP reads them.
+        node.wait_vm(config.vm_update_timeout)?;
         let va = |i: usize| qbos[i].va.unwrap_or(0);
         node.dev.userq_create(CreateCompute {
             doorbell_handle: qbos[Q_DOORBELL].gem,
@@ -619,7 +654,14 @@ impl Submitter for UmqSubmitter {
             va: va.unwrap_or(0),
             reason: r.reason(),
         })?;
-        if let Err(e) = self.node.dev.va_map(gem, at, size, flags) {
+        if let Err(e) = self.node.va_map(gem, at, size, flags) {
+            self.node.va.free(at);
+            return Err(e);
+        }
+        // Nothing orders the queue's doorbell with the page-table update: wait for it here,
+        // before the caller can hand the VA to the GPU.
+        if let Err(e) = self.node.wait_vm(self.config.vm_update_timeout) {
+            let _ = self.node.dev.va_unmap(gem, at, size, flags);
             self.node.va.free(at);
             return Err(e);
         }
@@ -741,6 +783,7 @@ impl Drop for UmqSubmitter {
         while let Some(bo) = self.qbos.pop() {
             let _ = self.node.release(bo);
         }
+        let _ = self.node.dev.syncobj_destroy(self.node.vm_sync);
         let _ = self.node.dev.close();
     }
 }

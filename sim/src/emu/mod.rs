@@ -37,6 +37,7 @@ mod kfd;
 mod mapping;
 mod preset;
 mod state;
+mod syncobj;
 mod table;
 mod user;
 mod userq;
@@ -79,6 +80,8 @@ pub struct LiveHandles {
     pub va_reservations: usize,
     /// User-mode queues (USERQ CREATE without FREE).
     pub user_queues: usize,
+    /// DRM sync objects (SYNCOBJ_CREATE without DESTROY).
+    pub syncobjs: usize,
 }
 
 impl LiveHandles {
@@ -189,6 +192,7 @@ impl EmulatedDevice {
             h.gem_handles += f.handles.len();
             h.bo_lists += f.bo_lists.len();
             h.va_mappings += f.vm.len();
+            h.syncobjs += f.syncobjs.count();
         }
         h
     }

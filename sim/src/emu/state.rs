@@ -76,6 +76,10 @@ pub(crate) struct DrmFile {
     pub(crate) bo_lists: HashMap<u32, Vec<Arc<GemObject>>>,
     /// GPU VA (masked with the hole mask) -> mapping.
     pub(crate) vm: BTreeMap<u64, VaMap>,
+    /// Page-table updates of `vm` the GPU does not see yet (see `syncobj.rs`).
+    pub(crate) pt: super::syncobj::PtUpdates,
+    /// DRM sync objects.
+    pub(crate) syncobjs: super::syncobj::Syncobjs,
 }
 
 /// The lowest free id >= 1 of `map` (`idr_alloc(.., 1, 0, ..)`).
