@@ -3,7 +3,8 @@
 //! through raw ioctls, a fault-injection matrix over every ioctl of open, and zero ioctls per
 //! submission in steady state.
 //!
-//! Request numbers and errnos are literals from reference/abi.md; expected memory contents
+//! Request numbers and errnos are literals from include/uapi/drm/amdgpu_drm.h / drm.h (the
+//! `DRM_IOWR` encodings) and the kernel functions the emulator cites; expected memory contents
 //! are the literal values the test's own IBs write.
 
 mod common;
@@ -21,7 +22,7 @@ use pm4rt_core::pm4::Builder;
 use pm4rt_core::{BoDesc, Driver, Errno, Error, Fd, Submitter, Tier};
 use pm4rt_sim::emu::{EmulatedDevice, Preset, EMULATED_IOCTLS};
 
-// Golden request numbers (reference/abi.md).
+// Golden request numbers (include/uapi/drm/amdgpu_drm.h, drm.h).
 const GEM_CREATE: u32 = 0xC020_6440;
 const GEM_MMAP: u32 = 0xC008_6441;
 const INFO: u32 = 0x4020_6445;
@@ -473,4 +474,28 @@ fn doorbell_without_the_stored_wptr_runs_nothing() {
         assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
     }
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}
+
+/// Both probe paths on the emulated device: Linux 6.17 (UQ_FW_AREAS(COMPUTE) is EINVAL: Mesa's
+/// EOP layout) and a later kernel that reports the compute metadata (2048 bytes aligned 256,
+/// raised to Mesa's page). Either way the queue runs.
+#[test]
+fn umq_opens_with_and_without_the_compute_fw_areas_query() {
+    let newer = Preset { uq_fw_areas_compute: true, ..Preset::rx7900xtx_userq() };
+    for (preset, from_kernel) in [(Preset::rx7900xtx_userq(), false), (newer, true)] {
+        let dev = Arc::new(EmulatedDevice::new(preset).unwrap());
+        {
+            let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+            let p = s.probe_result();
+            assert_eq!(p.eop.is_some(), from_kernel);
+            assert_eq!(p.eop_not_reported, (!from_kernel).then_some(EINVAL));
+            let eop = p.eop_layout();
+            assert_eq!((eop.size, eop.alignment, eop.from_kernel), (4096, 256, from_kernel));
+            let (data, ib_va, n) = common::ib_writing(&mut s, 0xE0E0);
+            let f = s.submit_ib(ib_va, n).unwrap();
+            s.wait_fence(f, WAIT).unwrap();
+            assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0xE0E0);
+        }
+        assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+    }
 }

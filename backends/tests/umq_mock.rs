@@ -3,9 +3,9 @@
 //! like copy_from_user, every call logged, any one call failable). Tests check the exact call
 //! log, each probe failure, every error path of open, and the ring / doorbell protocol.
 //!
-//! Request numbers, flag values and packet fields below are literals from reference/abi.md,
-//! reference/pm4.md, include/uapi/drm/amdgpu_drm.h and Mesa's amdgpu_userq.h — not the
-//! constants of the code under test.
+//! Request numbers, flag values and packet fields below are literals from
+//! include/uapi/drm/amdgpu_drm.h, drm.h, the PM4 packet headers and Mesa's amdgpu_userq.h —
+//! not the constants of the code under test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +22,7 @@ use pm4rt_core::abi::ioctl::{decode_arg, write_arg};
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{BoDesc, Driver, Errno, Error, Fd, Fence, MapAt, Mapping, Submitter, Tier};
 
-// Golden request numbers (reference/abi.md).
+// Golden request numbers (include/uapi/drm/amdgpu_drm.h, drm.h).
 const GEM_CREATE: u32 = 0xC020_6440;
 const GEM_MMAP: u32 = 0xC008_6441;
 const INFO: u32 = 0x4020_6445;
@@ -59,7 +59,8 @@ const PARAM: &str = "/sys/module/amdgpu/parameters/user_queue";
 const MESA_RING: u64 = 0x10000;
 const MESA_DOORBELL_INDEX: u32 = 4;
 
-// The machine: gfx1201 (GC 12.0.1), VA 2 MiB .. 128 TiB, EOP 2048 aligned 256 (abi.md).
+// The machine: gfx1201 (GC 12.0.1), VA 2 MiB .. 128 TiB, EOP 2048 aligned 256 (a kernel with
+// amdgpu_userq_metadata_info_compute: GFX12_MEC_HPD_SIZE, 256).
 const GC_12_0_1: u32 = 0x0C_00_01;
 const VA_START: u64 = 0x20_0000;
 const VA_MAX: u64 = 0x8000_0000_0000;

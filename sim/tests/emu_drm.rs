@@ -839,7 +839,7 @@ fn gem_va_mapping_is_invisible_to_the_gpu_until_its_update_is_waited() {
     // Waiting for the point completes it and every earlier update (updates are in order).
     timeline_wait(dev, fd, sync, 1, ALL_SUBMIT, 1_000_000_000).unwrap();
     assert_eq!(mem.read_u32(VA), Ok(0));
-    assert_eq!(mem.read_u32(IB_VA).is_ok(), true);
+    assert!(mem.read_u32(IB_VA).is_ok(), "an earlier update completed with it");
     // WAIT_AVAILABLE only waits for the fence to exist.
     let bo2 = create_bo(dev, fd, 4096, 0).unwrap();
     va_map_signalling(dev, fd, bo2, VA + 0x1000, sync, 2).unwrap();

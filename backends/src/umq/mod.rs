@@ -7,25 +7,41 @@
 //! ## Life
 //!
 //! - [`UmqSubmitter::open`]: `open` the node, then the capability probe ([`probe`], by
-//!   feature: `amdgpu.user_queue`, DEV_INFO `userq_ip_mask`, HW_IP_INFO(COMPUTE)
-//!   `userq_num_slots`, UQ_FW_AREAS(COMPUTE) EOP size and alignment). Any failing check ends
-//!   here with [`Error::Unsupported`] naming every failure; `USERQ CREATE` is then never
-//!   issued. Otherwise, as Mesa's winsys (`amdgpu_userq.c`) does: a 4 KiB DOORBELL-domain BO
-//!   (mmapped), the ring (GTT, power of two >= 4 KiB, 64 KiB by default, mapped for CPU and
-//!   GPU), 4 KiB write- and read-pointer BOs (GTT, CPU + GPU), an EOP BO of the reported size
-//!   at the reported VA alignment (VRAM), a 4 KiB fence BO (GTT, uncached), then
-//!   `USERQ CREATE` (COMPUTE, doorbell handle and index in 8-byte units, ring VA and size,
-//!   rptr / wptr VAs, the 8-byte compute MQD `{eop_va}` in a `user` buffer). A failure
-//!   releases everything acquired, in reverse order, and reports [`Error::Io`] naming the step.
-//! - `alloc_bo` / `free_bo` / `map_va` / `unmap_va` / `read_bo` / `write_bo`: as the cs tier
+//!   feature, from what Linux 6.17 reports: `amdgpu.user_queue`, DEV_INFO `userq_ip_mask`,
+//!   HW_IP_INFO(COMPUTE) `userq_num_slots`; UQ_FW_AREAS(COMPUTE) is optional, 6.17 answers it
+//!   `EINVAL`). Any failing check ends here with [`Error::Unsupported`] naming every failure;
+//!   `USERQ CREATE` is then never issued. Otherwise, as Mesa's winsys (`amdgpu_userq.c`
+//!   `amdgpu_userq_init`) does: a timeline syncobj for the VM's page-table updates
+//!   (`SYNCOBJ_CREATE`), a 4 KiB DOORBELL-domain BO (mmapped), the ring (GTT, a power of
+//!   two of at least 4 KiB, 64 KiB by default, mapped for CPU and GPU), 4 KiB write- and
+//!   read-pointer BOs
+//!   (GTT, CPU + GPU), the EOP BO ([`UmqProbe::eop_layout`]: the kernel's size and alignment
+//!   when reported, else Mesa's one page aligned 256; VRAM), a 4 KiB fence BO (GTT,
+//!   uncached). Every `GEM_VA` MAP signals the next point of the syncobj
+//!   (`vm_timeline_syncobj_out` / `vm_timeline_point`); ring, wptr and rptr are mapped
+//!   readable, writeable, executable and `AMDGPU_VM_MTYPE_UC` (Mesa: `RADEON_FLAG_GL2_BYPASS`,
+//!   which amdgpu_bo.c maps UC), the EOP and fence readable, writeable, executable. Then one
+//!   bounded `SYNCOBJ_TIMELINE_WAIT` for the last point ([`UmqConfig::vm_update_timeout`]:
+//!   the page tables are written before the CP reads them) and `USERQ CREATE` (COMPUTE,
+//!   doorbell handle and index in 8-byte units, ring VA and size, rptr / wptr VAs, the 8-byte
+//!   compute MQD `{eop_va}` in a `user` buffer). A failure releases everything acquired, in
+//!   reverse order, and reports [`Error::Io`] naming the step.
+//! - `alloc_bo` / `free_bo` / `unmap_va` / `read_bo` / `write_bo`: as the cs tier
 //!   (`GEM_CREATE` + `GEM_MMAP` + mmap, `GEM_VA`), sharing its code (the crate's private
-//!   `drm` module).
+//!   `drm` module). `map_va` also signals a timeline point and waits for it before returning
+//!   (nothing orders a user queue's doorbell with a page-table update; the cs and kfd paths
+//!   are synchronised by the kernel); a failed wait unmaps again.
 //! - `submit_ib`: an optional full `ACQUIRE_MEM` (cache write-back + invalidate, what the cs
 //!   tier gets from `AMDGPU_IB_FLAG_EMIT_MEM_SYNC`), `INDIRECT_BUFFER`, and an end-of-pipe
 //!   `RELEASE_MEM` writing the fence's sequence number to the fence BO. They are copied into
-//!   the ring (wrapping at its end) once the CP's read pointer leaves room (a bounded wait,
-//!   [`UmqConfig::space_timeout`]); then the 64-bit write pointer, in dwords, is stored with
-//!   release ordering and the same value is written to the doorbell. No ioctl.
+//!   the ring (wrapping at its end) once enough earlier submissions' fences have retired: a
+//!   submission's ring dwords are free once its fence has (Mesa bounds its ring by its fence
+//!   ring the same way); the CP's read-pointer report, a 32-bit offset wrapped at the ring
+//!   size, is never used (see `ring`). The wait is bounded ([`UmqConfig::space_timeout`],
+//!   [`Error::Timeout`] naming the oldest unretired fence). Then the 64-bit write pointer, in
+//!   dwords, is stored to the wptr BO with release ordering and the same value is written to
+//!   the doorbell: a queue the scheduler re-maps reads the wptr BO, a running one the
+//!   doorbell, so both must hold it. No ioctl.
 //! - `wait_fence`: polls the fence BO (acquire loads; spin, then yield, then short sleeps)
 //!   until it reaches the sequence number or the timeout passes ([`Error::Timeout`]). No
 //!   ioctl. `USERQ_WAIT` is not used: it does not block the CPU; it hands a *queue* the
@@ -35,12 +51,12 @@
 //! - Drop: `USERQ FREE` first (the queue stops reading its ring before its memory goes;
 //!   the kernel waits for the queue's last fence), then the caller's BOs in reverse creation
 //!   order, then the queue's BOs in reverse creation order (fence, EOP, rptr, wptr, ring,
-//!   doorbell), then `close`. Errors are ignored; drop never panics.
+//!   doorbell), `SYNCOBJ_DESTROY`, then `close`. Errors are ignored; drop never panics.
 //!
 //! Costs: `submit_ib` = 0 ioctls, `wait_fence` = 0, `alloc_bo` = 1 (+1 `GEM_MMAP` with CPU
-//! access), `map_va` / `unmap_va` = 1, `free_bo` = 1 (+1 if mapped); open = 3 INFO + 6
-//! GEM_CREATE + 5 GEM_MMAP + 5 GEM_VA + 1 USERQ. Every ioctl is counted in
-//! [`Counters::ioctls`].
+//! access), `map_va` = 2 (`GEM_VA` + `SYNCOBJ_TIMELINE_WAIT`), `unmap_va` = 1, `free_bo` = 1
+//! (+1 if mapped); open = 3 INFO + 1 SYNCOBJ_CREATE + 6 GEM_CREATE + 5 GEM_MMAP + 5 GEM_VA +
+//! 1 SYNCOBJ_TIMELINE_WAIT + 1 USERQ. Every ioctl is counted in [`Counters::ioctls`].
 
 mod dev;
 pub mod probe;

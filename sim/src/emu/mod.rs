@@ -29,6 +29,14 @@
 //!   accepts it (the simulated memory maps whole BOs); [`EmulatedDevice::last_error`] says so.
 //! - **Bounded waits.** A WAIT_CS with an infinite timeout returns "busy" after
 //!   [`Preset::wait_cap`] instead of blocking forever.
+//! - **Page-table updates.** A GEM_VA MAP is in the file's VM at once but reaches the GPU
+//!   only when its update completes: when a `SYNCOBJ_TIMELINE_WAIT` waits for its
+//!   `vm_timeline_syncobj_out` point, or at the file's next CS (`syncobj.rs`). A user queue
+//!   using a mapping nobody waited for faults.
+//! - **Doorbells.** A KFD or user-queue doorbell runs the ring only up to the smaller of the
+//!   value written and the write pointer in memory, what a re-mapped queue's CP reads
+//!   (`doorbell.rs`); the engine reports the read pointer as the CP does, a 32-bit dword
+//!   offset wrapped at the ring size.
 
 mod doorbell;
 mod drm;
