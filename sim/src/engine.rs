@@ -94,14 +94,14 @@ impl Default for EngineConfig {
 /// `cp_hqd_pq_rptr_report_addr` for both KFD PM4 queues (kfd_mqd_manager_v11.c `update_mqd`:
 /// `q->read_ptr`) and user queues (mes_userqueue.c `mes_userq_mqd_create`:
 /// `userq_props->rptr_gpu_addr = rptr_va`, handed to the IP's `init_mqd`): a little-endian
-/// **32-bit dword
-/// offset that wraps at the ring size** (ROCm kfdtest: "On PM4 queues Rptr is always 32-bit
-/// in dword units and wraps at queue size"; the kernel reads its own compute rings' report as
-/// `*(uint32_t *)ring->rptr_cpu_addr`, `gfx_v11_0_ring_get_rptr_compute`). The engine reads
-/// that `u32` at `rptr_va`, executes the `(wptr - rptr) mod ring_dwords` dwords queued
-/// (a packet may wrap around the ring end; `wptr == rptr` modulo the ring is an empty ring),
-/// and stores `(rptr + consumed) mod ring_dwords` as a `u32` at `rptr_va` after each packet
-/// completes; the 4 bytes after it are never written. A report outside the ring is a fault.
+/// **32-bit dword offset that wraps at the ring size** (ROCm kfdtest: "On PM4 queues Rptr is
+/// always 32-bit in dword units and wraps at queue size"; the kernel reads its own compute
+/// rings' report as `*(uint32_t *)ring->rptr_cpu_addr`, `gfx_v11_0_ring_get_rptr_compute`).
+/// The engine reads that `u32` at `rptr_va`, executes the `(wptr - rptr) mod ring_dwords`
+/// dwords queued (a packet may wrap around the ring end; `wptr == rptr` modulo the ring is an
+/// empty ring), and stores `(rptr + consumed) mod ring_dwords` as a `u32` at `rptr_va` after
+/// each packet completes; the 4 bytes after it are never written. A report outside the ring
+/// halts the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingWork {
     /// GPU VA of the ring's first dword.
