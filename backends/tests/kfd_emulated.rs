@@ -99,12 +99,14 @@ fn ring_wraps_many_times_without_overrunning_rptr() {
     s.wait_fence(last, Duration::from_secs(10)).unwrap();
     assert_eq!(s.wptr(), 300 * SUBMIT_DWORDS as u64);
     assert!(s.wptr() > 30 * s.ring_dwords());
-    // The fence is written before the event packet: rptr catches up right after.
+    // The fence is written before the event packet: rptr catches up right after. The CP
+    // reports it as a 32-bit dword offset wrapped at the ring size.
+    let end = s.wptr() % s.ring_dwords();
     let t = Instant::now();
-    while s.rptr().unwrap() != s.wptr() && t.elapsed() < Duration::from_secs(2) {
+    while s.rptr().unwrap() != end && t.elapsed() < Duration::from_secs(2) {
         std::thread::yield_now();
     }
-    assert_eq!(s.rptr().unwrap(), s.wptr(), "the engine consumed exactly what was written");
+    assert_eq!(s.rptr().unwrap(), end, "the engine consumed exactly what was written");
     assert_eq!(s.fence_value().unwrap(), 300);
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 7);
     drop(s);
@@ -253,4 +255,34 @@ fn open_calls_runtime_enable_from_kfd_1_14() {
         drop(s);
         assert_no_leaks(&d);
     }
+}
+
+/// A KFD PM4 queue whose doorbell is rung without the write pointer stored at
+/// `write_pointer_address` runs nothing new: a re-loaded queue's CP reads the write pointer
+/// from memory (kgd `hqd_load`: "a one-shot polling read from memory in the CP").
+#[test]
+fn doorbell_without_the_stored_wptr_runs_nothing() {
+    let d = dev(Preset::r9700_gfx1201());
+    let drv = common::lost_wptr::LostWptr::new(d.clone());
+    let mut s = KfdSubmitter::open(
+        drv.clone() as Arc<dyn Driver>,
+        KfdConfig { emulated: true, ..Default::default() },
+    )
+    .unwrap();
+    let (_, ib_va, n) = ib_writing(&mut s, 7);
+    let f = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f, Duration::from_secs(10)).unwrap();
+    let (data, ib2, n2) = ib_writing(&mut s, 9);
+    drv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let f2 = s.submit_ib(ib2, n2).unwrap();
+    let e = s.wait_fence(f2, Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0, "nothing ran");
+    // Both copies stored again: the next doorbell runs both submissions.
+    drv.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    let f3 = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f3, Duration::from_secs(10)).unwrap();
+    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
+    drop(s);
+    assert_no_leaks(&d);
 }

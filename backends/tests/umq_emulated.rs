@@ -3,7 +3,8 @@
 //! through raw ioctls, a fault-injection matrix over every ioctl of open, and zero ioctls per
 //! submission in steady state.
 //!
-//! Request numbers and errnos are literals from reference/abi.md; expected memory contents
+//! Request numbers and errnos are literals from include/uapi/drm/amdgpu_drm.h / drm.h (the
+//! `DRM_IOWR` encodings) and the kernel functions the emulator cites; expected memory contents
 //! are the literal values the test's own IBs write.
 
 mod common;
@@ -21,13 +22,17 @@ use pm4rt_core::pm4::Builder;
 use pm4rt_core::{BoDesc, Driver, Errno, Error, Fd, Submitter, Tier};
 use pm4rt_sim::emu::{EmulatedDevice, Preset, EMULATED_IOCTLS};
 
-// Golden request numbers (reference/abi.md).
+// Golden request numbers (include/uapi/drm/amdgpu_drm.h, drm.h).
 const GEM_CREATE: u32 = 0xC020_6440;
 const GEM_MMAP: u32 = 0xC008_6441;
 const INFO: u32 = 0x4020_6445;
 const GEM_VA: u32 = 0x4040_6448;
 const USERQ: u32 = 0xC048_6456;
 const GEM_CLOSE: u32 = 0x4008_6409;
+// DRM core syncobj requests (include/uapi/drm/drm.h: DRM_IOWR(0xBF / 0xC0 / 0xCA, ...)).
+const SYNCOBJ_CREATE: u32 = 0xC008_64BF;
+const SYNCOBJ_DESTROY: u32 = 0xC008_64C0;
+const SYNCOBJ_TIMELINE_WAIT: u32 = 0xC028_64CA;
 const ENOTSUPP: i32 = 524;
 const EINVAL: i32 = 22;
 const NODE: &str = "/dev/dri/renderD128";
@@ -291,11 +296,14 @@ fn kernel_userq_checks() {
 
 #[test]
 fn fault_injection_matrix_over_open() {
-    // Open issues INFO x3, then per BO GEM_CREATE (6), GEM_MMAP (5), GEM_VA (5), then USERQ.
+    // Open issues INFO x3, SYNCOBJ_CREATE, then per BO GEM_CREATE (6), GEM_MMAP (5),
+    // GEM_VA (5), then SYNCOBJ_TIMELINE_WAIT and USERQ.
     let cases: Vec<(u32, u64, Option<&str>)> = vec![
         (INFO, 1, None), // DEV_INFO: a probe failure
         (INFO, 2, None), // HW_IP_INFO
         (INFO, 3, None), // UQ_FW_AREAS
+        (SYNCOBJ_CREATE, 1, Some("SYNCOBJ_CREATE")),
+        (SYNCOBJ_TIMELINE_WAIT, 1, Some("SYNCOBJ_TIMELINE_WAIT (GEM_VA update)")),
         (GEM_CREATE, 1, Some("GEM_CREATE")),
         (GEM_CREATE, 3, Some("GEM_CREATE")),
         (GEM_CREATE, 6, Some("GEM_CREATE")),
@@ -325,7 +333,7 @@ fn fault_injection_matrix_over_open() {
 
 #[test]
 fn failing_teardown_calls_still_release_the_rest() {
-    for (req, nth) in [(USERQ, 2), (GEM_VA, 6), (GEM_CLOSE, 1)] {
+    for (req, nth) in [(USERQ, 2), (GEM_VA, 6), (GEM_CLOSE, 1), (SYNCOBJ_DESTROY, 1)] {
         let dev = userq_device();
         dev.fail_ioctl(req, nth, Errno::EIO);
         let s = UmqSubmitter::open(dev.clone(), config()).unwrap();
@@ -367,10 +375,15 @@ fn open_costs_match_the_documented_ioctl_counts() {
     assert_eq!(dev.ioctl_count(GEM_MMAP), 5);
     assert_eq!(dev.ioctl_count(GEM_VA), 5);
     assert_eq!(dev.ioctl_count(INFO), 3);
+    // One timeline syncobj for the VM; the queue BOs' page-table updates waited once.
+    assert_eq!(dev.ioctl_count(SYNCOBJ_CREATE), 1);
+    assert_eq!(dev.ioctl_count(SYNCOBJ_TIMELINE_WAIT), 1);
+    assert_eq!(dev.live_handles().syncobjs, 1);
     let vas = s.queue_vas();
     assert_eq!(vas.eop % 256, 0);
     drop(s);
     assert_eq!(dev.ioctl_count(GEM_CLOSE), 6);
+    assert_eq!(dev.ioctl_count(SYNCOBJ_DESTROY), 1);
     assert!(dev.live_handles().is_zero());
 }
 
@@ -399,4 +412,97 @@ fn an_ib_of_2_pow_20_dwords_is_refused_with_the_shared_rule() {
     let dev = userq_device();
     let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
     common::assert_refuses_an_ib_of_2_pow_20_dwords(&mut s);
+}
+
+/// Eight rings' worth of submissions back to back (a 4 KiB ring of 1024 dwords, 20 dwords
+/// each): the CP reports its read pointer as a 32-bit dword offset wrapped at the ring size
+/// (kfdtest: "On PM4 queues Rptr is always 32-bit in dword units and wraps at queue size"),
+/// so the tier must bound ring space by retired fences, as Mesa does; a tier reconstructing a
+/// 64-bit read pointer from the report stalls after about one ring.
+#[test]
+fn several_rings_of_submissions_with_the_cps_wrapping_rptr() {
+    let dev = userq_device();
+    {
+        let mut s =
+            UmqSubmitter::open(dev.clone(), UmqConfig { ring_bytes: 4096, ..config() }).unwrap();
+        let data = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let data_va = s.map_va(data, None).unwrap();
+        let ib = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let ib_va = s.map_va(ib, None).unwrap();
+        let words = write_ib(&s, data_va, 0x5EED_0001);
+        s.write_bo(ib, 0, bytemuck::cast_slice(&words)).unwrap();
+        // The dword after the 32-bit report is not the CP's: it must stay as written here.
+        let rptr_va = s.queue_vas().rptr;
+        dev.memory().write_u32(rptr_va + 4, 0xDEAD_BEEF).unwrap();
+        let n = 8 * 1024 / 20 + 1;
+        let mut last = None;
+        for _ in 0..n {
+            last = Some(s.submit_ib(ib_va, words.len() as u32).unwrap());
+        }
+        s.wait_fence(last.unwrap(), WAIT).unwrap();
+        assert!(s.wptr() >= 8 * s.ring_dwords(), "{} dwords written", s.wptr());
+        assert_eq!(s.info().counters.retired, n as u64);
+        let mem = dev.memory();
+        let t = std::time::Instant::now();
+        let end = (s.wptr() % s.ring_dwords()) as u32;
+        while mem.read_u32(rptr_va).unwrap() != end && t.elapsed() < WAIT {
+            std::thread::yield_now();
+        }
+        assert_eq!(mem.read_u32(rptr_va).unwrap(), end, "rptr = wptr mod ring, in dwords");
+        assert_eq!(mem.read_u32(rptr_va + 4).unwrap(), 0xDEAD_BEEF);
+        let mut out = [0u8; 4];
+        s.read_bo(data, 0, &mut out).unwrap();
+        assert_eq!(u32::from_le_bytes(out), 0x5EED_0001);
+    }
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}
+
+/// A user queue whose doorbell is rung without the write pointer stored in the wptr BO runs
+/// nothing new: MES maps the queue from the wptr BO (mes_userqueue.c `mes_userq_map`:
+/// `wptr_mc_addr`, "FW expects WPTR BOs to be mapped into GART").
+#[test]
+fn doorbell_without_the_stored_wptr_runs_nothing() {
+    let dev = userq_device();
+    let drv = common::lost_wptr::LostWptr::new(dev.clone());
+    {
+        let mut s = UmqSubmitter::open(drv.clone() as Arc<dyn Driver>, config()).unwrap();
+        let (_, ib_va, n) = common::ib_writing(&mut s, 7);
+        let f = s.submit_ib(ib_va, n).unwrap();
+        s.wait_fence(f, WAIT).unwrap();
+        let (data, ib2, n2) = common::ib_writing(&mut s, 9);
+        drv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let f2 = s.submit_ib(ib2, n2).unwrap();
+        let e = s.wait_fence(f2, Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0, "nothing ran");
+        drv.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        let f3 = s.submit_ib(ib_va, n).unwrap();
+        s.wait_fence(f3, WAIT).unwrap();
+        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
+    }
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}
+
+/// Both probe paths on the emulated device: Linux 6.17 (UQ_FW_AREAS(COMPUTE) is EINVAL: Mesa's
+/// EOP layout) and a later kernel that reports the compute metadata (2048 bytes aligned 256,
+/// raised to Mesa's page). Either way the queue runs.
+#[test]
+fn umq_opens_with_and_without_the_compute_fw_areas_query() {
+    let newer = Preset { uq_fw_areas_compute: true, ..Preset::rx7900xtx_userq() };
+    for (preset, from_kernel) in [(Preset::rx7900xtx_userq(), false), (newer, true)] {
+        let dev = Arc::new(EmulatedDevice::new(preset).unwrap());
+        {
+            let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+            let p = s.probe_result();
+            assert_eq!(p.eop.is_some(), from_kernel);
+            assert_eq!(p.eop_not_reported, (!from_kernel).then_some(EINVAL));
+            let eop = p.eop_layout();
+            assert_eq!((eop.size, eop.alignment, eop.from_kernel), (4096, 256, from_kernel));
+            let (data, ib_va, n) = common::ib_writing(&mut s, 0xE0E0);
+            let f = s.submit_ib(ib_va, n).unwrap();
+            s.wait_fence(f, WAIT).unwrap();
+            assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0xE0E0);
+        }
+        assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+    }
 }

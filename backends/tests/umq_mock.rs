@@ -3,9 +3,9 @@
 //! like copy_from_user, every call logged, any one call failable). Tests check the exact call
 //! log, each probe failure, every error path of open, and the ring / doorbell protocol.
 //!
-//! Request numbers, flag values and packet fields below are literals from reference/abi.md,
-//! reference/pm4.md, include/uapi/drm/amdgpu_drm.h and Mesa's amdgpu_userq.h — not the
-//! constants of the code under test.
+//! Request numbers, flag values and packet fields below are literals from
+//! include/uapi/drm/amdgpu_drm.h, drm.h, the PM4 packet headers and Mesa's amdgpu_userq.h —
+//! not the constants of the code under test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,19 +16,25 @@ use mockall::mock;
 use pm4rt_backends::umq::{ProbeFailure, UmqConfig, UmqSubmitter};
 use pm4rt_core::abi::drm::{
     GemClose, GemCreateIn, GemCreateOut, GemMmapIn, GemMmapOut, GemVa, Info, InfoDevice, InfoHwIp,
-    InfoUqMetadataCompute, UserqIn, UserqOut,
+    InfoUqMetadataCompute, SyncobjCreate, SyncobjDestroy, SyncobjTimelineWait, UserqIn, UserqOut,
 };
 use pm4rt_core::abi::ioctl::{decode_arg, write_arg};
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{BoDesc, Driver, Errno, Error, Fd, Fence, MapAt, Mapping, Submitter, Tier};
 
-// Golden request numbers (reference/abi.md).
+// Golden request numbers (include/uapi/drm/amdgpu_drm.h, drm.h).
 const GEM_CREATE: u32 = 0xC020_6440;
 const GEM_MMAP: u32 = 0xC008_6441;
 const INFO: u32 = 0x4020_6445;
 const GEM_VA: u32 = 0x4040_6448;
 const USERQ: u32 = 0xC048_6456;
 const GEM_CLOSE: u32 = 0x4008_6409;
+// DRM core syncobj requests (include/uapi/drm/drm.h: DRM_IOWR(0xBF / 0xC0 / 0xCA, ...)).
+const SYNCOBJ_CREATE: u32 = 0xC008_64BF;
+const SYNCOBJ_DESTROY: u32 = 0xC008_64C0;
+const SYNCOBJ_TIMELINE_WAIT: u32 = 0xC028_64CA;
+/// DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL | WAIT_FOR_SUBMIT (drm.h: 1 << 0, 1 << 1), Mesa's flags.
+const WAIT_ALL_FOR_SUBMIT: u32 = 0x3;
 
 // Golden constants (amdgpu_drm.h).
 const INFO_HW_IP_INFO: u32 = 0x02;
@@ -42,7 +48,10 @@ const CREATE_NO_CPU_ACCESS: u64 = 1 << 1;
 const CREATE_UNCACHED: u64 = 1 << 14;
 const VA_OP_MAP: u32 = 1;
 const VA_OP_UNMAP: u32 = 2;
-const PAGE_RW: u32 = (1 << 1) | (1 << 2);
+/// AMDGPU_VM_PAGE_READABLE | WRITEABLE | EXECUTABLE (amdgpu_drm.h: 1 << 1, 1 << 2, 1 << 3).
+const PAGE_RWX: u32 = (1 << 1) | (1 << 2) | (1 << 3);
+/// AMDGPU_VM_MTYPE_UC (amdgpu_drm.h: 4 << 5).
+const MTYPE_UC: u32 = 4 << 5;
 const USERQ_OP_CREATE: u32 = 1;
 const USERQ_OP_FREE: u32 = 2;
 const PARAM: &str = "/sys/module/amdgpu/parameters/user_queue";
@@ -50,7 +59,8 @@ const PARAM: &str = "/sys/module/amdgpu/parameters/user_queue";
 const MESA_RING: u64 = 0x10000;
 const MESA_DOORBELL_INDEX: u32 = 4;
 
-// The machine: gfx1201 (GC 12.0.1), VA 2 MiB .. 128 TiB, EOP 2048 aligned 256 (abi.md).
+// The machine: gfx1201 (GC 12.0.1), VA 2 MiB .. 128 TiB, EOP 2048 aligned 256 (a kernel with
+// amdgpu_userq_metadata_info_compute: GFX12_MEC_HPD_SIZE, 256).
 const GC_12_0_1: u32 = 0x0C_00_01;
 const VA_START: u64 = 0x20_0000;
 const VA_MAX: u64 = 0x8000_0000_0000;
@@ -125,14 +135,39 @@ enum Ev {
     Open,
     ReadParam,
     Info(u32),
-    GemCreate { size: u64, domains: u64, flags: u64 },
+    GemCreate {
+        size: u64,
+        domains: u64,
+        flags: u64,
+    },
     GemMmap(u32),
-    Mmap { handle: u32, len: usize },
-    VaMap { handle: u32, va: u64, size: u64, flags: u32 },
-    VaUnmap { handle: u32, va: u64 },
+    Mmap {
+        handle: u32,
+        len: usize,
+    },
+    /// GEM_VA MAP signalling `point` of syncobj `timeline` (0: none).
+    VaMap {
+        handle: u32,
+        va: u64,
+        size: u64,
+        flags: u32,
+        timeline: u32,
+        point: u64,
+    },
+    VaUnmap {
+        handle: u32,
+        va: u64,
+    },
     UserqCreate(Box<UserqIn>, u64),
     UserqFree(u32),
     GemClose(u32),
+    SyncobjCreate,
+    SyncobjDestroy(u32),
+    /// SYNCOBJ_TIMELINE_WAIT of one point (WAIT_ALL | WAIT_FOR_SUBMIT, a future deadline).
+    VmWait {
+        handle: u32,
+        point: u64,
+    },
     Close,
 }
 
@@ -151,6 +186,7 @@ struct Kernel {
     next_gem: u32,
     vas: BTreeSet<(u32, u64)>,
     queues: BTreeSet<u32>,
+    syncobjs: BTreeSet<u32>,
     /// Memory of every CPU-mapped GEM handle.
     mems: BTreeMap<u32, Arc<Mem>>,
 }
@@ -213,6 +249,7 @@ impl Fake {
             next_gem: 1,
             vas: BTreeSet::new(),
             queues: BTreeSet::new(),
+            syncobjs: BTreeSet::new(),
             mems: BTreeMap::new(),
         };
         f(&mut k);
@@ -229,6 +266,7 @@ impl Fake {
             + k.gems.len()
             + k.vas.len()
             + k.queues.len()
+            + k.syncobjs.len()
             + self.live_maps.load(Ordering::SeqCst)
     }
 
@@ -308,9 +346,15 @@ impl Fake {
                                 va: v.va_address,
                                 size: v.map_size,
                                 flags: v.flags,
+                                timeline: v.vm_timeline_syncobj_out,
+                                point: v.vm_timeline_point,
                             },
                         )?;
                         if !k.gems.contains_key(&v.handle) {
+                            return Err(Errno::ENOENT);
+                        }
+                        let t = v.vm_timeline_syncobj_out;
+                        if t != 0 && !k.syncobjs.contains(&t) {
                             return Err(Errno::ENOENT);
                         }
                         k.vas.insert((v.handle, v.va_address));
@@ -346,6 +390,38 @@ impl Fake {
                         }
                     }
                     _ => return Err(Errno::EINVAL),
+                }
+                Ok(())
+            }
+            SYNCOBJ_CREATE => {
+                let c: SyncobjCreate = dec(arg)?;
+                Fake::log(&mut k, Ev::SyncobjCreate)?;
+                if c.flags != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let h = (1..).find(|h| !k.syncobjs.contains(h)).unwrap();
+                k.syncobjs.insert(h);
+                write_arg(arg, &SyncobjCreate { handle: h, flags: 0 }).unwrap();
+                Ok(())
+            }
+            SYNCOBJ_DESTROY => {
+                let d: SyncobjDestroy = dec(arg)?;
+                Fake::log(&mut k, Ev::SyncobjDestroy(d.handle))?;
+                if d.pad != 0 || !k.syncobjs.remove(&d.handle) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            SYNCOBJ_TIMELINE_WAIT => {
+                let w: SyncobjTimelineWait = dec(arg)?;
+                assert_eq!(w.count_handles, 1);
+                assert_eq!(w.flags, WAIT_ALL_FOR_SUBMIT);
+                assert!(w.timeout_nsec > 0, "an absolute deadline");
+                let h = u32::from_le_bytes(resolve_mut(user, w.handles, 4)?.try_into().unwrap());
+                let p = u64::from_le_bytes(resolve_mut(user, w.points, 8)?.try_into().unwrap());
+                Fake::log(&mut k, Ev::VmWait { handle: h, point: p })?;
+                if !k.syncobjs.contains(&h) {
+                    return Err(Errno::ENOENT);
                 }
                 Ok(())
             }
@@ -444,13 +520,33 @@ const FENCE_VA: u64 = EOP_VA + 0x1000;
 
 fn expected_open() -> Vec<Ev> {
     let gtt = |size, flags| Ev::GemCreate { size, domains: DOMAIN_GTT, flags };
-    let map = |handle, va, size| Ev::VaMap { handle, va, size, flags: PAGE_RW };
+    // Every queue BO readable, writeable, executable (libdrm amdgpu_bo_va_op, Mesa
+    // amdgpu_create_bo); ring, wptr and rptr also uncached (Mesa: RADEON_FLAG_GL2_BYPASS ->
+    // AMDGPU_VM_MTYPE_UC).
+    // Each map signals the next point of the VM timeline syncobj (handle 1), as Mesa does.
+    let map = |handle, va, size, point| Ev::VaMap {
+        handle,
+        va,
+        size,
+        flags: PAGE_RWX,
+        timeline: 1,
+        point,
+    };
+    let map_uc = |handle, va, size, point| Ev::VaMap {
+        handle,
+        va,
+        size,
+        flags: PAGE_RWX | MTYPE_UC,
+        timeline: 1,
+        point,
+    };
     vec![
         Ev::Open,
         Ev::ReadParam,
         Ev::Info(INFO_DEV_INFO),
         Ev::Info(INFO_HW_IP_INFO),
         Ev::Info(INFO_UQ_FW_AREAS),
+        Ev::SyncobjCreate,
         // Doorbell: 4 KiB DOORBELL domain, CPU-mapped, no VA.
         Ev::GemCreate { size: 4096, domains: DOMAIN_DOORBELL, flags: 0 },
         Ev::GemMmap(1),
@@ -459,24 +555,26 @@ fn expected_open() -> Vec<Ev> {
         gtt(MESA_RING, 0),
         Ev::GemMmap(2),
         Ev::Mmap { handle: 2, len: MESA_RING as usize },
-        map(2, RING_VA, MESA_RING),
+        map_uc(2, RING_VA, MESA_RING, 1),
         // wptr, rptr 4 KiB.
         gtt(4096, 0),
         Ev::GemMmap(3),
         Ev::Mmap { handle: 3, len: 4096 },
-        map(3, WPTR_VA, 4096),
+        map_uc(3, WPTR_VA, 4096, 2),
         gtt(4096, 0),
         Ev::GemMmap(4),
         Ev::Mmap { handle: 4, len: 4096 },
-        map(4, RPTR_VA, 4096),
+        map_uc(4, RPTR_VA, 4096, 3),
         // EOP: 2048 rounded to a page, VRAM, GPU only.
         Ev::GemCreate { size: 4096, domains: DOMAIN_VRAM, flags: CREATE_NO_CPU_ACCESS },
-        map(5, EOP_VA, 4096),
+        map(5, EOP_VA, 4096, 4),
         // Fence.
         gtt(4096, CREATE_UNCACHED),
         Ev::GemMmap(6),
         Ev::Mmap { handle: 6, len: 4096 },
-        map(6, FENCE_VA, 4096),
+        map(6, FENCE_VA, 4096, 5),
+        // The page tables of all five before the queue exists (Mesa's amdgpu_userq_init).
+        Ev::VmWait { handle: 1, point: 5 },
         Ev::UserqCreate(
             Box::new(UserqIn {
                 op: USERQ_OP_CREATE,
@@ -511,6 +609,7 @@ fn expected_drop() -> Vec<Ev> {
         Ev::VaUnmap { handle: 2, va: RING_VA },
         Ev::GemClose(2),
         Ev::GemClose(1),
+        Ev::SyncobjDestroy(1),
         Ev::Close,
     ]
 }
@@ -534,7 +633,7 @@ fn open_and_drop_issue_exactly_the_expected_calls() {
     let info = s.info();
     assert_eq!(info.tier, Tier::Umq);
     assert_eq!(info.gfx.name(), "gfx1201");
-    assert_eq!(info.counters.ioctls, 3 + 6 + 5 + 5 + 1);
+    assert_eq!(info.counters.ioctls, 3 + 1 + 6 + 5 + 5 + 1 + 1);
     assert_eq!(s.queue_id(), 3);
     assert!(s.probe_result().supported());
     drop(s);
@@ -587,7 +686,8 @@ fn probe_reports_each_failing_check_with_its_value() {
             Box::new(|k| k.hw_ip.userq_num_slots = 0),
             vec![ProbeFailure::NoComputeSlots { slots: 0 }],
         ),
-        (Box::new(|k| k.eop = Err(Errno::EINVAL)), vec![ProbeFailure::FwAreasFailed { errno: 22 }]),
+        // EINVAL / EOPNOTSUPP mean "not reported" (see below); any other errno fails.
+        (Box::new(|k| k.eop = Err(Errno::EIO)), vec![ProbeFailure::FwAreasFailed { errno: 5 }]),
         (
             Box::new(|k| k.eop = Ok(InfoUqMetadataCompute { eop_size: 0, eop_alignment: 256 })),
             vec![ProbeFailure::BadEop { size: 0, alignment: 256 }],
@@ -652,6 +752,48 @@ fn probe_never_asks_for_the_kernel_version() {
     assert_eq!(p.eop, Some(InfoUqMetadataCompute { eop_size: 2048, eop_alignment: 256 }));
 }
 
+/// Linux 6.17 answers UQ_FW_AREAS(COMPUTE) with EINVAL (amdgpu_info_ioctl handles only
+/// AMDGPU_HW_IP_GFX there); EOPNOTSUPP comes from a later kernel without the callback. The
+/// queue is still created, with Mesa's EOP buffer: one 4 KiB page, 256-aligned
+/// (amdgpu_userq.c: amdgpu_userq_init).
+#[test]
+fn compute_fw_areas_not_reported_opens_with_mesas_eop() {
+    for errno in [Errno::EINVAL, Errno::EOPNOTSUPP] {
+        let fake = Fake::with(|k| k.eop = Err(errno));
+        let s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+        let p = s.probe_result();
+        assert!(p.supported(), "{p}");
+        assert_eq!((p.eop, p.eop_not_reported), (None, Some(errno.0)));
+        let eop = p.eop_layout();
+        assert_eq!((eop.size, eop.alignment, eop.from_kernel), (4096, 256, false));
+        // The same calls as with the metadata: the EOP BO is one page either way.
+        assert_eq!(normalized(fake.events()), expected_open());
+        drop(s);
+        assert_eq!(fake.live(), 0);
+    }
+}
+
+/// A kernel that reports the metadata is followed (never below Mesa's page / 256).
+#[test]
+fn reported_compute_eop_size_and_alignment_are_used() {
+    let fake = Fake::with(|k| {
+        k.eop = Ok(InfoUqMetadataCompute { eop_size: 8192, eop_alignment: 0x10000 })
+    });
+    let s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+    let eop = s.probe_result().eop_layout();
+    assert_eq!((eop.size, eop.alignment, eop.from_kernel), (8192, 0x10000, true));
+    let vas = s.queue_vas();
+    assert_eq!(vas.eop % 0x10000, 0);
+    let ev = fake.events();
+    assert!(ev.contains(&Ev::GemCreate {
+        size: 8192,
+        domains: DOMAIN_VRAM,
+        flags: CREATE_NO_CPU_ACCESS
+    }));
+    drop(s);
+    assert_eq!(fake.live(), 0);
+}
+
 // --- error paths of open ---------------------------------------------------------------------
 
 #[test]
@@ -665,6 +807,8 @@ fn every_failing_step_of_open_is_reported_and_nothing_leaks() {
             Ev::GemMmap(_) => "GEM_MMAP",
             Ev::Mmap { .. } => "mmap",
             Ev::VaMap { .. } => "GEM_VA MAP",
+            Ev::SyncobjCreate => "SYNCOBJ_CREATE",
+            Ev::VmWait { .. } => "SYNCOBJ_TIMELINE_WAIT (GEM_VA update)",
             Ev::UserqCreate(..) => "USERQ CREATE",
             _ => unreachable!(),
         };
@@ -777,19 +921,23 @@ fn submit_writes_ring_wptr_and_doorbell_with_no_ioctl() {
 }
 
 #[test]
-fn ring_wraps_and_never_overruns_the_read_pointer() {
+fn ring_space_is_bounded_by_retired_fences() {
     // 4 KiB ring = 1024 dwords, 20 dwords per submission: 51 fit (1020 < 1024).
     let mut q = open_with_ib(4096);
     for _ in 0..51 {
         q.s.submit_ib(q.ib_va, 8).unwrap();
     }
     assert_eq!(q.s.wptr(), 1020);
-    // The CP has read nothing: the 52nd must wait, then time out.
+    // No fence retired: the 52nd waits for the oldest (seq 1), then times out.
     let e = q.s.submit_ib(q.ib_va, 8).unwrap_err();
-    assert!(matches!(e, Error::Timeout { fence: Fence { seq: 52 }, .. }), "{e:?}");
+    assert!(matches!(e, Error::Timeout { fence: Fence { seq: 1 }, .. }), "{e:?}");
     assert_eq!(q.s.wptr(), 1020, "nothing written on a refused submission");
-    // The CP consumed everything (a 64-bit report, in dwords).
+    // The CP's read-pointer report is not what frees space: a report of everything consumed
+    // (wrapped, 1020 % 1024) changes nothing while no fence retired.
     q.fake.mem(4).set_u64(0, 1020);
+    assert!(matches!(q.s.submit_ib(q.ib_va, 8), Err(Error::Timeout { .. })));
+    // Fence 1 retired: its 20 dwords are free, exactly one more submission fits.
+    q.fake.mem(6).set_u64(0, 1);
     q.s.submit_ib(q.ib_va, 8).unwrap();
     assert_eq!(q.s.wptr(), 1040);
     let ring = q.fake.mem(2);
@@ -799,9 +947,18 @@ fn ring_wraps_and_never_overruns_the_read_pointer() {
     header(0x49, 6, ring.dword(8));
     assert_eq!((ring.dword(13), ring.dword(14)), (52, 0), "fence value 52");
     assert_eq!(q.fake.mem(1).u64_at(32), 1040);
-    // A read pointer ahead of the write pointer is a dead queue, not a hang.
+    assert!(matches!(
+        q.s.submit_ib(q.ib_va, 8),
+        Err(Error::Timeout { fence: Fence { seq: 2 }, .. })
+    ));
+    // Every fence retired (a garbage report is ignored): the whole ring is free again.
     q.fake.mem(4).set_u64(0, 5000);
-    assert!(matches!(q.s.submit_ib(q.ib_va, 8), Err(Error::DeviceLost { .. })));
+    q.fake.mem(6).set_u64(0, 52);
+    for _ in 0..51 {
+        q.s.submit_ib(q.ib_va, 8).unwrap();
+    }
+    assert_eq!(q.s.wptr(), 1040 + 1020);
+    assert_eq!(q.s.info().counters.retired, 52);
 }
 
 #[test]
@@ -826,5 +983,34 @@ fn caller_bos_are_released_before_the_queue_bos() {
     assert_eq!(ev[n + 1], Ev::VaUnmap { handle: 7, va: FENCE_VA + 0x1000 });
     assert_eq!(ev[n + 2], Ev::GemClose(7));
     assert_eq!(&ev[n + 3..], &expected_drop()[1..]);
+    assert_eq!(fake.live(), 0);
+}
+
+/// A caller's GEM_VA MAP signals the next VM timeline point and `map_va` waits for it before
+/// returning (nothing orders a user queue's doorbell with the page-table update); a failing
+/// wait undoes the mapping.
+#[test]
+fn caller_mappings_wait_for_their_page_table_update() {
+    let fake = Fake::new();
+    let mut s = UmqSubmitter::open(driver(&fake), config()).unwrap();
+    let bo = s.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+    let n = fake.events().len();
+    let va = s.map_va(bo, None).unwrap();
+    assert_eq!(
+        &fake.events()[n..],
+        &[
+            // Every mapping is READABLE | WRITEABLE | EXECUTABLE, as Mesa's ac_drm_bo_va_op.
+            Ev::VaMap { handle: 7, va, size: 4096, flags: PAGE_RWX, timeline: 1, point: 6 },
+            Ev::VmWait { handle: 1, point: 6 },
+        ]
+    );
+    s.unmap_va(bo).unwrap();
+    // The wait fails (the event after the next MAP): the mapping is undone.
+    let n = fake.events().len();
+    fake.k().fail_at = Some((n + 1, 62));
+    let e = s.map_va(bo, None).unwrap_err();
+    assert_eq!(e, Error::Io { step: "SYNCOBJ_TIMELINE_WAIT (GEM_VA update)", errno: 62 });
+    assert!(matches!(fake.events()[n + 2], Ev::VaUnmap { handle: 7, .. }));
+    drop(s);
     assert_eq!(fake.live(), 0);
 }

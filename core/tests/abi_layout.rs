@@ -260,6 +260,11 @@ fn table() -> Vec<Entry> {
             num_syncobj_timeline_handles = 48, num_fences = 50, num_syncobj_handles = 52,
             num_bo_read_handles = 56, num_bo_write_handles = 60, out_fences = 64 }
         "struct drm_gem_close" => drm::GemClose [c] ("") { handle, pad; ; }
+        "struct drm_syncobj_create" => drm::SyncobjCreate [c] ("") { handle, flags; ; }
+        "struct drm_syncobj_destroy" => drm::SyncobjDestroy [c] ("") { handle, pad; ; }
+        // Newer kernels append `__u64 deadline_nsec` (48 bytes); libdrm 2.4.114 has 40.
+        "struct drm_syncobj_timeline_wait" => drm::SyncobjTimelineWait [grown 40] ("") {
+            handles, points, timeout_nsec, count_handles, flags, first_signaled, pad; ; }
 
         "struct kfd_ioctl_get_version_args" => kfd::GetVersionArgs [c] ("") {
             major_version, minor_version; ; }
@@ -327,6 +332,9 @@ fn table() -> Vec<Entry> {
         DRM_IOCTL_AMDGPU_GEM_CREATE, DRM_IOCTL_AMDGPU_GEM_MMAP, DRM_IOCTL_AMDGPU_CTX,
         DRM_IOCTL_AMDGPU_BO_LIST, DRM_IOCTL_AMDGPU_CS, DRM_IOCTL_AMDGPU_INFO,
         DRM_IOCTL_AMDGPU_WAIT_CS, DRM_IOCTL_GEM_CLOSE,
+        DRM_SYNCOBJ_CREATE_SIGNALED, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL,
+        DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
+        DRM_IOCTL_SYNCOBJ_CREATE, DRM_IOCTL_SYNCOBJ_DESTROY, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
     ]);
     consts_ref!(v, drm: [
         AMDGPU_GEM_DOMAIN_DOORBELL = 0x40,
@@ -337,7 +345,17 @@ fn table() -> Vec<Entry> {
         AMDGPU_USERQ_CREATE_FLAGS_QUEUE_SECURE = 0x4,
         DRM_IOCTL_AMDGPU_USERQ = 0xC0486456, DRM_IOCTL_AMDGPU_USERQ_SIGNAL = 0xC0306457,
         DRM_IOCTL_AMDGPU_USERQ_WAIT = 0xC0486458,
+        DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE = 0x8,
     ]);
+    // Literal values (include/uapi/drm/drm.h: DRM_IOWR(0xBF / 0xC0 / 0xCA, ...)), whatever
+    // the installed header says.
+    for (name, ours, lit) in [
+        ("ours DRM_IOCTL_SYNCOBJ_CREATE", drm::DRM_IOCTL_SYNCOBJ_CREATE, 0xC008_64BF),
+        ("ours DRM_IOCTL_SYNCOBJ_DESTROY", drm::DRM_IOCTL_SYNCOBJ_DESTROY, 0xC008_64C0),
+        ("ours DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT", drm::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, 0xC028_64CA),
+    ] {
+        v.push(Entry::reference(name.into(), ours as usize, lit));
+    }
     consts_c!(v, kfd: [
         AMDKFD_IOCTL_BASE,
         KFD_IOC_QUEUE_TYPE_COMPUTE, KFD_IOC_QUEUE_TYPE_SDMA, KFD_IOC_QUEUE_TYPE_COMPUTE_AQL,

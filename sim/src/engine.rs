@@ -178,17 +178,26 @@ pub struct Footprint {
 
 /// A ring buffer to consume, as a KFD or user-mode queue's doorbell asks.
 ///
-/// Pointers are 64-bit dword counts that only grow; the ring index of pointer `p` is
-/// `p % ring_dwords`. The engine reads the current read pointer as a little-endian `u64` at
-/// `rptr_va`, executes the packets in `[rptr, wptr)` (a packet may wrap around the ring end),
-/// and stores the new read pointer at `rptr_va` after each packet completes.
+/// The write pointer is the queue's 64-bit dword count (it only grows); its ring index is
+/// `wptr % ring_dwords`. The read pointer is what the CP reports at the MQD's
+/// `cp_hqd_pq_rptr_report_addr` for both KFD PM4 queues (kfd_mqd_manager_v11.c `update_mqd`:
+/// `q->read_ptr`) and user queues (mes_userqueue.c `mes_userq_mqd_create`:
+/// `userq_props->rptr_gpu_addr = rptr_va`, handed to the IP's `init_mqd`): a little-endian
+/// **32-bit dword offset that wraps at the ring size** (ROCm kfdtest: "On PM4 queues Rptr is
+/// always 32-bit in dword units and wraps at queue size"; the kernel reads its own compute
+/// rings' report as `*(uint32_t *)ring->rptr_cpu_addr`, `gfx_v11_0_ring_get_rptr_compute`).
+/// The engine reads that `u32` at `rptr_va`, executes the `(wptr - rptr) mod ring_dwords`
+/// dwords queued (a packet may wrap around the ring end; `wptr == rptr` modulo the ring is an
+/// empty ring), and stores `(rptr + consumed) mod ring_dwords` as a `u32` at `rptr_va` after
+/// each packet completes; the 4 bytes after it are never written. A report outside the ring
+/// halts the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingWork {
     /// GPU VA of the ring's first dword.
     pub ring_va: u64,
     /// Ring size in dwords (> 0).
     pub ring_dwords: u32,
-    /// GPU VA of the 64-bit read pointer.
+    /// GPU VA of the 32-bit read-pointer report.
     pub rptr_va: u64,
     /// Write pointer to consume up to (exclusive).
     pub wptr: u64,
@@ -801,18 +810,16 @@ impl Executor<'_> {
 
     fn run_ring(&mut self, r: RingWork) -> Flow {
         self.check_shutdown()?;
-        let rptr = self.mem().read_u64(r.rptr_va)?;
+        // The CP's form of the read pointer: a u32 dword offset inside the ring (RingWork).
+        let rptr = u64::from(self.mem().read_u32(r.rptr_va)?);
         let n = r.ring_dwords as u64;
-        let pending = r.wptr.checked_sub(rptr).ok_or_else(|| {
-            Error::InvalidArgument(format!("wptr {} is behind rptr {rptr}", r.wptr))
-        })?;
-        if pending > n {
+        if rptr >= n {
             return Err(Error::InvalidArgument(format!(
-                "wptr {} is more than a ring ({n} dwords) ahead of rptr {rptr}",
-                r.wptr
+                "read pointer report {rptr} is outside the ring of {n} dwords"
             ))
             .into());
         }
+        let pending = (r.wptr % n + n - rptr) % n;
         // Linearise [rptr, wptr) so packets wrapping the ring end decode as one.
         let start = (rptr % n) as usize;
         let mut stream = Vec::with_capacity(pending as usize);
@@ -834,7 +841,7 @@ impl Executor<'_> {
             if let Next::Chain(ib) = self.packet(pkt, at, 0)? {
                 self.run_ib(ib.va, ib.size_dw, 1)?;
             }
-            self.mem().write_u64(r.rptr_va, rptr + off as u64)?;
+            self.mem().write_u32(r.rptr_va, ((rptr + off as u64) % n) as u32)?;
         }
         Ok(())
     }

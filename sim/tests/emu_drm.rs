@@ -779,3 +779,176 @@ fn an_ib_of_2_pow_20_plus_n_dwords_runs_only_its_first_n_dwords() {
     drop(map);
     teardown(s);
 }
+
+/// INFO UQ_FW_AREAS(COMPUTE): Linux 6.17's `amdgpu_info_ioctl` handles only
+/// `AMDGPU_HW_IP_GFX` there (EINVAL for COMPUTE); a later kernel's
+/// `amdgpu_userq_metadata_info_compute` answers `{eop_size 2048, eop_alignment 256}`
+/// (`GFX11_MEC_HPD_SIZE` / `GFX12_MEC_HPD_SIZE`, 256).
+#[test]
+fn uq_fw_areas_compute_is_einval_on_6_17_and_answered_by_a_newer_kernel() {
+    let query = |preset: Preset| {
+        let dev = EmulatedDevice::new(preset).unwrap();
+        let fd = dev.open(NODE).unwrap();
+        let mut buf = vec![0xAAu8; 16];
+        let q = Info::with_hw_ip(
+            AMDGPU_INFO_UQ_FW_AREAS,
+            InfoQueryHwIp { ip_type: AMDGPU_HW_IP_COMPUTE, ip_instance: 0 },
+            user_ptr(&buf),
+            16,
+        );
+        let r = call(&dev, fd, DRM_IOCTL_AMDGPU_INFO, &q, &mut [&mut buf]).map(|_| ());
+        dev.close(fd).unwrap();
+        r.map(|()| (buf[..4].to_vec(), buf[4..8].to_vec()))
+    };
+    for p in [Preset::r9700_gfx1201(), Preset::rx7900xtx_gfx1100(), Preset::rx7900xtx_userq()] {
+        assert_eq!(p.kernel_release, "6.17.0");
+        assert_eq!(query(p.clone()), Err(Errno::EINVAL), "{}", p.name);
+    }
+    let newer = Preset { uq_fw_areas_compute: true, ..Preset::rx7900xtx_userq() };
+    assert_eq!(query(newer), Ok((2048u32.to_le_bytes().to_vec(), 256u32.to_le_bytes().to_vec())));
+}
+
+fn syncobj_create(dev: &EmulatedDevice, fd: Fd, flags: u32) -> Result<u32, Errno> {
+    let out =
+        call(dev, fd, DRM_IOCTL_SYNCOBJ_CREATE, &SyncobjCreate { handle: 0, flags }, &mut [])?;
+    Ok(decode_arg::<SyncobjCreate>(&out).unwrap().handle)
+}
+
+fn syncobj_destroy(dev: &EmulatedDevice, fd: Fd, handle: u32, pad: u32) -> Result<(), Errno> {
+    call(dev, fd, DRM_IOCTL_SYNCOBJ_DESTROY, &SyncobjDestroy { handle, pad }, &mut []).map(|_| ())
+}
+
+/// TIMELINE_WAIT of one (handle, point) with flags, `timeout_ns` from now (0: a poll).
+fn timeline_wait(
+    dev: &EmulatedDevice,
+    fd: Fd,
+    handle: u32,
+    point: u64,
+    flags: u32,
+    timeout_ns: u64,
+) -> Result<(), Errno> {
+    let mut h = handle.to_le_bytes();
+    let mut p = point.to_le_bytes();
+    let deadline = if timeout_ns == 0 { 0 } else { now_ns() + timeout_ns };
+    let w = SyncobjTimelineWait {
+        handles: user_ptr(&h),
+        points: user_ptr(&p),
+        timeout_nsec: deadline as i64,
+        count_handles: 1,
+        flags,
+        ..Default::default()
+    };
+    call(dev, fd, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, &w, &mut [&mut h[..], &mut p[..]]).map(|_| ())
+}
+
+fn va_map_signalling(
+    dev: &EmulatedDevice,
+    fd: Fd,
+    handle: u32,
+    va: u64,
+    syncobj: u32,
+    point: u64,
+) -> Result<(), Errno> {
+    let a = GemVa {
+        handle,
+        operation: AMDGPU_VA_OP_MAP,
+        flags: AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE | AMDGPU_VM_PAGE_EXECUTABLE,
+        va_address: va,
+        map_size: 4096,
+        vm_timeline_point: point,
+        vm_timeline_syncobj_out: syncobj,
+        ..Default::default()
+    };
+    call(dev, fd, DRM_IOCTL_AMDGPU_GEM_VA, &a, &mut []).map(|_| ())
+}
+
+/// drm_syncobj.c: create / destroy / timeline-wait argument checks, and live-handle counting.
+#[test]
+fn syncobj_ioctls_are_strict_and_counted() {
+    const ALL_SUBMIT: u32 =
+        DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL | DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT;
+    let dev = EmulatedDevice::r9700().unwrap();
+    let fd = dev.open(NODE).unwrap();
+    // drm_syncobj_create_ioctl: unknown flags.
+    assert_eq!(syncobj_create(&dev, fd, 2), Err(Errno::EINVAL));
+    let a = syncobj_create(&dev, fd, 0).unwrap();
+    let b = syncobj_create(&dev, fd, DRM_SYNCOBJ_CREATE_SIGNALED).unwrap();
+    assert_eq!((a, b), (1, 2), "idr_alloc from 1");
+    assert_eq!(dev.live_handles().syncobjs, 2);
+    // drm_syncobj_timeline_wait_ioctl: unknown flags; no handles is a success; an unknown
+    // handle is ENOENT; a point without a fence is EINVAL, or ETIME with WAIT_FOR_SUBMIT.
+    assert_eq!(timeline_wait(&dev, fd, a, 1, 1 << 4, 1_000_000), Err(Errno::EINVAL));
+    let none = SyncobjTimelineWait { count_handles: 0, ..Default::default() };
+    assert!(call(&dev, fd, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, &none, &mut []).is_ok());
+    assert_eq!(timeline_wait(&dev, fd, 9, 1, ALL_SUBMIT, 1_000_000), Err(Errno::ENOENT));
+    assert_eq!(
+        timeline_wait(&dev, fd, a, 1, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL, 1_000_000),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(timeline_wait(&dev, fd, a, 1, ALL_SUBMIT, 1_000_000), Err(Errno::ETIME));
+    // A handle array outside the caller's memory: EFAULT.
+    let bad = SyncobjTimelineWait { handles: 0x10, count_handles: 1, ..Default::default() };
+    assert_eq!(
+        call(&dev, fd, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, &bad, &mut []).err(),
+        Some(Errno::EFAULT)
+    );
+    // The created-signalled one: point 0 is its (signalled) fence.
+    assert_eq!(timeline_wait(&dev, fd, b, 0, ALL_SUBMIT, 0), Ok(()));
+    // GEM_VA with a syncobj that does not exist: ENOENT.
+    let bo = create_bo(&dev, fd, 4096, 0).unwrap();
+    assert_eq!(va_map_signalling(&dev, fd, bo, DATA_VA, 7, 1), Err(Errno::ENOENT));
+    assert_eq!(dev.live_handles().va_mappings, 0);
+    // drm_syncobj_destroy_ioctl: pad != 0 and unknown handles are EINVAL.
+    assert_eq!(syncobj_destroy(&dev, fd, a, 1), Err(Errno::EINVAL));
+    assert_eq!(syncobj_destroy(&dev, fd, 9, 0), Err(Errno::EINVAL));
+    syncobj_destroy(&dev, fd, a, 0).unwrap();
+    assert_eq!(syncobj_destroy(&dev, fd, a, 0), Err(Errno::EINVAL));
+    assert_eq!(dev.live_handles().syncobjs, 1);
+    // Closing the file releases the rest (drm_syncobj_release).
+    dev.close(fd).unwrap();
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}
+
+/// A GEM_VA mapping is in the VM at once but the GPU sees it only once its page-table update
+/// completed: when its timeline point is waited for (a poll does not wait), or at a CS.
+#[test]
+fn gem_va_mapping_is_invisible_to_the_gpu_until_its_update_is_waited() {
+    const ALL_SUBMIT: u32 =
+        DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL | DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT;
+    let s = setup(); // IB and data BOs mapped without a syncobj
+    let (dev, fd) = (&s.dev, s.fd);
+    let mem = dev.memory();
+    assert!(mem.read_u32(IB_VA).is_err(), "update not done yet");
+    let sync = syncobj_create(dev, fd, 0).unwrap();
+    let bo = create_bo(dev, fd, 4096, 0).unwrap();
+    const VA: u64 = DATA_VA + 0x10_0000;
+    va_map_signalling(dev, fd, bo, VA, sync, 1).unwrap();
+    assert!(mem.read_u32(VA).is_err(), "the GPU does not see the new mapping yet");
+    // A poll (deadline already passed) reports it unsignalled and does not complete it.
+    assert_eq!(timeline_wait(dev, fd, sync, 1, ALL_SUBMIT, 0), Err(Errno::ETIME));
+    assert!(mem.read_u32(VA).is_err());
+    // Waiting for the point completes it and every earlier update (updates are in order).
+    timeline_wait(dev, fd, sync, 1, ALL_SUBMIT, 1_000_000_000).unwrap();
+    assert_eq!(mem.read_u32(VA), Ok(0));
+    assert!(mem.read_u32(IB_VA).is_ok(), "an earlier update completed with it");
+    // WAIT_AVAILABLE only waits for the fence to exist.
+    let bo2 = create_bo(dev, fd, 4096, 0).unwrap();
+    va_map_signalling(dev, fd, bo2, VA + 0x1000, sync, 2).unwrap();
+    timeline_wait(dev, fd, sync, 2, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE, 1_000_000).unwrap();
+    assert!(mem.read_u32(VA + 0x1000).is_err());
+    // A CS waits for every update of the VM (amdgpu_cs_vm_handling).
+    let h = dev_submit(&s).unwrap();
+    assert_eq!(wait(dev, fd, s.ctx, h, 5000).unwrap(), AMDGPU_WAIT_CS_RETIRED);
+    assert_eq!(mem.read_u32(VA + 0x1000), Ok(0));
+    // Unmapping a mapping whose update is pending forgets it; closing its handle too.
+    let bo3 = create_bo(dev, fd, 4096, 0).unwrap();
+    va_map_signalling(dev, fd, bo3, VA + 0x2000, sync, 3).unwrap();
+    va_op(dev, fd, AMDGPU_VA_OP_UNMAP, bo3, VA + 0x2000, 4096).unwrap();
+    timeline_wait(dev, fd, sync, 3, ALL_SUBMIT, 1_000_000).unwrap();
+    assert!(mem.read_u32(VA + 0x2000).is_err());
+    for h in [bo, bo2, bo3] {
+        gem_close(dev, fd, h).unwrap();
+    }
+    syncobj_destroy(dev, fd, sync, 0).unwrap();
+    teardown(s);
+}

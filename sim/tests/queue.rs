@@ -317,6 +317,8 @@ impl RingRig {
 fn ring_consumes_up_to_wptr_wrapping_and_updates_rptr() {
     // Start near the end so the second packet wraps: rptr = wptr = 60 (ring index 60).
     let mut rig = RingRig::new(EngineConfig::default(), 64, 60);
+    // The CP reads and writes only the 32-bit report; the dword after it is someone else's.
+    rig.mem.write_u32(RPTR + 4, 0xDEAD_BEEF).unwrap();
     rig.push(&write_mem(OUT, &[0x11])); // 5 dwords: indices 60..63, 0
     let wptr = rig.push(&Packet::ReleaseMem(ReleaseMem {
         event_type: 0x14,
@@ -330,7 +332,10 @@ fn ring_consumes_up_to_wptr_wrapping_and_updates_rptr() {
     rig.engine.wait(seq, WAIT).unwrap();
     assert_eq!(rig.mem.read_u32(OUT).unwrap(), 0x11);
     assert_eq!(rig.mem.read_u32(OUT + 4).unwrap(), 0x22);
-    assert_eq!(rig.mem.read_u64(RPTR).unwrap(), 60 + 5 + 8);
+    // The CP's report: a 32-bit dword offset wrapped at the ring size, (60 + 5 + 8) % 64;
+    // the dword after it is not written.
+    assert_eq!(rig.mem.read_u32(RPTR).unwrap(), 9);
+    assert_eq!(rig.mem.read_u32(RPTR + 4).unwrap(), 0xDEAD_BEEF);
     assert_eq!(rig.engine.packets(), 2);
 }
 

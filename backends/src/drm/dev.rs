@@ -122,7 +122,7 @@ impl Dev {
         Ok(Self::decode::<GemMmapOut>(STEP_GEM_MMAP, &arg)?.addr_ptr)
     }
 
-    fn gem_va(&mut self, step: &'static str, va: GemVa) -> Result<()> {
+    pub(crate) fn gem_va(&mut self, step: &'static str, va: GemVa) -> Result<()> {
         let mut arg = arg_for(DRM_IOCTL_AMDGPU_GEM_VA, &va);
         self.call(step, DRM_IOCTL_AMDGPU_GEM_VA, &mut arg, &mut [])
     }

@@ -2,11 +2,12 @@
 //! `crate::ring`; this read-pointer rule differs from umq's, see there.)
 //!
 //! The write pointer is a 64-bit count of dwords that only grows; the ring index of a pointer
-//! `p` is `p % ring_dwords` (tinygrad `ops_amd.py: amd_push`). The read pointer the CP reports at
-//! `read_pointer_address` is treated only modulo the ring size: that is correct whether it is
-//! reported as a ring offset or as a growing count (the simulator's engine), because the ring
-//! size is a power of two that divides 2^32. One dword is always left free so that a full ring
-//! and an empty one differ.
+//! `p` is `p % ring_dwords` (tinygrad `ops_amd.py: amd_push`). The read pointer the CP reports
+//! at `read_pointer_address`
+//! (kfd_mqd_manager_v11.c `update_mqd`: `cp_hqd_pq_rptr_report_addr`) is a 32-bit dword
+//! offset that wraps at the ring size (ROCm kfdtest: "On PM4 queues Rptr is always 32-bit in
+//! dword units and wraps at queue size"); it is used only modulo the ring size. One dword is
+//! always left free so that a full ring and an empty one differ.
 
 /// Dwords queued but not yet consumed: `(wptr - rptr) mod ring_dwords`.
 pub fn pending(wptr: u64, rptr: u64, ring_dwords: u64) -> u64 {

@@ -7,25 +7,41 @@
 //! ## Life
 //!
 //! - [`UmqSubmitter::open`]: `open` the node, then the capability probe ([`probe`], by
-//!   feature: `amdgpu.user_queue`, DEV_INFO `userq_ip_mask`, HW_IP_INFO(COMPUTE)
-//!   `userq_num_slots`, UQ_FW_AREAS(COMPUTE) EOP size and alignment). Any failing check ends
-//!   here with [`Error::Unsupported`] naming every failure; `USERQ CREATE` is then never
-//!   issued. Otherwise, as Mesa's winsys (`amdgpu_userq.c`) does: a 4 KiB DOORBELL-domain BO
-//!   (mmapped), the ring (GTT, power of two >= 4 KiB, 64 KiB by default, mapped for CPU and
-//!   GPU), 4 KiB write- and read-pointer BOs (GTT, CPU + GPU), an EOP BO of the reported size
-//!   at the reported VA alignment (VRAM), a 4 KiB fence BO (GTT, uncached), then
-//!   `USERQ CREATE` (COMPUTE, doorbell handle and index in 8-byte units, ring VA and size,
-//!   rptr / wptr VAs, the 8-byte compute MQD `{eop_va}` in a `user` buffer). A failure
-//!   releases everything acquired, in reverse order, and reports [`Error::Io`] naming the step.
-//! - `alloc_bo` / `free_bo` / `map_va` / `unmap_va` / `read_bo` / `write_bo`: as the cs tier
+//!   feature, from what Linux 6.17 reports: `amdgpu.user_queue`, DEV_INFO `userq_ip_mask`,
+//!   HW_IP_INFO(COMPUTE) `userq_num_slots`; UQ_FW_AREAS(COMPUTE) is optional, 6.17 answers it
+//!   `EINVAL`). Any failing check ends here with [`Error::Unsupported`] naming every failure;
+//!   `USERQ CREATE` is then never issued. Otherwise, as Mesa's winsys (`amdgpu_userq.c`
+//!   `amdgpu_userq_init`) does: a timeline syncobj for the VM's page-table updates
+//!   (`SYNCOBJ_CREATE`), a 4 KiB DOORBELL-domain BO (mmapped), the ring (GTT, a power of
+//!   two of at least 4 KiB, 64 KiB by default, mapped for CPU and GPU), 4 KiB write- and
+//!   read-pointer BOs
+//!   (GTT, CPU + GPU), the EOP BO ([`UmqProbe::eop_layout`]: the kernel's size and alignment
+//!   when reported, else Mesa's one page aligned 256; VRAM), a 4 KiB fence BO (GTT,
+//!   uncached). Every `GEM_VA` MAP signals the next point of the syncobj
+//!   (`vm_timeline_syncobj_out` / `vm_timeline_point`); ring, wptr and rptr are mapped
+//!   readable, writeable, executable and `AMDGPU_VM_MTYPE_UC` (Mesa: `RADEON_FLAG_GL2_BYPASS`,
+//!   which amdgpu_bo.c maps UC), the EOP and fence readable, writeable, executable. Then one
+//!   bounded `SYNCOBJ_TIMELINE_WAIT` for the last point ([`UmqConfig::vm_update_timeout`]:
+//!   the page tables are written before the CP reads them) and `USERQ CREATE` (COMPUTE,
+//!   doorbell handle and index in 8-byte units, ring VA and size, rptr / wptr VAs, the 8-byte
+//!   compute MQD `{eop_va}` in a `user` buffer). A failure releases everything acquired, in
+//!   reverse order, and reports [`Error::Io`] naming the step.
+//! - `alloc_bo` / `free_bo` / `unmap_va` / `read_bo` / `write_bo`: as the cs tier
 //!   (`GEM_CREATE` + `GEM_MMAP` + mmap, `GEM_VA`), sharing its code (the crate's private
-//!   `drm` module).
+//!   `drm` module). `map_va` also signals a timeline point and waits for it before returning
+//!   (nothing orders a user queue's doorbell with a page-table update; the cs and kfd paths
+//!   are synchronised by the kernel); a failed wait unmaps again.
 //! - `submit_ib`: an optional full `ACQUIRE_MEM` (cache write-back + invalidate, what the cs
 //!   tier gets from `AMDGPU_IB_FLAG_EMIT_MEM_SYNC`), `INDIRECT_BUFFER`, and an end-of-pipe
 //!   `RELEASE_MEM` writing the fence's sequence number to the fence BO. They are copied into
-//!   the ring (wrapping at its end) once the CP's read pointer leaves room (a bounded wait,
-//!   [`UmqConfig::space_timeout`]); then the 64-bit write pointer, in dwords, is stored with
-//!   release ordering and the same value is written to the doorbell. No ioctl.
+//!   the ring (wrapping at its end) once enough earlier submissions' fences have retired: a
+//!   submission's ring dwords are free once its fence has (Mesa bounds its ring by its fence
+//!   ring the same way); the CP's read-pointer report, a 32-bit offset wrapped at the ring
+//!   size, is never used (see `ring`). The wait is bounded ([`UmqConfig::space_timeout`],
+//!   [`Error::Timeout`] naming the oldest unretired fence). Then the 64-bit write pointer, in
+//!   dwords, is stored to the wptr BO with release ordering and the same value is written to
+//!   the doorbell: a queue the scheduler re-maps reads the wptr BO, a running one the
+//!   doorbell, so both must hold it. No ioctl.
 //! - `wait_fence`: polls the fence BO (acquire loads; spin, then yield, then short sleeps)
 //!   until it reaches the sequence number or the timeout passes ([`Error::Timeout`]). No
 //!   ioctl. `USERQ_WAIT` is not used: it does not block the CPU; it hands a *queue* the
@@ -35,12 +51,12 @@
 //! - Drop: `USERQ FREE` first (the queue stops reading its ring before its memory goes;
 //!   the kernel waits for the queue's last fence), then the caller's BOs in reverse creation
 //!   order, then the queue's BOs in reverse creation order (fence, EOP, rptr, wptr, ring,
-//!   doorbell), then `close`. Errors are ignored; drop never panics.
+//!   doorbell), `SYNCOBJ_DESTROY`, then `close`. Errors are ignored; drop never panics.
 //!
 //! Costs: `submit_ib` = 0 ioctls, `wait_fence` = 0, `alloc_bo` = 1 (+1 `GEM_MMAP` with CPU
-//! access), `map_va` / `unmap_va` = 1, `free_bo` = 1 (+1 if mapped); open = 3 INFO + 6
-//! GEM_CREATE + 5 GEM_MMAP + 5 GEM_VA + 1 USERQ. Every ioctl is counted in
-//! [`Counters::ioctls`].
+//! access), `map_va` = 2 (`GEM_VA` + `SYNCOBJ_TIMELINE_WAIT`), `unmap_va` = 1, `free_bo` = 1
+//! (+1 if mapped); open = 3 INFO + 1 SYNCOBJ_CREATE + 6 GEM_CREATE + 5 GEM_MMAP + 5 GEM_VA +
+//! 1 SYNCOBJ_TIMELINE_WAIT + 1 USERQ. Every ioctl is counted in [`Counters::ioctls`].
 
 mod dev;
 pub mod probe;
@@ -53,7 +69,7 @@ use std::time::{Duration, Instant};
 use pm4rt_core::abi::drm::{
     AMDGPU_GEM_CREATE_NO_CPU_ACCESS, AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_DOORBELL,
     AMDGPU_GEM_DOMAIN_GTT, AMDGPU_GEM_DOMAIN_VRAM, AMDGPU_USERQ_CREATE_FLAGS_QUEUE_PRIORITY_MASK,
-    AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
+    AMDGPU_VM_MTYPE_UC,
 };
 use pm4rt_core::pm4::{Builder, FenceInterrupt};
 use pm4rt_core::{
@@ -68,12 +84,15 @@ use crate::drm::dev::Dev;
 use crate::va::VaAllocator;
 use dev::CreateCompute;
 
+pub use crate::drm::syncobj::{STEP_SYNCOBJ_CREATE, STEP_SYNCOBJ_DESTROY, STEP_VM_WAIT};
 pub use dev::{
     STEP_BO_ACCESS, STEP_CLOSE, STEP_GEM_CLOSE, STEP_GEM_CREATE, STEP_GEM_MMAP, STEP_INFO_DEV,
     STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS, STEP_MMAP, STEP_OPEN, STEP_QUEUE_ACCESS,
     STEP_READ_PARAM, STEP_USERQ_CREATE, STEP_USERQ_FREE, STEP_VA_MAP, STEP_VA_UNMAP,
 };
-pub use probe::{ProbeFailure, UmqProbe, USER_QUEUE_PARAM};
+pub use probe::{
+    EopLayout, ProbeFailure, UmqProbe, MESA_EOP_ALIGNMENT, MESA_EOP_SIZE, USER_QUEUE_PARAM,
+};
 
 /// Default ring size: 64 KiB, Mesa's `AMDGPU_USERQ_RING_SIZE` (0x10000).
 pub const DEFAULT_RING_BYTES: u64 = 0x10000;
@@ -116,6 +135,9 @@ pub struct UmqConfig {
     pub mem_sync: bool,
     /// Longest `submit_ib` waits for ring space before failing with [`Error::Timeout`].
     pub space_timeout: Duration,
+    /// Longest a `GEM_VA` map waits for its page-table update (`SYNCOBJ_TIMELINE_WAIT`)
+    /// before failing with [`Error::Io`] ([`STEP_VM_WAIT`], `ETIME`).
+    pub vm_update_timeout: Duration,
     /// Report the device as emulated in [`SubmitterInfo::emulated`].
     pub emulated: bool,
 }
@@ -132,6 +154,7 @@ impl Default for UmqConfig {
             priority: 0,
             mem_sync: true,
             space_timeout: Duration::from_secs(2),
+            vm_update_timeout: Duration::from_secs(2),
             emulated: false,
         }
     }
@@ -169,15 +192,21 @@ impl UmqConfig {
     }
 }
 
-/// The render node and the GPU VA allocator: everything BO creation needs.
+/// The render node, the GPU VA allocator and the timeline syncobj of the VM's page-table
+/// updates: everything BO creation needs.
 struct Node {
     dev: Dev,
     va: VaAllocator,
+    /// `vm_timeline_syncobj_out` of every GEM_VA MAP (0 until created).
+    vm_sync: u32,
+    /// Last timeline point used (points 1, 2, 3, ...).
+    vm_point: u64,
 }
 
 impl Node {
     /// GEM_CREATE and mmap as `spec` asks, then GEM_VA at a VA aligned to `va_align` unless
-    /// it is 0; undoes its own steps on failure.
+    /// it is 0; undoes its own steps on failure. The mapping is not waited for: see
+    /// [`Node::wait_vm`].
     fn create(&mut self, spec: BoSpec, va_align: u64) -> Result<Bo> {
         let mut bo = self.dev.create_bo(spec)?;
         if va_align != 0 {
@@ -188,6 +217,20 @@ impl Node {
             }
         }
         Ok(bo)
+    }
+
+    /// GEM_VA MAP signalling the next point of the VM timeline; returns the point.
+    fn va_map(&mut self, gem: u32, va: u64, size: u64, flags: u32) -> Result<u64> {
+        let point = self.vm_point + 1;
+        self.dev.va_map_signalling(gem, va, size, flags, self.vm_sync, point)?;
+        self.vm_point = point;
+        Ok(point)
+    }
+
+    /// Wait (bounded) until every page-table update so far is done: a user queue must not
+    /// touch a mapping before (Mesa's `amdgpu_userq_init` waits the same way).
+    fn wait_vm(&mut self, timeout: Duration) -> Result<()> {
+        self.dev.syncobj_wait_point(self.vm_sync, self.vm_point, timeout)
     }
 
     /// Map `bo` at the lowest free VA aligned to `align`.
@@ -209,7 +252,7 @@ impl Node {
             let aligned = start.div_ceil(align) * align;
             self.va.alloc(bo.size, Some(aligned)).map_err(refuse)?
         };
-        if let Err(e) = self.dev.va_map(bo.gem, at, bo.size, bo.vm_flags) {
+        if let Err(e) = self.va_map(bo.gem, at, bo.size, bo.vm_flags) {
             self.va.free(at);
             return Err(e);
         }
@@ -263,6 +306,8 @@ pub struct UmqSubmitter {
     by_va: BTreeMap<u64, (u64, u32)>,
     last_seq: u64,
     retired_seq: u64,
+    /// Submissions whose ring dwords are not free yet (their fences have not retired).
+    in_flight: ring::InFlight,
     submissions: u64,
 }
 
@@ -318,7 +363,14 @@ impl UmqSubmitter {
                 return Err(e);
             }
         };
-        let mut node = Node { dev, va };
+        let vm_sync = match dev.syncobj_create() {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = dev.close();
+                return Err(e);
+            }
+        };
+        let mut node = Node { dev, va, vm_sync, vm_point: 0 };
         let mut qbos = Vec::with_capacity(6);
         match Self::create_queue(&mut node, &config, &probe, &mut qbos) {
             Ok(queue_id) => {
@@ -339,6 +391,7 @@ impl UmqSubmitter {
                     by_va: BTreeMap::new(),
                     last_seq: 0,
                     retired_seq: 0,
+                    in_flight: ring::InFlight::default(),
                     submissions: 0,
                 })
             }
@@ -346,6 +399,7 @@ impl UmqSubmitter {
                 while let Some(bo) = qbos.pop() {
                     let _ = node.release(bo);
                 }
+                let _ = node.dev.syncobj_destroy(node.vm_sync);
                 let _ = node.dev.close();
                 Err(e)
             }
@@ -373,13 +427,17 @@ impl UmqSubmitter {
         probe: &UmqProbe,
         qbos: &mut Vec<Bo>,
     ) -> Result<u32> {
-        let eop = probe.eop.unwrap_or_default();
-        let eop_size = round_page(u64::from(eop.eop_size))
+        let eop = probe.eop_layout();
+        let eop_size = round_page(u64::from(eop.size))
             .ok_or_else(|| Error::Unsupported("EOP size overflows".into()))?;
-        let rw = AMDGPU_VM_PAGE_READABLE | AMDGPU_VM_PAGE_WRITEABLE;
-        let gtt = |size, flags| {
-            let spec =
-                BoSpec { size, domains: AMDGPU_GEM_DOMAIN_GTT, flags, cpu: true, vm_flags: rw };
+        // Page flags of the CP-read queue buffers: as every mapping (bo::VM_FLAGS).
+        let rwx = bo::VM_FLAGS;
+        // Ring, wptr and rptr bypass the GPU L2 so the CP and the CPU see each other's stores:
+        // Mesa's amdgpu_userq.c creates them RADEON_FLAG_GL2_BYPASS, which amdgpu_create_bo
+        // maps with AMDGPU_VM_MTYPE_UC.
+        let uc = rwx | AMDGPU_VM_MTYPE_UC;
+        let gtt = |size, flags, vm_flags| {
+            let spec = BoSpec { size, domains: AMDGPU_GEM_DOMAIN_GTT, flags, cpu: true, vm_flags };
             (spec, PAGE_SIZE)
         };
         let specs = [
@@ -394,9 +452,9 @@ impl UmqSubmitter {
                 },
                 0,
             ),
-            gtt(config.ring_bytes, 0), // Q_RING
-            gtt(POINTER_BO_SIZE, 0),   // Q_WPTR
-            gtt(POINTER_BO_SIZE, 0),   // Q_RPTR
+            gtt(config.ring_bytes, 0, uc), // Q_RING
+            gtt(POINTER_BO_SIZE, 0, uc),   // Q_WPTR
+            gtt(POINTER_BO_SIZE, 0, uc),   // Q_RPTR
             (
                 // Q_EOP: GPU only, at the firmware's alignment.
                 BoSpec {
@@ -404,11 +462,11 @@ impl UmqSubmitter {
                     domains: AMDGPU_GEM_DOMAIN_VRAM,
                     flags: AMDGPU_GEM_CREATE_NO_CPU_ACCESS,
                     cpu: false,
-                    vm_flags: rw,
+                    vm_flags: rwx,
                 },
-                u64::from(eop.eop_alignment),
+                u64::from(eop.alignment),
             ),
-            gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED), // Q_FENCE
+            gtt(FENCE_BO_SIZE, AMDGPU_GEM_CREATE_UNCACHED, rwx), // Q_FENCE
         ];
         for (spec, va_align) in specs {
             let bo = node.create(spec, va_align)?;
@@ -421,6 +479,8 @@ impl UmqSubmitter {
                 m.store_u64(0, 0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
             }
         }
+        // The queue's buffers must be mapped in the page tables before the CP reads them.
+        node.wait_vm(config.vm_update_timeout)?;
         let va = |i: usize| qbos[i].va.unwrap_or(0);
         node.dev.userq_create(CreateCompute {
             doorbell_handle: qbos[Q_DOORBELL].gem,
@@ -497,29 +557,32 @@ impl UmqSubmitter {
         self.by_va.range(..=va).next_back().is_some_and(|(_, &(e, _))| end <= e)
     }
 
-    /// The CP's read pointer, as a full 64-bit dword count.
-    fn rptr(&self) -> Result<u64> {
-        let raw = self.qmap(Q_RPTR)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
-        ring::full_rptr(self.wptr, raw, self.ring_dwords).map_err(|b| Error::DeviceLost {
-            reason: format!(
-                "user queue {} reports read pointer {:#x} inconsistent with write pointer {:#x}",
-                self.queue_id, b.reported, b.wptr
-            ),
-        })
+    /// Read the fence BO and retire every submission up to its value (fences retire in
+    /// order; a value beyond the last issued is not ours).
+    fn poll_fence(&mut self) -> Result<u64> {
+        let v = self.qmap(Q_FENCE)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
+        self.retired_seq = self.retired_seq.max(v.min(self.last_seq));
+        self.in_flight.retire(self.retired_seq);
+        Ok(v)
     }
 
-    /// Wait (bounded) until `n` dwords fit in the ring.
-    fn wait_space(&self, n: u64, seq: u64) -> Result<()> {
+    /// Wait (bounded by [`UmqConfig::space_timeout`]) until `n` dwords fit in the ring: the
+    /// oldest submissions' fences must retire (see `ring`).
+    fn wait_space(&mut self, n: u64, seq: u64) -> Result<()> {
         let start = Instant::now();
         let mut polls = 0u32;
         loop {
-            let rptr = self.rptr()?;
-            if ring::fits(self.wptr, rptr, n, self.ring_dwords) {
+            if self.in_flight.fits(self.wptr, n, self.ring_dwords) {
+                return Ok(());
+            }
+            self.poll_fence()?;
+            if self.in_flight.fits(self.wptr, n, self.ring_dwords) {
                 return Ok(());
             }
             let waited = start.elapsed();
             if waited >= self.config.space_timeout {
-                return Err(Error::Timeout { fence: Fence { seq }, waited });
+                let oldest = self.in_flight.oldest().unwrap_or(seq);
+                return Err(Error::Timeout { fence: Fence { seq: oldest }, waited });
             }
             backoff(&mut polls);
         }
@@ -602,7 +665,14 @@ impl Submitter for UmqSubmitter {
             va: va.unwrap_or(0),
             reason: r.reason(),
         })?;
-        if let Err(e) = self.node.dev.va_map(gem, at, size, flags) {
+        if let Err(e) = self.node.va_map(gem, at, size, flags) {
+            self.node.va.free(at);
+            return Err(e);
+        }
+        // Nothing orders the queue's doorbell with the page-table update: wait for it here,
+        // before the caller can hand the VA to the GPU.
+        if let Err(e) = self.node.wait_vm(self.config.vm_update_timeout) {
+            let _ = self.node.dev.va_unmap(gem, at, size, flags);
             self.node.va.free(at);
             return Err(e);
         }
@@ -682,6 +752,7 @@ impl Submitter for UmqSubmitter {
         .map_err(io)?;
         self.wptr = wptr;
         self.last_seq = seq;
+        self.in_flight.push(seq, wptr);
         self.submissions += 1;
         Ok(Fence { seq })
     }
@@ -696,11 +767,7 @@ impl Submitter for UmqSubmitter {
         let start = Instant::now();
         let mut polls = 0u32;
         loop {
-            let v =
-                self.qmap(Q_FENCE)?.load_u64(0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
-            if v >= fence.seq {
-                // Fences retire in order; a value beyond the last issued is not ours.
-                self.retired_seq = self.retired_seq.max(v.min(self.last_seq));
+            if self.poll_fence()? >= fence.seq {
                 return Ok(());
             }
             let waited = start.elapsed();
@@ -723,6 +790,7 @@ impl Drop for UmqSubmitter {
         while let Some(bo) = self.qbos.pop() {
             let _ = self.node.release(bo);
         }
+        let _ = self.node.dev.syncobj_destroy(self.node.vm_sync);
         let _ = self.node.dev.close();
     }
 }

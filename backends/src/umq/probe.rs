@@ -11,9 +11,18 @@
 //!    sets a bit per IP with user-queue functions, `amdgpu_userq_get_supported_ip_mask`).
 //! 3. `INFO HW_IP_INFO(COMPUTE)`: `userq_num_slots` must be non-zero (0 = none, or a kernel
 //!    that does not report it).
-//! 4. `INFO UQ_FW_AREAS(COMPUTE)`: the EOP buffer size and VA alignment the MQD needs; an
-//!    error (`EINVAL` on kernels without the compute case, `EOPNOTSUPP` without the GFX
-//!    callback) or a zero / non-power-of-two value is a failure.
+//! 4. `INFO UQ_FW_AREAS(COMPUTE)`: optional metadata, never required. Linux 6.17's
+//!    `amdgpu_info_ioctl` answers `AMDGPU_INFO_UQ_FW_AREAS` for `AMDGPU_HW_IP_GFX` only and
+//!    returns `EINVAL` for COMPUTE; the compute case (`amdgpu_userq_metadata_info_compute`,
+//!    amdgpu_kms.c, from `get_gfx_shadow_info`'s `eop_size` / `eop_alignment`) came with a
+//!    later kernel, and returns `EOPNOTSUPP` on parts without that callback. Either errno
+//!    means "not reported": the EOP buffer is then sized and aligned as Mesa does
+//!    ([`MESA_EOP_SIZE`], [`MESA_EOP_ALIGNMENT`]). Any other errno, or an answer with a zero
+//!    size or a non-power-of-two alignment, is a failure.
+//!
+//! The EOP buffer used is [`UmqProbe::eop_layout`]: the kernel's size and alignment when it
+//! answered, never below Mesa's (the newer kernels' `mes_userq_mqd_create` validates the EOP
+//! VA over `max(PAGE_SIZE, AMDGPU_GPU_PAGE_SIZE)` whatever the reported size).
 //!
 //! A `USERQ CREATE` is attempted only when the probe found no failure.
 
@@ -24,10 +33,19 @@ use pm4rt_core::abi::drm::{
     AMDGPU_INFO_DEV_INFO, AMDGPU_INFO_HW_IP_INFO, AMDGPU_INFO_UQ_FW_AREAS,
 };
 use pm4rt_core::error::errno_name;
-use pm4rt_core::{Error, Result};
+use pm4rt_core::{Errno, Error, Result};
 
 use super::dev::{STEP_INFO_DEV, STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS};
 use crate::drm::dev::Dev;
+
+/// EOP buffer size when the kernel does not report one: Mesa's `amdgpu_userq_init`
+/// (src/gallium/winsys/amdgpu/drm/amdgpu_userq.c) creates the compute `eop_bo` of
+/// `aws->info.gart_page_size` bytes (one 4 KiB GART page).
+pub const MESA_EOP_SIZE: u32 = 4096;
+/// EOP buffer VA alignment when the kernel does not report one: Mesa's `amdgpu_userq_init`
+/// creates the compute `eop_bo` with alignment 256 (also the kernel's `eop_alignment` in
+/// `gfx_v11_0_get_gfx_shadow_info_nocheck` / gfx_v12_0's, where it exists).
+pub const MESA_EOP_ALIGNMENT: u32 = 256;
 
 /// The module parameter that enables amdgpu user queues.
 pub const USER_QUEUE_PARAM: &str = "/sys/module/amdgpu/parameters/user_queue";
@@ -63,7 +81,8 @@ pub enum ProbeFailure {
         /// The value seen (0).
         slots: u32,
     },
-    /// `INFO UQ_FW_AREAS(COMPUTE)` failed.
+    /// `INFO UQ_FW_AREAS(COMPUTE)` failed with an errno other than the "not reported" ones
+    /// (`EINVAL`, `EOPNOTSUPP`).
     FwAreasFailed {
         /// The errno.
         errno: i32,
@@ -132,13 +151,42 @@ pub struct UmqProbe {
     pub dev_info: Option<InfoDevice>,
     /// HW_IP_INFO(COMPUTE), when the query worked.
     pub hw_ip: Option<InfoHwIp>,
-    /// UQ_FW_AREAS(COMPUTE), when the query worked.
+    /// UQ_FW_AREAS(COMPUTE), when the kernel answered it.
     pub eop: Option<InfoUqMetadataCompute>,
+    /// The errno of UQ_FW_AREAS(COMPUTE) when the kernel does not report compute metadata
+    /// (`EINVAL` on Linux 6.17, `EOPNOTSUPP`); the EOP layout is then Mesa's.
+    pub eop_not_reported: Option<i32>,
     /// Every failed check, in probe order. Empty = user queues usable.
     pub failures: Vec<ProbeFailure>,
 }
 
+/// Size and VA alignment of the compute EOP buffer, and where they come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EopLayout {
+    /// Bytes (>= [`MESA_EOP_SIZE`]).
+    pub size: u32,
+    /// VA alignment in bytes (a power of two >= [`MESA_EOP_ALIGNMENT`]).
+    pub alignment: u32,
+    /// True when the kernel reported the values (UQ_FW_AREAS(COMPUTE)).
+    pub from_kernel: bool,
+}
+
 impl UmqProbe {
+    /// The EOP buffer to create: the kernel's size and alignment when UQ_FW_AREAS(COMPUTE)
+    /// answered (raised to Mesa's values if smaller), else Mesa's.
+    pub fn eop_layout(&self) -> EopLayout {
+        match self.eop {
+            Some(m) => EopLayout {
+                size: m.eop_size.max(MESA_EOP_SIZE),
+                alignment: m.eop_alignment.max(MESA_EOP_ALIGNMENT),
+                from_kernel: true,
+            },
+            None => {
+                EopLayout { size: MESA_EOP_SIZE, alignment: MESA_EOP_ALIGNMENT, from_kernel: false }
+            }
+        }
+    }
+
     /// True when every check passed.
     pub fn supported(&self) -> bool {
         self.failures.is_empty()
@@ -161,14 +209,15 @@ impl UmqProbe {
 impl fmt::Display for UmqProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.failures.is_empty() {
-            let eop = self.eop.unwrap_or_default();
+            let eop = self.eop_layout();
             return write!(
                 f,
-                "compute user queues available (user_queue = {}, slots = {}, EOP {} bytes aligned {})",
+                "compute user queues available (user_queue = {}, slots = {}, EOP {} bytes aligned {}{})",
                 self.user_queue.unwrap_or(0),
                 self.hw_ip.map_or(0, |h| h.userq_num_slots),
-                eop.eop_size,
-                eop.eop_alignment
+                eop.size,
+                eop.alignment,
+                if eop.from_kernel { "" } else { ", Mesa's: UQ_FW_AREAS(COMPUTE) not reported" }
             );
         }
         for (i, fail) in self.failures.iter().enumerate() {
@@ -232,6 +281,11 @@ pub(crate) fn probe(dev: &mut Dev, param_path: &str) -> UmqProbe {
                     .push(ProbeFailure::BadEop { size: m.eop_size, alignment: m.eop_alignment });
             }
             p.eop = Some(m);
+        }
+        Err(Error::Io { errno, .. })
+            if errno == Errno::EINVAL.0 || errno == Errno::EOPNOTSUPP.0 =>
+        {
+            p.eop_not_reported = Some(errno);
         }
         Err(Error::Io { errno, .. }) => p.failures.push(ProbeFailure::FwAreasFailed { errno }),
         Err(e) => p.failures.push(io_failure(e)),

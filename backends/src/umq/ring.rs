@@ -1,39 +1,65 @@
-//! Ring-buffer arithmetic of a user queue (pure; no memory access). Writing and publishing is
-//! shared with kfd in `crate::ring`; the read-pointer rule here differs from kfd's (a 64-bit
-//! count checked against the write pointer, where kfd takes the report modulo the ring).
+//! Ring space of a user queue, bounded by retired fences (pure; no memory access). Writing
+//! and publishing is shared with kfd in `crate::ring`.
 //!
-//! Pointers count dwords and only grow (Mesa's `amdgpu_userq.h`: the ring index is
-//! `wptr & AMDGPU_USERQ_RING_SIZE_DW_MASK` and `amdgpu_pkt_end` adds the dwords written to the
-//! 64-bit `*wptr_bo_map`). The ring index of pointer `p` is `p % ring_dwords`.
+//! The write pointer counts dwords and only grows (Mesa's `amdgpu_userq.h`: the ring index is
+//! `next_wptr & AMDGPU_USERQ_RING_SIZE_DW_MASK`, and the 64-bit value is stored to
+//! `*wptr_bo_map` and the doorbell). The ring index of pointer `p` is `p % ring_dwords`.
 //!
-//! The read pointer the CP reports is used through its low 32 bits only, so a 32-bit or a
-//! 64-bit report both work: the consumer is never more than a ring behind the producer.
+//! The CP's read-pointer report is **not** used: it is a 32-bit dword offset that wraps at
+//! the ring size (ROCm kfdtest: "On PM4 queues Rptr is always 32-bit in dword units and wraps
+//! at queue size"), so it cannot tell an empty ring from a full one, and nothing orders its
+//! update with the fence. Like Mesa, space is bounded by the fences instead: every
+//! submission ends with a `RELEASE_MEM` writing its sequence number, and once that fence has
+//! retired the CP has read all of the submission's dwords, so they are free. Mesa keeps at
+//! most `AMDGPU_FENCE_RING_SIZE` submissions in flight per queue and waits for the oldest
+//! fence before adding one (amdgpu_cs.cpp `amdgpu_cs_submit_ib`), its ring being sized for
+//! that many ("ring size should be power of 2 and enough to hold AMDGPU_FENCE_RING_SIZE ibs",
+//! amdgpu_userq.h); here the wait is for as many of the oldest fences as the new submission
+//! needs room for ([`InFlight`]).
 //!
 //! The ring is never filled completely: a write pointer equal to the read pointer modulo the
 //! ring means "empty" to the CP, so at least one dword always stays free.
 
-/// Why the reported read pointer cannot be right.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadRptr {
-    /// The raw value read.
-    pub(crate) reported: u64,
-    /// Our write pointer.
-    pub(crate) wptr: u64,
+use std::collections::VecDeque;
+
+/// Submissions written to the ring whose fences have not been seen retired, and the write
+/// pointer up to which the ring is free.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    /// `(sequence number, write pointer after the submission)`, oldest first.
+    pending: VecDeque<(u64, u64)>,
+    /// Write pointer after the newest retired submission: dwords before it are free.
+    freed_to: u64,
 }
 
-/// The full read pointer given our write pointer `wptr` and the CP's report.
-pub(crate) fn full_rptr(wptr: u64, reported: u64, ring_dwords: u64) -> Result<u64, BadRptr> {
-    let pending = u64::from((wptr as u32).wrapping_sub(reported as u32));
-    if pending > ring_dwords || pending > wptr {
-        return Err(BadRptr { reported, wptr });
+impl InFlight {
+    /// Record submission `seq` ending at write pointer `end`.
+    pub(crate) fn push(&mut self, seq: u64, end: u64) {
+        self.pending.push_back((seq, end));
     }
-    Ok(wptr - pending)
-}
 
-/// True when `n` more dwords fit after `wptr` without reaching `rptr` (one dword stays free).
-pub(crate) fn fits(wptr: u64, rptr: u64, n: u64, ring_dwords: u64) -> bool {
-    let used = wptr.saturating_sub(rptr);
-    used.checked_add(n).is_some_and(|after| after < ring_dwords)
+    /// Every submission up to and including `retired_seq` has retired: free its dwords.
+    pub(crate) fn retire(&mut self, retired_seq: u64) {
+        while let Some(&(seq, end)) = self.pending.front() {
+            if seq > retired_seq {
+                break;
+            }
+            self.freed_to = end;
+            self.pending.pop_front();
+        }
+    }
+
+    /// True when `n` more dwords fit after `wptr` without reaching unretired dwords (one
+    /// dword stays free).
+    pub(crate) fn fits(&self, wptr: u64, n: u64, ring_dwords: u64) -> bool {
+        let used = wptr.saturating_sub(self.freed_to);
+        used.checked_add(n).is_some_and(|after| after < ring_dwords)
+    }
+
+    /// The oldest unretired submission's sequence number, if any.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        self.pending.front().map(|&(seq, _)| seq)
+    }
 }
 
 #[cfg(test)]
@@ -41,24 +67,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rptr_reconstruction() {
-        // Reported as 64-bit.
-        assert_eq!(full_rptr(100, 90, 1024), Ok(90));
-        // Reported as 32-bit after the producer passed 2^32.
-        let w = (1u64 << 32) + 10;
-        assert_eq!(full_rptr(w, 0xFFFF_FFF0, 1024), Ok((1u64 << 32) - 16));
-        assert_eq!(full_rptr(w, w, 1024), Ok(w));
-        // More than a ring behind, or ahead of the producer: garbage.
-        assert_eq!(full_rptr(5000, 10, 1024), Err(BadRptr { reported: 10, wptr: 5000 }));
-        assert_eq!(full_rptr(10, 11, 1024), Err(BadRptr { reported: 11, wptr: 10 }));
+    fn space_keeps_one_dword_free() {
+        let f = InFlight::default();
+        assert!(f.fits(0, 1023, 1024));
+        assert!(!f.fits(0, 1024, 1024));
+        assert!(!f.fits(0, u64::MAX, 1024));
     }
 
     #[test]
-    fn space_keeps_one_dword_free() {
-        assert!(fits(0, 0, 1023, 1024));
-        assert!(!fits(0, 0, 1024, 1024));
-        assert!(fits(2000, 1000, 23, 1024));
-        assert!(!fits(2000, 1000, 24, 1024));
-        assert!(!fits(0, 0, u64::MAX, 1024));
+    fn retired_fences_free_their_dwords_in_order() {
+        let mut f = InFlight::default();
+        // Three submissions of 400 dwords in a ring of 1024.
+        f.push(1, 400);
+        f.push(2, 800);
+        assert!(!f.fits(800, 400, 1024), "224 dwords left");
+        f.retire(0);
+        assert!(!f.fits(800, 400, 1024), "nothing retired yet");
+        assert_eq!(f.oldest(), Some(1));
+        f.retire(1);
+        assert!(f.fits(800, 400, 1024), "400 + 400 used after seq 1 retired");
+        f.push(3, 1200);
+        assert!(!f.fits(1200, 400, 1024));
+        f.retire(3);
+        assert_eq!(f.oldest(), None);
+        assert!(f.fits(1200, 1023, 1024));
+        assert!(!f.fits(1200, 1024, 1024));
     }
 }

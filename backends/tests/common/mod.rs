@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test crate uses a subset
 
+pub mod lost_wptr;
+
 use pm4rt_core::pm4::Builder;
 use pm4rt_core::{BoDesc, BoHandle, Submitter};
 

@@ -40,6 +40,25 @@ pub const DRM_AMDGPU_USERQ_SIGNAL: u8 = 0x17;
 pub const DRM_AMDGPU_USERQ_WAIT: u8 = 0x18;
 /// DRM core command number of `GEM_CLOSE` (not offset by `DRM_COMMAND_BASE`).
 pub const DRM_GEM_CLOSE_NR: u8 = 0x09;
+/// DRM core command number of `SYNCOBJ_CREATE` (drm.h).
+pub const DRM_SYNCOBJ_CREATE_NR: u8 = 0xBF;
+/// DRM core command number of `SYNCOBJ_DESTROY` (drm.h).
+pub const DRM_SYNCOBJ_DESTROY_NR: u8 = 0xC0;
+/// DRM core command number of `SYNCOBJ_TIMELINE_WAIT` (drm.h).
+pub const DRM_SYNCOBJ_TIMELINE_WAIT_NR: u8 = 0xCA;
+
+/// `DRM_SYNCOBJ_CREATE_SIGNALED`: create the syncobj with a signalled fence.
+pub const DRM_SYNCOBJ_CREATE_SIGNALED: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL`: wait for every handle (else for the first).
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`: wait for a fence to be attached first (else a
+/// point without a fence is `EINVAL`).
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT: u32 = 1 << 1;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE`: wait only until the point has a fence.
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE: u32 = 1 << 2;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE`: `deadline_nsec` is set (newer kernels' 48-byte
+/// struct; not in libdrm 2.4.114's drm.h).
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE: u32 = 1 << 3;
 
 /// Size of the 40-byte `drm_amdgpu_gem_va` of kernels and headers before the timeline fields.
 pub const GEM_VA_LEGACY_SIZE: usize = 40;
@@ -78,6 +97,14 @@ ioctl_table! {
     DRM_IOCTL_AMDGPU_USERQ_WAIT = iowr(D, B + DRM_AMDGPU_USERQ_WAIT, 72) == 0xC048_6458;
     /// `DRM_IOCTL_GEM_CLOSE` (DRM core): arg [`GemClose`] (8 bytes).
     DRM_IOCTL_GEM_CLOSE = iow(D, DRM_GEM_CLOSE_NR, 8) == 0x4008_6409;
+    /// `DRM_IOCTL_SYNCOBJ_CREATE` (DRM core): arg [`SyncobjCreate`] (8 bytes).
+    DRM_IOCTL_SYNCOBJ_CREATE = iowr(D, DRM_SYNCOBJ_CREATE_NR, 8) == 0xC008_64BF;
+    /// `DRM_IOCTL_SYNCOBJ_DESTROY` (DRM core): arg [`SyncobjDestroy`] (8 bytes).
+    DRM_IOCTL_SYNCOBJ_DESTROY = iowr(D, DRM_SYNCOBJ_DESTROY_NR, 8) == 0xC008_64C0;
+    /// `DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT` (DRM core): arg [`SyncobjTimelineWait`] (the 40
+    /// bytes without `deadline_nsec`; `drm_ioctl` zero-extends it to a newer kernel's 48).
+    DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT =
+        iowr(D, DRM_SYNCOBJ_TIMELINE_WAIT_NR, 40) == 0xC028_64CA;
 }
 
 /// Look up a DRM request number (exact, or same nr with another size) in [`DRM_IOCTLS`].
@@ -937,6 +964,52 @@ pub struct GemClose {
     pub pad: u32,
 }
 assert_layout!(GemClose, 8; handle = 0, pad = 4);
+
+/// `drm_syncobj_create`: arg of [`DRM_IOCTL_SYNCOBJ_CREATE`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct SyncobjCreate {
+    /// Out: the new syncobj handle.
+    pub handle: u32,
+    /// In: [`DRM_SYNCOBJ_CREATE_SIGNALED`] or 0.
+    pub flags: u32,
+}
+assert_layout!(SyncobjCreate, 8; handle = 0, flags = 4);
+
+/// `drm_syncobj_destroy`: arg of [`DRM_IOCTL_SYNCOBJ_DESTROY`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct SyncobjDestroy {
+    /// The syncobj handle.
+    pub handle: u32,
+    /// Must be 0.
+    pub pad: u32,
+}
+assert_layout!(SyncobjDestroy, 8; handle = 0, pad = 4);
+
+/// `drm_syncobj_timeline_wait` without the newer trailing `deadline_nsec`: arg of
+/// [`DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct SyncobjTimelineWait {
+    /// User pointer to `count_handles` u32 syncobj handles.
+    pub handles: u64,
+    /// User pointer to `count_handles` u64 timeline points (0: the syncobj's fence).
+    pub points: u64,
+    /// Absolute CLOCK_MONOTONIC timeout in ns.
+    pub timeout_nsec: i64,
+    /// Number of handles / points.
+    pub count_handles: u32,
+    /// `DRM_SYNCOBJ_WAIT_FLAGS_*`.
+    pub flags: u32,
+    /// Out: index of the first signalled handle (when not waiting for all).
+    pub first_signaled: u32,
+    /// Padding.
+    pub pad: u32,
+}
+assert_layout!(SyncobjTimelineWait, 40;
+    handles = 0, points = 8, timeout_nsec = 16, count_handles = 24, flags = 28,
+    first_signaled = 32, pad = 36);
 
 #[cfg(test)]
 mod tests {

@@ -175,6 +175,7 @@ pub(crate) fn gem_close(
     };
     let before = file.vm.len();
     file.vm.retain(|_, m| !Arc::ptr_eq(&m.gem, &gem));
+    file.pt.forget(&gem);
     if file.vm.len() != before {
         let _ = s.mem.unmap(gem.id);
     }
@@ -244,6 +245,14 @@ pub(crate) fn gem_va(
     let Some(gem) = lookup(s.file(fd)?, a.handle) else {
         return Err(s.fail(Errno::ENOENT, format!("amdgpu_gem_va_ioctl: no handle {}", a.handle)));
     };
+    // amdgpu_gem_update_timeline_node: the out syncobj must exist.
+    let timeline = a.vm_timeline_syncobj_out;
+    if timeline != 0 && !s.file(fd)?.syncobjs.exists(timeline) {
+        return Err(s.fail(
+            Errno::ENOENT,
+            format!("amdgpu_gem_update_timeline_node: no syncobj {timeline}"),
+        ));
+    }
     if a.operation == AMDGPU_VA_OP_UNMAP {
         // amdgpu_vm_bo_unmap: the mapping of this BO starting at va, else -ENOENT.
         let file = s.file(fd)?;
@@ -255,7 +264,15 @@ pub(crate) fn gem_va(
             ));
         }
         file.vm.remove(&va);
-        let _ = s.mem.unmap(gem.id);
+        // Takes effect at once (stricter than the kernel); its fence is already signalled.
+        let was_pending = file.pt.cancel(va, &gem);
+        let fence = file.pt.last();
+        if timeline != 0 {
+            file.syncobjs.attach(timeline, a.vm_timeline_point, fence);
+        }
+        if !was_pending {
+            let _ = s.mem.unmap(gem.id);
+        }
         return Ok(());
     }
     // amdgpu_vm_verify_parameters.
@@ -293,6 +310,15 @@ pub(crate) fn gem_va(
             s.fail(Errno::EINVAL, "partial BO mappings are not emulated (emulator limitation)")
         );
     }
+    // The simulated memory maps a BO once: try it now to refuse what it cannot hold, then
+    // leave the mapping invisible to the GPU until its page-table update completes
+    // (syncobj.rs).
+    if s.file(fd)?.pt.has_pending(&gem) {
+        return Err(s.fail(
+            Errno::EINVAL,
+            "emulator limitation (one VM, one mapping per BO): BO already mapped",
+        ));
+    }
     // amdgpu_gem.c: amdgpu_gem_va_map_flags: each PTE permission bit only when its
     // AMDGPU_VM_PAGE_* flag is set.
     let perms = Perms {
@@ -306,7 +332,13 @@ pub(crate) fn gem_va(
             format!("emulator limitation (one VM, one mapping per BO): {e}"),
         ));
     }
-    s.file(fd)?.vm.insert(va, VaMap { handle: a.handle, gem, size: a.map_size });
+    let _ = s.mem.unmap(gem.id);
+    let file = s.file(fd)?;
+    file.vm.insert(va, VaMap { handle: a.handle, gem: Arc::clone(&gem), size: a.map_size, perms });
+    let fence = file.pt.queue_map(va, gem);
+    if timeline != 0 {
+        file.syncobjs.attach(timeline, a.vm_timeline_point, fence);
+    }
     Ok(())
 }
 
@@ -657,6 +689,8 @@ pub(crate) fn cs(
     let mut s = dev.lock();
     s.file(fd)?;
     s.sync_engine()?;
+    // amdgpu_cs_vm_handling: the job waits for the VM's last page-table update.
+    super::syncobj::complete_updates(&mut s, fd, u64::MAX);
     // amdgpu_cs_parser_init.
     if a.num_chunks == 0 {
         return Err(s.fail(Errno::EINVAL, "amdgpu_cs_parser_init: num_chunks == 0"));

@@ -1,6 +1,8 @@
 //! The emulated `/dev/kfd`: KFD ioctls decoded from their raw argument bytes and validated the
 //! way `kfd_chardev.c` / `kfd_queue.c` do, a fake topology tree, doorbells whose 64-bit stores
-//! make the engine consume the ring, and signal events woken by `RELEASE_MEM` INT_SEL 2.
+//! make the engine consume the ring up to the smaller of the stored value and the write
+//! pointer at `write_pointer_address` (what a re-loaded queue's CP reads, see `doorbell.rs`),
+//! and signal events woken by `RELEASE_MEM` INT_SEL 2.
 //!
 //! Model (documented deviations):
 //! - One GPU node (`nodes/1`, gpu_id [`EMU_GPU_ID`]) behind a CPU node (`nodes/0`).
@@ -171,6 +173,8 @@ struct QueueRing {
     ring_va: u64,
     ring_dwords: u32,
     rptr_va: u64,
+    /// `write_pointer_address`: what a (re)loaded queue's CP reads (`super::doorbell`).
+    wptr_va: u64,
 }
 
 /// Signalled state shared with the engine's interrupt hook and the waiters.
@@ -261,13 +265,15 @@ impl Mapping for Doorbell {
         self.write(offset, &value.to_le_bytes())?;
         let q = self.queues.lock().unwrap_or_else(|e| e.into_inner()).get(&offset).copied();
         if let (Some(q), true) = (q, self.retire) {
-            // A halted engine ignores the doorbell, like a hung CP.
-            let _ = self.engine.submit(Work::Ring(RingWork {
-                ring_va: q.ring_va,
-                ring_dwords: q.ring_dwords,
-                rptr_va: q.rptr_va,
-                wptr: value,
-            }));
+            if let Some(wptr) = super::doorbell::cp_wptr(self.engine.memory(), value, q.wptr_va) {
+                // A halted engine ignores the doorbell, like a hung CP.
+                let _ = self.engine.submit(Work::Ring(RingWork {
+                    ring_va: q.ring_va,
+                    ring_dwords: q.ring_dwords,
+                    rptr_va: q.rptr_va,
+                    wptr,
+                }));
+            }
         }
         Ok(())
     }
@@ -776,6 +782,7 @@ fn create_queue(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) -> 
             ring_va: q.ring_base_address,
             ring_dwords: (ring_size / 4) as u32,
             rptr_va: q.read_pointer_address,
+            wptr_va: q.write_pointer_address,
         },
     );
     s.hook_engine();

@@ -33,13 +33,23 @@
 //!   accepts it (the simulated memory maps whole BOs); [`EmulatedDevice::last_error`] says so.
 //! - **Bounded waits.** A WAIT_CS with an infinite timeout returns "busy" after
 //!   [`Preset::wait_cap`] instead of blocking forever.
+//! - **Page-table updates.** A GEM_VA MAP is in the file's VM at once but reaches the GPU
+//!   only when its update completes: when a `SYNCOBJ_TIMELINE_WAIT` waits for its
+//!   `vm_timeline_syncobj_out` point, or at the file's next CS (`syncobj.rs`). A user queue
+//!   using a mapping nobody waited for faults.
+//! - **Doorbells.** A KFD or user-queue doorbell runs the ring only up to the smaller of the
+//!   value written and the write pointer in memory, what a re-mapped queue's CP reads
+//!   (`doorbell.rs`); the engine reports the read pointer as the CP does, a 32-bit dword
+//!   offset wrapped at the ring size.
 
+mod doorbell;
 mod drm;
 mod gem;
 mod kfd;
 mod mapping;
 mod preset;
 mod state;
+mod syncobj;
 mod table;
 mod user;
 mod userq;
@@ -82,6 +92,8 @@ pub struct LiveHandles {
     pub va_reservations: usize,
     /// User-mode queues (USERQ CREATE without FREE).
     pub user_queues: usize,
+    /// DRM sync objects (SYNCOBJ_CREATE without DESTROY).
+    pub syncobjs: usize,
 }
 
 impl LiveHandles {
@@ -192,6 +204,7 @@ impl EmulatedDevice {
             h.gem_handles += f.handles.len();
             h.bo_lists += f.bo_lists.len();
             h.va_mappings += f.vm.len();
+            h.syncobjs += f.syncobjs.count();
         }
         h
     }

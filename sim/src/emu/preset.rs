@@ -68,6 +68,11 @@ pub struct Preset {
     pub userq_ip_mask: u32,
     /// HW_IP_INFO `userq_num_slots` for COMPUTE (0 = none / older kernel).
     pub userq_compute_slots: u32,
+    /// Whether `INFO UQ_FW_AREAS` answers COMPUTE. Linux 6.17's `amdgpu_info_ioctl` handles
+    /// only `AMDGPU_HW_IP_GFX` there and returns `EINVAL` for COMPUTE (false, every 6.17
+    /// preset); the compute case (`amdgpu_userq_metadata_info_compute`, amdgpu_kms.c) came
+    /// with a later kernel (true models that kernel).
+    pub uq_fw_areas_compute: bool,
     /// Whether `/dev/kfd` exists (the KFD helper extends this).
     pub kfd_present: bool,
     /// Whether KFD queues retire work (the seeds' R9700 on 6.17 creates them, never retires).
@@ -115,6 +120,7 @@ impl Preset {
             user_queue: -1,
             userq_ip_mask: 0,
             userq_compute_slots: 0,
+            uq_fw_areas_compute: false,
             kfd_present: true,
             kfd_queues_retire: true,
             // KFD_IOCTL_MINOR_VERSION 18 ("Rename pad in set_memory_policy_args to

@@ -65,6 +65,8 @@ pub(crate) struct VaMap {
     pub(crate) handle: u32,
     pub(crate) gem: Arc<GemObject>,
     pub(crate) size: u64,
+    /// The page permissions its GEM_VA flags give.
+    pub(crate) perms: crate::memory::Perms,
 }
 
 /// An open render node (`drm_file`).
@@ -76,6 +78,10 @@ pub(crate) struct DrmFile {
     pub(crate) bo_lists: HashMap<u32, Vec<Arc<GemObject>>>,
     /// GPU VA (masked with the hole mask) -> mapping.
     pub(crate) vm: BTreeMap<u64, VaMap>,
+    /// Page-table updates of `vm` the GPU does not see yet (see `syncobj.rs`).
+    pub(crate) pt: super::syncobj::PtUpdates,
+    /// DRM sync objects.
+    pub(crate) syncobjs: super::syncobj::Syncobjs,
 }
 
 /// The lowest free id >= 1 of `map` (`idr_alloc(.., 1, 0, ..)`).

@@ -7,7 +7,7 @@ use pm4rt_core::driver::Fd;
 use pm4rt_core::Errno;
 
 use super::user::UserMem;
-use super::{drm, userq, EmulatedDevice};
+use super::{drm, syncobj, userq, EmulatedDevice};
 
 /// A handler: the kernel-side argument buffer (`kdata`, `max(in, out, driver size)` bytes,
 /// zero-extended) and the caller's user memory.
@@ -22,7 +22,7 @@ pub(crate) struct IoctlDesc {
 }
 
 /// The ioctls the emulated device implements (`amdgpu_ioctls_kms` subset plus DRM core
-/// `GEM_CLOSE`).
+/// `GEM_CLOSE` and the `SYNCOBJ_*` the user-queue tier needs).
 pub(crate) const TABLE: &[IoctlDesc] = &[
     IoctlDesc { name: "GEM_CREATE", cmd: d::DRM_IOCTL_AMDGPU_GEM_CREATE, handler: drm::gem_create },
     IoctlDesc { name: "GEM_MMAP", cmd: d::DRM_IOCTL_AMDGPU_GEM_MMAP, handler: drm::gem_mmap },
@@ -34,6 +34,21 @@ pub(crate) const TABLE: &[IoctlDesc] = &[
     IoctlDesc { name: "WAIT_CS", cmd: d::DRM_IOCTL_AMDGPU_WAIT_CS, handler: drm::wait_cs },
     IoctlDesc { name: "GEM_CLOSE", cmd: d::DRM_IOCTL_GEM_CLOSE, handler: drm::gem_close },
     IoctlDesc { name: "USERQ", cmd: d::DRM_IOCTL_AMDGPU_USERQ, handler: userq::userq },
+    IoctlDesc {
+        name: "SYNCOBJ_CREATE",
+        cmd: d::DRM_IOCTL_SYNCOBJ_CREATE,
+        handler: syncobj::create,
+    },
+    IoctlDesc {
+        name: "SYNCOBJ_DESTROY",
+        cmd: d::DRM_IOCTL_SYNCOBJ_DESTROY,
+        handler: syncobj::destroy,
+    },
+    IoctlDesc {
+        name: "SYNCOBJ_TIMELINE_WAIT",
+        cmd: d::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
+        handler: syncobj::timeline_wait,
+    },
 ];
 
 /// Request numbers (the kernel's own sizes) of every emulated ioctl.
@@ -48,6 +63,9 @@ pub const EMULATED_IOCTLS: &[u32] = &[
     d::DRM_IOCTL_AMDGPU_WAIT_CS,
     d::DRM_IOCTL_GEM_CLOSE,
     d::DRM_IOCTL_AMDGPU_USERQ,
+    d::DRM_IOCTL_SYNCOBJ_CREATE,
+    d::DRM_IOCTL_SYNCOBJ_DESTROY,
+    d::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
 ];
 
 /// Names of the emulated ioctls, in table order.

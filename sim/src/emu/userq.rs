@@ -30,9 +30,11 @@
 //!
 //! A doorbell page is a CPU mapping of a DOORBELL-domain BO. A 64-bit store at
 //! `doorbell_offset * 8` of a queue's doorbell BO hands the engine
-//! `Work::Ring { ring_va, ring_dwords, rptr_va, wptr: value }`: the value is the write pointer
-//! in dwords (Mesa's convention), the engine reads and advances the 64-bit read pointer at
-//! `rptr_va` (dwords). A queue keeps the engine it was created on: after a GPU reset replaced
+//! `Work::Ring { ring_va, ring_dwords, rptr_va, wptr }`, `wptr` being the smaller of the
+//! stored value and the 64-bit write pointer at `wptr_va` (dwords, Mesa's convention): a
+//! queue the scheduler re-maps reads its write pointer from memory (see `doorbell.rs`). The
+//! engine reports the read pointer at `rptr_va` as the CP does: a 32-bit dword offset
+//! wrapped at the ring size. A queue keeps the engine it was created on: after a GPU reset replaced
 //! the engine, its doorbell feeds the halted one and its fences never arrive (on hardware the
 //! queue would be reset and need recreating too).
 
@@ -70,8 +72,9 @@ const SDMA_MQD_SIZE: usize = 8;
 /// Size of one user-queue doorbell (`db_size = sizeof(u64)` for GFX / COMPUTE / DMA).
 const DOORBELL_SIZE: u64 = 8;
 
-/// UQ_FW_AREAS(COMPUTE) on GFX11 / GFX12: EOP size 2048, alignment 256 (reference/abi.md,
-/// `get_gfx_shadow_info` of gfx_v11_0 / gfx_v12_0).
+/// The compute EOP metadata of GFX11 / GFX12: size `GFX11_MEC_HPD_SIZE` / `GFX12_MEC_HPD_SIZE`
+/// (2048), alignment 256 (`gfx_v11_0_get_gfx_shadow_info_nocheck` and gfx_v12_0's, the
+/// values `amdgpu_userq_metadata_info_compute` reports on kernels that have it).
 pub(crate) fn compute_eop(gfx: GfxTarget) -> InfoUqMetadataCompute {
     match gfx {
         GfxTarget::Gfx1100 | GfxTarget::Gfx1201 => {
@@ -81,11 +84,13 @@ pub(crate) fn compute_eop(gfx: GfxTarget) -> InfoUqMetadataCompute {
 }
 
 /// The answer to `INFO UQ_FW_AREAS` for `q` (the 16-byte `drm_amdgpu_info_uq_metadata`), or
-/// the kernel's errno: `EINVAL` for an IP the query does not handle.
+/// the kernel's errno: `EINVAL` for an IP the query does not handle — COMPUTE on Linux 6.17
+/// ([`Preset::uq_fw_areas_compute`] false). GFX is answered by 6.17
+/// (`amdgpu_userq_metadata_info_gfx`) but not emulated: `EINVAL` too (emulator limitation).
 pub(crate) fn uq_fw_areas(p: &Preset, q: InfoQueryHwIp) -> Result<Vec<u8>, Errno> {
     let mut out = vec![0u8; INFO_UQ_METADATA_SIZE];
     match q.ip_type {
-        AMDGPU_HW_IP_COMPUTE => {
+        AMDGPU_HW_IP_COMPUTE if p.uq_fw_areas_compute => {
             let m = compute_eop(p.gfx);
             out[..8].copy_from_slice(bytemuck::bytes_of(&m));
             Ok(out)
@@ -100,6 +105,8 @@ struct Target {
     doorbell_bo: BoHandle,
     /// Byte offset of the doorbell in the BO.
     offset: u64,
+    /// The queue's `wptr_va` (masked): what a (re)mapped queue's CP reads.
+    wptr_va: u64,
     ring: Option<(RingWork, Arc<Engine>)>,
 }
 
@@ -117,8 +124,14 @@ impl Doorbells {
         for target in t.values() {
             if target.doorbell_bo == bo && target.offset == offset as u64 {
                 if let Some((ring, engine)) = &target.ring {
+                    // What the CP of a (re)mapped queue takes: see `super::doorbell`.
+                    let Some(wptr) =
+                        super::doorbell::cp_wptr(engine.memory(), value, target.wptr_va)
+                    else {
+                        continue;
+                    };
                     // A doorbell write cannot fail; a halted engine just never runs it.
-                    let _ = engine.submit(Work::Ring(RingWork { wptr: value, ..*ring }));
+                    let _ = engine.submit(Work::Ring(RingWork { wptr, ..*ring }));
                 }
             }
         }
@@ -391,7 +404,12 @@ fn create(
     }
     s.userq.doorbells.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(
         (fd.0, qid),
-        Target { doorbell_bo: db.id, offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE, ring },
+        Target {
+            doorbell_bo: db.id,
+            offset: u64::from(a.doorbell_offset) * DOORBELL_SIZE,
+            wptr_va: a.wptr_va & GMC_HOLE_MASK,
+            ring,
+        },
     );
     s.userq.queues.insert((fd.0, qid), UserQueue { _doorbell: db, _wptr: wptr_bo });
     write_arg(kdata, &UserqOut { queue_id: qid, pad: 0 }).map_err(|_| Errno::EFAULT)
