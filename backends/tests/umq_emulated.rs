@@ -1,5 +1,5 @@
 //! The umq tier on the emulated amdgpu device: the whole life on a preset with user queues,
-//! the seeds' R9700 preset refused by the probe (no USERQ ioctl), the kernel's USERQ checks
+//! the R9700-on-6.17 preset refused by the probe (no USERQ ioctl), the kernel's USERQ checks
 //! through raw ioctls, a fault-injection matrix over every ioctl of open, and zero ioctls per
 //! submission in steady state.
 //!

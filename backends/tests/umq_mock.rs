@@ -703,7 +703,7 @@ fn probe_reports_each_failing_check_with_its_value() {
             vec![ProbeFailure::Io { step: "INFO DEV_INFO", errno: 5 }],
         ),
         (
-            // The seeds' R9700 on 6.17: default parameter, no IP with user queues, no slots.
+            // An R9700 on 6.17: default parameter, no IP with user queues, no slots.
             Box::new(|k| {
                 k.param = Ok("-1\n".into());
                 k.dev_info.userq_ip_mask = 0;

@@ -4,8 +4,8 @@
 //! sides define, every shared constant and every ioctl request macro, compiles it with `cc`
 //! against `/usr/include/libdrm/amdgpu_drm.h` (libdrm-dev) and `/usr/include/linux/kfd_ioctl.h`
 //! (linux-libc-dev), runs it and compares each value with ours. Fields and constants the
-//! (older) system headers lack are checked against the numbers in `reference/abi.md` or the
-//! upstream UAPI headers instead. The table below lists each struct and field once; a macro
+//! (older) system headers lack are checked against literal numbers computed from the upstream
+//! UAPI headers instead. The table below lists each struct and field once; a macro
 //! expands it into both the C `printf` lines and the Rust values.
 //!
 //! Missing headers or compiler make the test fail (CI installs libdrm-dev and linux-libc-dev).
@@ -374,7 +374,7 @@ fn table() -> Vec<Entry> {
         AMDKFD_IOC_ACQUIRE_VM, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AMDKFD_IOC_FREE_MEMORY_OF_GPU,
         AMDKFD_IOC_MAP_MEMORY_TO_GPU, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU,
     ]);
-    // Not in any UAPI header: reference/abi.md, the kernel's amdgpu_cs_wait_ioctl (status is
+    // Not in any UAPI header: the kernel's amdgpu_cs_wait_ioctl (status is
     // 1 while busy) and kfd_priv.h (the /dev/kfd mmap offset encoding).
     consts_ref!(v, drm: [AMDGPU_WAIT_CS_RETIRED = 0, AMDGPU_WAIT_CS_BUSY = 1]);
     consts_ref!(v, kfd: [

@@ -75,7 +75,7 @@ pub struct Preset {
     pub uq_fw_areas_compute: bool,
     /// Whether `/dev/kfd` exists (the KFD helper extends this).
     pub kfd_present: bool,
-    /// Whether KFD queues retire work (the seeds' R9700 on 6.17 creates them, never retires).
+    /// Whether KFD queues retire work (an R9700 on 6.17 with the default user_queue=-1 creates them, never retires).
     pub kfd_queues_retire: bool,
     /// The KFD ioctl version (major, minor) `GET_VERSION` reports (`KFD_IOCTL_MAJOR_VERSION` /
     /// `KFD_IOCTL_MINOR_VERSION` of `include/uapi/linux/kfd_ioctl.h`). Ioctls newer than it

@@ -10,7 +10,7 @@
 //!   power of two or below 4096, `rptr_va` or `wptr_va` 0: `EINVAL`. FREE with any field but
 //!   `op` / `queue_id` set: `EINVAL`. Another op: `EINVAL`.
 //! - `amdgpu_userq_create`: the IP has no user-queue functions (its bit is clear in
-//!   `userq_ip_mask`): `EINVAL` — the seeds' "Usermode queue is not supported for this IP";
+//!   `userq_ip_mask`): `EINVAL`, logging "Usermode queue is not supported for this IP";
 //!   priority HIGH (3) without CAP_SYS_NICE: `EACCES`; `queue_va .. +queue_size`,
 //!   `rptr_va .. +4096`, `wptr_va .. +4096` each inside one VA mapping
 //!   (`amdgpu_userq_input_va_validate`): `EINVAL`.
