@@ -387,6 +387,35 @@ fn open_and_drop_follow_the_exact_sequence() {
     assert_eq!(f.k.lock().unwrap().live, 0);
 }
 
+/// Every allocation, the queue's and the caller's, asks for writable and executable pages as
+/// tinygrad's `KFDIface.alloc` does (KFD pages are always readable: `amdgpu_amdkfd_gpuvm.c:
+/// get_pte_flags`). Literals from include/uapi/linux/kfd_ioctl.h.
+#[test]
+fn every_allocation_is_writable_and_executable() {
+    const WRITABLE: u32 = 1 << 31;
+    const EXECUTABLE: u32 = 1 << 30;
+    let f = fixture(None);
+    let mut s = open(&f).unwrap();
+    s.alloc_bo(&pm4rt_core::BoDesc::gtt(4096)).unwrap();
+    let allocs: Vec<u32> = f
+        .k
+        .lock()
+        .unwrap()
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.strip_prefix("  alloc "))
+        .map(|l| {
+            u32::from_str_radix(l.rsplit(' ').next().unwrap().trim_start_matches("0x"), 16).unwrap()
+        })
+        .collect();
+    assert_eq!(allocs.len(), 8, "7 queue buffers and the caller's");
+    for flags in allocs {
+        assert_eq!(flags & (WRITABLE | EXECUTABLE), WRITABLE | EXECUTABLE, "{flags:#x}");
+    }
+}
+
 #[test]
 fn submit_rings_the_doorbell_without_ioctls_and_retired_fences_cost_none() {
     let f = fixture(None);
