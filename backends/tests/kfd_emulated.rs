@@ -286,3 +286,23 @@ fn doorbell_without_the_stored_wptr_runs_nothing() {
     drop(s);
     assert_no_leaks(&d);
 }
+
+/// A queue that faulted is gone with its process, but the GPU is not: a queue created
+/// afterwards (a new /dev/kfd process, as after the kernel evicted the faulting one) runs.
+#[test]
+fn a_queue_created_after_a_fault_runs() {
+    let d = dev(Preset::r9700_gfx1201());
+    let mut s = open(&d, KfdConfig::default()).unwrap();
+    let (ib_va, n) = common::ib_faulting(&mut s);
+    let f = s.submit_ib(ib_va, n).unwrap();
+    let e = s.wait_fence(f, Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(e, Error::Fault { va: 0x7F_0000_0000 }), "{e:?}");
+    drop(s);
+    let mut s = open(&d, KfdConfig::default()).unwrap();
+    let (data, ib_va, n) = ib_writing(&mut s, 0x600D);
+    let f = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f, Duration::from_secs(5)).unwrap();
+    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x600D);
+    drop(s);
+    assert_no_leaks(&d);
+}

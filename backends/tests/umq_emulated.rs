@@ -506,3 +506,24 @@ fn umq_opens_with_and_without_the_compute_fw_areas_query() {
         assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
     }
 }
+
+/// A user queue that faulted does not poison the next one: a queue created afterwards runs.
+#[test]
+fn a_queue_created_after_a_fault_runs() {
+    let dev = userq_device();
+    {
+        let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+        let (ib_va, n) = common::ib_faulting(&mut s);
+        let f = s.submit_ib(ib_va, n).unwrap();
+        // A user queue learns of the fault only as a fence that never arrives.
+        assert!(s.wait_fence(f, Duration::from_millis(300)).is_err());
+    }
+    {
+        let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
+        let (data, ib_va, n) = common::ib_writing(&mut s, 0x600D);
+        let f = s.submit_ib(ib_va, n).unwrap();
+        s.wait_fence(f, WAIT).unwrap();
+        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x600D);
+    }
+    assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
+}

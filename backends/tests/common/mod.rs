@@ -56,3 +56,11 @@ pub fn assert_refuses_an_ib_of_2_pow_20_dwords(s: &mut dyn Submitter) {
     assert_eq!(s.info().counters.submissions, submissions, "nothing was submitted");
     s.free_bo(bo).unwrap();
 }
+
+/// An IB writing to a VA nothing is mapped at (a GPU page fault): (IB VA, IB dwords).
+pub fn ib_faulting(s: &mut dyn Submitter) -> (u64, u32) {
+    let mut b = Builder::growable(s.info().gfx);
+    b.write_data(0x7F_0000_0000, &[1]).unwrap();
+    let (_, va, n) = upload_ib(s, &b.into_vec());
+    (va, n)
+}

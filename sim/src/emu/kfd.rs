@@ -773,6 +773,10 @@ fn create_queue(dev: &EmulatedDevice, fd: Fd, a: &mut [u8], _: &mut UserMem) -> 
         return Err(s.fail(Errno::ENOSPC, "CREATE_QUEUE: no queue slot"));
     };
     let byte = qid as usize * 8;
+    // If an earlier queue's fault halted the emulator's one engine, the GPU was reset (the
+    // faulting process's queues were evicted, kfd_process_vm_fault / kfd_signal_vm_fault_event):
+    // the new queue starts on a working engine.
+    s.sync_engine()?;
     s.engine.map_ring(q.ring_base_address);
     let p = proc_of(&mut s, fd)?;
     p.queues.insert(qid, byte);

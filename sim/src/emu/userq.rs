@@ -388,6 +388,10 @@ fn create(
     if qid > MAX_USERQ_COUNT {
         return Err(s.fail(Errno::ENOSPC, "xa_alloc: AMDGPU_MAX_USERQ_COUNT queues"));
     }
+    // The emulator's one engine stands for the whole GPU: if an earlier queue's fault halted
+    // it, the GPU was reset (the kernel recovers a hung or faulting queue before new work
+    // runs), so the new queue starts on a working engine.
+    s.sync_engine()?;
     let ring = (a.ip_type == AMDGPU_HW_IP_COMPUTE).then(|| {
         (
             RingWork {
