@@ -19,6 +19,7 @@ pub mod rng;
 pub mod runtime;
 pub mod session;
 pub mod smoke;
+pub mod soak;
 
 pub use error::{Error, Result};
 pub use pm4rt_core::{

@@ -5,6 +5,7 @@ mod disasm;
 mod matvec;
 mod probe;
 mod smoke;
+mod soak;
 mod target;
 
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ enum Command {
     Probe(probe::Args),
     /// Allocate, map, submit a small IB (WRITE_DATA, COPY_DATA, RELEASE_MEM), verify, time it.
     Smoke(smoke::Args),
+    /// Random work, raw packets and injected faults on every tier of the emulated device,
+    /// checked after every step: results right or errors typed, demotions downwards, no leak.
+    Soak(soak::Args),
     /// Decode a PM4 stream (binary little-endian dwords, or text hex dwords) and print it.
     Disasm(disasm::Args),
     /// y = W x for a GGUF tensor (F32, Q4_0, Q8_0) on the selected tier: argmax, checksum,
@@ -40,6 +44,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Compare(a) => compare::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Smoke(a) => smoke::run(a),
+        Command::Soak(a) => soak::run(a),
         Command::Disasm(a) => disasm::run(a),
         Command::Matvec(a) => matvec::run(a),
     }
