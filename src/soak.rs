@@ -157,7 +157,7 @@ fn round(name: &str, rng: &mut SplitMix64, report: &mut SoakReport) -> crate::Re
     // A round either runs an engine session or raw submitters, never both: the emulated
     // device has one GPU address space for all its files (a real kernel gives every DRM file
     // its own VM), so two files mapping the same VA would collide there.
-    let raw_round = rng.next_u64() % 3 == 0;
+    let raw_round = rng.next_u64().is_multiple_of(3);
     {
         let mut session = if raw_round {
             Err("a raw round".to_string())
@@ -354,7 +354,7 @@ fn raw(
     let expected = faulted || (tier == Tier::Kfd && !dev.preset().kfd_queues_retire);
     // A tier the preset does not offer (or a fault injected earlier) refuses to open: fine.
     let Some(mut sub) = open_raw(dev, tier) else { return };
-    let bad = rng.next_u64() % 2 == 0;
+    let bad = rng.next_u64().is_multiple_of(2);
     let mut check = |sub: &mut Box<dyn Submitter>| -> Result<(u64, bool, u64), String> {
         let data = sub.alloc_bo(&BoDesc::gtt(4096)).map_err(|e| e.to_string())?;
         let data_va = sub.map_va(data, None).map_err(|e| e.to_string())?;
@@ -391,7 +391,7 @@ fn raw(
         }
         // Then, sometimes, an IB that must fail: random dwords or a write to an unmapped VA.
         if bad {
-            let words: Vec<u32> = if rng.next_u64() % 2 == 0 {
+            let words: Vec<u32> = if rng.next_u64().is_multiple_of(2) {
                 (0..16).map(|_| rng.next_u64() as u32).collect()
             } else {
                 encode_packet(&Packet::WriteData(WriteData {
@@ -445,6 +445,6 @@ fn inject(dev: &EmulatedDevice, rng: &mut SplitMix64) {
             dev.fail_ioctl(req, dev.ioctl_count(req) + 1 + rng.next_u64() % 3, errno);
         }
         2 => dev.hang_after(dev.ioctl_count(DRM_IOCTL_AMDGPU_CS)),
-        _ => dev.lose_device(rng.next_u64() % 2 == 0),
+        _ => dev.lose_device(rng.next_u64().is_multiple_of(2)),
     }
 }
