@@ -1,5 +1,5 @@
 //! `pm4rt disasm` on text and binary streams, and on broken ones. The input dwords are written
-//! by hand from reference/pm4.md (type-3 header: [31:30] = 3, [29:16] = body dwords - 1,
+//! by hand from the kernel's nvd.h `PACKET3()` (type-3 header: [31:30] = 3, [29:16] = body dwords - 1,
 //! [15:8] opcode, bit 1 SHADER_TYPE).
 
 use std::process::Command;
@@ -80,4 +80,29 @@ fn corrupted_header_and_garbage_files_are_errors_not_panics() {
     let (code, _, err) = disasm("bad.txt", b"0xC0001000 zz\n");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("line 1"), "{err}");
+}
+
+/// `pm4rt disasm big | head -1`: the reader goes away early; pm4rt exits as a tool killed by
+/// SIGPIPE would (141), without a panic message.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let path = std::env::temp_dir().join(format!("pm4rt-disasm-{}-big.txt", std::process::id()));
+    std::fs::write(&path, "0xC0001002 0\n".repeat(200_000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pm4rt"))
+        .arg("disasm")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.contains("NOP"), "{first}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -25,7 +25,7 @@ fn open(dev: &Arc<EmulatedDevice>) -> CsSubmitter {
 
 /// WRITE_DATA `value` to `dst` (memory, write confirm), then an end-of-pipe RELEASE_MEM writing
 /// the 32-bit `fence` to `fence_va` (event 0x14 CACHE_FLUSH_AND_INV_TS_EVENT, index 5, DATA_SEL 1
-/// = low 32 bits: reference/pm4.md).
+/// = low 32 bits: nvd.h `PACKET3_RELEASE_MEM`, `gfx_v11_0_ring_emit_fence`).
 fn ib(dst: u64, value: u32, fence_va: u64, fence: u32) -> Vec<u8> {
     let mut dw = encode_packet(&Packet::WriteData(WriteData {
         dst_sel: 5,

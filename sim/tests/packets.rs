@@ -59,7 +59,8 @@ fn write_data_no_increment_writes_one_address() {
 #[test]
 fn write_data_register_lands_in_register_file() {
     let mut rig = Rig::new();
-    // COMPUTE_USER_DATA_0 is register dword 0x2E40 (reference/pm4.md).
+    // COMPUTE_USER_DATA_0 is register dword 0x2E40 (gc_11_0_0_offset.h regCOMPUTE_USER_DATA_0
+    // 0x1BE0 + the GC segment base 0x1260).
     let p = Packet::WriteData(WriteData {
         dst_sel: 0,
         addr: 0x2E40,
@@ -247,7 +248,7 @@ fn dispatch_without_hook_names_the_code_va() {
     let mut rig = Rig::new();
     let code = 0x1_2345_6700u64;
     let r = rig.run(&[
-        // PGM_LO = VA >> 8, PGM_HI = VA >> 40 (reference/pm4.md).
+        // PGM_LO = VA >> 8, PGM_HI = VA >> 40 (tinygrad ops_amd.py: AMDComputeQueue.exec).
         Packet::SetShReg { offset: 0x20C, values: vec![(code >> 8) as u32, (code >> 40) as u32] },
         Packet::DispatchDirect { dim: [1, 1, 1], initiator: 5 },
     ]);
