@@ -269,20 +269,7 @@ fn doorbell_without_the_stored_wptr_runs_nothing() {
         KfdConfig { emulated: true, ..Default::default() },
     )
     .unwrap();
-    let (_, ib_va, n) = ib_writing(&mut s, 7);
-    let f = s.submit_ib(ib_va, n).unwrap();
-    s.wait_fence(f, Duration::from_secs(10)).unwrap();
-    let (data, ib2, n2) = ib_writing(&mut s, 9);
-    drv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let f2 = s.submit_ib(ib2, n2).unwrap();
-    let e = s.wait_fence(f2, Duration::from_millis(300)).unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
-    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0, "nothing ran");
-    // Both copies stored again: the next doorbell runs both submissions.
-    drv.armed.store(false, std::sync::atomic::Ordering::SeqCst);
-    let f3 = s.submit_ib(ib_va, n).unwrap();
-    s.wait_fence(f3, Duration::from_secs(10)).unwrap();
-    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
+    common::assert_doorbell_without_the_stored_wptr_runs_nothing(&mut s, &drv.armed);
     drop(s);
     assert_no_leaks(&d);
 }
@@ -298,11 +285,6 @@ fn a_queue_created_after_a_fault_runs() {
     let e = s.wait_fence(f, Duration::from_secs(5)).unwrap_err();
     assert!(matches!(e, Error::Fault { va: 0x7F_0000_0000 }), "{e:?}");
     drop(s);
-    let mut s = open(&d, KfdConfig::default()).unwrap();
-    let (data, ib_va, n) = ib_writing(&mut s, 0x600D);
-    let f = s.submit_ib(ib_va, n).unwrap();
-    s.wait_fence(f, Duration::from_secs(5)).unwrap();
-    assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x600D);
-    drop(s);
+    common::assert_runs(&mut open(&d, KfdConfig::default()).unwrap(), 0x600D);
     assert_no_leaks(&d);
 }

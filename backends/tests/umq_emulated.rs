@@ -466,19 +466,7 @@ fn doorbell_without_the_stored_wptr_runs_nothing() {
     let drv = common::lost_wptr::LostWptr::new(dev.clone());
     {
         let mut s = UmqSubmitter::open(drv.clone() as Arc<dyn Driver>, config()).unwrap();
-        let (_, ib_va, n) = common::ib_writing(&mut s, 7);
-        let f = s.submit_ib(ib_va, n).unwrap();
-        s.wait_fence(f, WAIT).unwrap();
-        let (data, ib2, n2) = common::ib_writing(&mut s, 9);
-        drv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-        let f2 = s.submit_ib(ib2, n2).unwrap();
-        let e = s.wait_fence(f2, Duration::from_millis(300)).unwrap_err();
-        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
-        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0, "nothing ran");
-        drv.armed.store(false, std::sync::atomic::Ordering::SeqCst);
-        let f3 = s.submit_ib(ib_va, n).unwrap();
-        s.wait_fence(f3, WAIT).unwrap();
-        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 9);
+        common::assert_doorbell_without_the_stored_wptr_runs_nothing(&mut s, &drv.armed);
     }
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
 }
@@ -518,12 +506,6 @@ fn a_queue_created_after_a_fault_runs() {
         // A user queue learns of the fault only as a fence that never arrives.
         assert!(s.wait_fence(f, Duration::from_millis(300)).is_err());
     }
-    {
-        let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
-        let (data, ib_va, n) = common::ib_writing(&mut s, 0x600D);
-        let f = s.submit_ib(ib_va, n).unwrap();
-        s.wait_fence(f, WAIT).unwrap();
-        assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x600D);
-    }
+    common::assert_runs(&mut UmqSubmitter::open(dev.clone(), config()).unwrap(), 0x600D);
     assert!(dev.live_handles().is_zero(), "{:?}", dev.live_handles());
 }

@@ -64,3 +64,32 @@ pub fn ib_faulting(s: &mut dyn Submitter) -> (u64, u32) {
     let (_, va, n) = upload_ib(s, &b.into_vec());
     (va, n)
 }
+
+/// Submit an IB writing `value` and check it landed within 10 s.
+pub fn assert_runs(s: &mut dyn Submitter, value: u32) {
+    let (data, ib_va, n) = ib_writing(s, value);
+    let f = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f, std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(pm4rt_core::submitter::read_u32(s, data, 0).unwrap(), value);
+}
+
+/// A submission whose write-pointer store `armed` drops runs nothing, though its doorbell is
+/// rung; once both stores happen again, the next doorbell runs both submissions.
+pub fn assert_doorbell_without_the_stored_wptr_runs_nothing(
+    s: &mut dyn Submitter,
+    armed: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_runs(s, 7);
+    let (_, ib_va, n) = ib_writing(s, 7);
+    let (data, ib2, n2) = ib_writing(s, 9);
+    armed.store(true, SeqCst);
+    let f2 = s.submit_ib(ib2, n2).unwrap();
+    let e = s.wait_fence(f2, std::time::Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(e, pm4rt_core::Error::Timeout { .. }), "{e:?}");
+    assert_eq!(pm4rt_core::submitter::read_u32(s, data, 0).unwrap(), 0, "nothing ran");
+    armed.store(false, SeqCst);
+    let f3 = s.submit_ib(ib_va, n).unwrap();
+    s.wait_fence(f3, std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(pm4rt_core::submitter::read_u32(s, data, 0).unwrap(), 9);
+}
