@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 use pm4rt_core::abi::drm::{
     GemClose, GemCreateIn, GemCreateOut, GemMmapIn, GemMmapOut, GemVa, Info, InfoQueryHwIp,
-    AMDGPU_VA_OP_MAP, AMDGPU_VA_OP_UNMAP, DRM_IOCTL_AMDGPU_GEM_CREATE, DRM_IOCTL_AMDGPU_GEM_MMAP,
+    AMDGPU_VA_OP_UNMAP, DRM_IOCTL_AMDGPU_GEM_CREATE, DRM_IOCTL_AMDGPU_GEM_MMAP,
     DRM_IOCTL_AMDGPU_GEM_VA, DRM_IOCTL_AMDGPU_INFO, DRM_IOCTL_GEM_CLOSE,
 };
 use pm4rt_core::abi::ioctl::{arg_for, decode_arg_zext};
@@ -127,20 +127,10 @@ impl Dev {
         self.call(step, DRM_IOCTL_AMDGPU_GEM_VA, &mut arg, &mut [])
     }
 
-    /// `GEM_VA MAP` of the whole BO `handle` (`size` bytes) at `va` with `flags`.
+    /// `GEM_VA MAP` of the whole BO `handle` (`size` bytes) at `va` with `flags`, signalling
+    /// no syncobj (`vm_timeline_syncobj_out` 0 = none, `amdgpu_gem_va_ioctl`).
     pub(crate) fn va_map(&mut self, handle: u32, va: u64, size: u64, flags: u32) -> Result<()> {
-        self.gem_va(
-            STEP_VA_MAP,
-            GemVa {
-                handle,
-                operation: AMDGPU_VA_OP_MAP,
-                flags,
-                va_address: va,
-                offset_in_bo: 0,
-                map_size: size,
-                ..Default::default()
-            },
-        )
+        self.va_map_signalling(handle, va, size, flags, 0, 0)
     }
 
     /// `GEM_VA UNMAP` of the mapping of `handle` at `va` (same size and flags as mapped, the
