@@ -22,9 +22,12 @@ pub mod input;
 pub mod pm4_decode;
 pub mod seeds;
 
+/// A target body: runs one input, panics only on a bug.
+pub type Body = fn(&[u8]);
+
 /// The fuzz targets, by the names of their `fuzz/fuzz_targets/*.rs` files and corpus
 /// directories, with their bodies.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("pm4_decode", pm4_decode::run),
     ("engine", engine::run),
     ("code_object", code_object::run),
