@@ -430,6 +430,22 @@ impl<'a> Gguf<'a> {
             for _ in 0..n_dims {
                 dims.push(c.u64("tensor dim")?);
             }
+            // ggml/src/gguf.cpp, gguf_init_from_file_impl: dims are int64 and must not be
+            // negative, and the element count must stay below INT64_MAX. Zero dims are skipped
+            // in the product, so that [0, 2^40, 2^40] does not hide an overflowing row count.
+            if let Some((j, d)) = dims.iter().enumerate().find(|(_, &d)| d > i64::MAX as u64) {
+                return Err(bad(format!("dimension {j} is {d}, negative as ggml's int64")));
+            }
+            let nonzero = dims.iter().filter(|&&d| d != 0);
+            if nonzero
+                .clone()
+                .try_fold(1u64, |a, d| a.checked_mul(*d))
+                .is_none_or(|n| n >= i64::MAX as u64)
+            {
+                return Err(bad(format!(
+                    "dims {dims:?}: the element count (zero dims skipped) is not below INT64_MAX"
+                )));
+            }
             let ggml_type = c.u32("tensor type")?;
             let offset = c.u64("tensor offset")?;
             if !offset.is_multiple_of(alignment) {
@@ -518,8 +534,9 @@ impl<'a> Gguf<'a> {
             reason: reason.to_string(),
         };
         let cols = usize::try_from(t.dims[0]).map_err(|_| bad("cols exceed usize"))?;
-        let rows = t.dims[1..].iter().product::<u64>(); // checked in parse (size computed)
-        let rows = usize::try_from(rows).map_err(|_| bad("rows exceed usize"))?;
+        let rows = t.dims[1..].iter().try_fold(1u64, |a, d| a.checked_mul(*d));
+        let rows =
+            rows.and_then(|r| usize::try_from(r).ok()).ok_or_else(|| bad("rows exceed usize"))?;
         // parse() checked size and bounds for these types.
         let start = (self.data_offset + t.offset) as usize;
         let size = t.size.unwrap_or(0) as usize;
@@ -630,6 +647,44 @@ mod tests {
         assert!(t0.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t0.elapsed());
         let e = Gguf::parse(&many(3, true)).unwrap_err();
         assert!(matches!(e, GgufError::BadTensorInfo { ref name, .. } if name == "t0"), "{e}");
+    }
+
+    /// [`tiny`] with tensor `t`'s two dims replaced (ggml type `ty`).
+    fn tiny_dims(d0: u64, d1: u64, ty: u32) -> Vec<u8> {
+        let mut f = tiny();
+        let dims_at = 24 + 8 + 17 + 8 + 9 + 4;
+        f[dims_at..dims_at + 8].copy_from_slice(&d0.to_le_bytes());
+        f[dims_at + 8..dims_at + 16].copy_from_slice(&d1.to_le_bytes());
+        f[dims_at + 16..dims_at + 20].copy_from_slice(&ty.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn element_counts_beyond_int64_are_refused() {
+        // A zero innermost dim made the checked product 0, hiding 2^40 * 2^40 rows: parse
+        // accepted it and `matrix` overflowed computing the rows (found by the gguf fuzzer).
+        let ok = tiny_dims(0, 1 << 40, 0);
+        assert!(Gguf::parse(&ok).is_ok());
+        let mut f = tiny_dims(0, 1 << 40, 0);
+        // A third dim: rewrite n_dims and insert it after the second.
+        let n_dims_at = 24 + 8 + 17 + 8 + 9;
+        f[n_dims_at] = 3;
+        let third_at = n_dims_at + 4 + 16;
+        f.splice(third_at..third_at, (1u64 << 40).to_le_bytes());
+        let e = Gguf::parse(&f).unwrap_err();
+        assert!(
+            matches!(e, GgufError::BadTensorInfo { ref reason, .. } if reason.contains("INT64_MAX")),
+            "{e}"
+        );
+        // A dim of 2^63 is negative as ggml's int64, whatever the type (type 4 has no block
+        // layout the reader knows, so no size is computed that would overflow).
+        let e = Gguf::parse(&tiny_dims(1 << 63, 1, 4)).unwrap_err();
+        assert!(
+            matches!(e, GgufError::BadTensorInfo { ref reason, .. } if reason.contains("negative")),
+            "{e}"
+        );
+        let e = Gguf::parse(&tiny_dims(1 << 32, 1 << 31, 4)).unwrap_err();
+        assert!(matches!(e, GgufError::BadTensorInfo { .. }), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod compare;
 pub mod dwords;
 pub mod error;
+pub mod fuzz;
 pub mod gguf;
 pub mod probe;
 pub mod rng;

@@ -3,7 +3,9 @@
 //! Supports the subset the code-object metadata uses: nil, booleans, integers, floats,
 //! strings, binary, arrays and maps. Extension types, the never-used byte 0xC1, invalid UTF-8,
 //! lengths running past the input, nesting deeper than [`MAX_DEPTH`] and trailing bytes are
-//! errors. Nothing here panics or allocates more than the input can justify.
+//! errors. Nothing here panics or allocates more than the input can justify: claimed
+//! lengths only bound the up-front reservation (at most [`MAX_RESERVE`] elements), memory
+//! grows with the elements actually decoded.
 //!
 //! Format codes from the MessagePack specification (msgpack/msgpack spec.md, "Formats").
 
@@ -11,6 +13,8 @@ use thiserror::Error;
 
 /// Deepest nesting of arrays/maps accepted.
 pub const MAX_DEPTH: usize = 32;
+/// Most elements reserved up front for an array or map, whatever length it claims.
+pub const MAX_RESERVE: usize = 64;
 
 /// A decoded MessagePack value borrowing strings and binary data from the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,9 +240,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map(Value::Str).map_err(|_| MsgpackError::BadUtf8 { offset })
     }
 
-    /// Capacity hint that the remaining input can justify (each element takes >= 1 byte).
+    /// Capacity to reserve for a claimed `n` elements: no more than the remaining input could
+    /// hold (each element takes >= 1 byte) and no more than [`MAX_RESERVE`]. The remaining
+    /// bytes alone are not a bound: every enclosing array or map would reserve for the same
+    /// bytes again, so [`MAX_DEPTH`] nested headers claiming 2^32 - 1 elements over N bytes
+    /// would reserve about `MAX_DEPTH * N` elements. Beyond the reserve, vectors grow with
+    /// the elements actually decoded.
     fn cap(&self, n: u64) -> usize {
-        usize::try_from(n).unwrap_or(usize::MAX).min(self.input.len() - self.pos)
+        usize::try_from(n).unwrap_or(usize::MAX).min(self.input.len() - self.pos).min(MAX_RESERVE)
     }
 
     fn array(&mut self, n: u64, depth: usize, start: usize) -> Result<Value<'a>, MsgpackError> {
