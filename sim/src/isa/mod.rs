@@ -23,12 +23,16 @@
 //! the tables do not list is a [`DecodeError`] naming the offset and the raw dwords.
 
 pub mod decode;
+pub mod exec;
 pub mod program;
 pub mod tables;
 pub mod text;
+pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
+pub use exec::{run_wave, ExecError};
 pub use program::{Program, ProgramCache};
+pub use wave::{Wave, WaveLaunch};
 
 /// The two instruction-set generations the decoder understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

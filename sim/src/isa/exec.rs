@@ -1,0 +1,558 @@
+//! Executing a decoded [`Program`] on one [`Wave`]: scalar ALU, vector ALU, scalar and global
+//! memory through [`GpuMemory`], and program control.
+//!
+//! Semantics follow AMD's "RDNA3 Instruction Set Architecture" / "RDNA4 Instruction Set
+//! Architecture" reference guides (per-opcode descriptions in their SOP*, VOP*, SMEM and
+//! FLAT chapters). Each vector instruction runs over the lanes enabled in EXEC; comparisons
+//! write 0 for disabled lanes and carries likewise. An instruction, or a modifier (VOP3
+//! abs/neg/clamp/omod/op_sel), this interpreter does not implement is
+//! [`ExecError::Unimplemented`] naming the mnemonic and its VA: never a wrong result.
+//!
+//! Status: the instructions of pm4rt's `copy_u32` kernel and the common scalar / integer
+//! vector operations around them; floating point, LDS, barriers and atomics are not yet
+//! implemented (they report `Unimplemented`).
+
+use super::decode::{Family, Inst};
+use super::program::Program;
+use super::wave::{Wave, LANES, VCC_LO};
+use crate::memory::GpuMemory;
+use thiserror::Error;
+
+/// Why a wave stopped abnormally.
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// The interpreter does not implement this instruction (or this form of it).
+    #[error("{mnemonic} at VA {va:#x} is not implemented by the ISA interpreter")]
+    Unimplemented {
+        /// LLVM mnemonic.
+        mnemonic: &'static str,
+        /// GPU VA of the instruction.
+        va: u64,
+    },
+    /// A branch whose target is not an instruction of the kernel.
+    #[error("branch at VA {va:#x} targets {target:#x}, which is not an instruction of the kernel")]
+    BadBranch {
+        /// VA of the branch.
+        va: u64,
+        /// VA it jumps to.
+        target: u64,
+    },
+    /// The wave ran off the end of the code without `s_endpgm`.
+    #[error("the wave ran past the end of the kernel's code at VA {va:#x}")]
+    RanOffEnd {
+        /// VA after the last instruction.
+        va: u64,
+    },
+    /// The wave did not end within the step budget (a kernel that never ends).
+    #[error("the wave did not end within {0} instructions")]
+    StepLimit(u64),
+    /// A memory access failed (page fault: `Error::Fault` with the VA).
+    #[error(transparent)]
+    Memory(#[from] pm4rt_core::Error),
+}
+
+type Result<T> = std::result::Result<T, ExecError>;
+
+/// Run `wave` from its current pc until `s_endpgm`, at most `max_steps` instructions.
+/// `code_va` is the GPU VA of the program's first byte (for error messages and branches).
+pub fn run_wave(
+    program: &Program,
+    wave: &mut Wave,
+    mem: &GpuMemory,
+    code_va: u64,
+    max_steps: u64,
+) -> Result<()> {
+    let mut steps = 0;
+    while !wave.ended {
+        if steps == max_steps {
+            return Err(ExecError::StepLimit(max_steps));
+        }
+        steps += 1;
+        let Some(inst) = program.insts().get(wave.pc) else {
+            let end = program.insts().last().map_or(0, |i| i.offset + i.size());
+            return Err(ExecError::RanOffEnd { va: code_va + end as u64 });
+        };
+        let mut cx =
+            Step { program, inst, mem, va: code_va + inst.offset as u64, next: wave.pc + 1 };
+        cx.execute(wave)?;
+        wave.pc = cx.next;
+    }
+    Ok(())
+}
+
+struct Step<'a> {
+    program: &'a Program,
+    inst: &'a Inst,
+    mem: &'a GpuMemory,
+    va: u64,
+    next: usize,
+}
+
+/// A vector source: a VGPR or one value for all lanes.
+#[derive(Clone, Copy)]
+enum VSrc {
+    Vgpr(usize),
+    Scalar(u64),
+}
+
+impl Step<'_> {
+    fn unimplemented(&self) -> ExecError {
+        ExecError::Unimplemented { mnemonic: self.inst.op.name, va: self.va }
+    }
+
+    fn execute(&mut self, w: &mut Wave) -> Result<()> {
+        match self.inst.family {
+            Family::Sopp => self.sopp(w),
+            Family::Sop1 | Family::Sop2 | Family::Sopc | Family::Sopk => self.salu(w),
+            Family::Smem => self.smem(w),
+            Family::Vop1 | Family::Vop2 | Family::Vopc | Family::Vop3 => self.valu(w),
+            Family::Global => self.global(w),
+            _ => Err(self.unimplemented()),
+        }
+    }
+
+    /// Dwords of operand `role` in the opcode's shape (1 when absent).
+    fn width(&self, role: char) -> u32 {
+        self.inst
+            .op
+            .shape
+            .split(' ')
+            .find(|t| t.starts_with(role))
+            .and_then(|t| t[1..].parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Value of a scalar source operand (9-bit operand number `v`), `width` dwords.
+    fn scalar_src(&self, w: &Wave, v: u32, width: u32) -> Result<u64> {
+        Ok(match v {
+            0..=127 => {
+                if width == 2 {
+                    w.s64(v)
+                } else {
+                    u64::from(w.s(v))
+                }
+            }
+            128..=192 => u64::from(v - 128),
+            193..=208 => (-(i64::from(v) - 192)) as u64,
+            240..=247 => {
+                let f = [0.5f64, -0.5, 1.0, -1.0, 2.0, -2.0, 4.0, -4.0][(v - 240) as usize];
+                if width == 2 {
+                    f.to_bits()
+                } else {
+                    u64::from((f as f32).to_bits())
+                }
+            }
+            253 => u64::from(w.scc),
+            255 => u64::from(self.inst.literal.unwrap_or(0)),
+            _ => return Err(self.unimplemented()),
+        } & if width == 2 { u64::MAX } else { u64::from(u32::MAX) })
+    }
+
+    fn vsrc(&self, w: &Wave, v: u32, width: u32) -> Result<VSrc> {
+        if v >= 256 {
+            Ok(VSrc::Vgpr((v - 256) as usize))
+        } else {
+            Ok(VSrc::Scalar(self.scalar_src(w, v, width)?))
+        }
+    }
+
+    fn lane32(w: &Wave, s: VSrc, lane: usize) -> u32 {
+        match s {
+            VSrc::Vgpr(r) => w.vgpr.get(r).map_or(0, |x| x[lane]),
+            VSrc::Scalar(x) => x as u32,
+        }
+    }
+
+    fn lane64(w: &Wave, s: VSrc, lane: usize) -> u64 {
+        match s {
+            VSrc::Vgpr(r) => {
+                let lo = w.vgpr.get(r).map_or(0, |x| x[lane]);
+                let hi = w.vgpr.get(r + 1).map_or(0, |x| x[lane]);
+                u64::from(lo) | u64::from(hi) << 32
+            }
+            VSrc::Scalar(x) => x,
+        }
+    }
+
+    fn set_v(w: &mut Wave, r: u32, lane: usize, v: u32) {
+        if let Some(x) = w.vgpr.get_mut(r as usize) {
+            x[lane] = v;
+        }
+    }
+
+    fn branch(&mut self, simm16: u32) -> Result<()> {
+        let rel = i64::from(simm16 as u16 as i16) * 4;
+        let target = self.inst.offset as i64 + 4 + rel;
+        let index = usize::try_from(target).ok().and_then(|t| self.program.index_of(t));
+        match index {
+            Some(i) => {
+                self.next = i;
+                Ok(())
+            }
+            None => Err(ExecError::BadBranch {
+                va: self.va,
+                target: (self.va as i64 - self.inst.offset as i64 + target) as u64,
+            }),
+        }
+    }
+
+    fn sopp(&mut self, w: &mut Wave) -> Result<()> {
+        let imm = self.inst.bits(15, 0);
+        let name = self.inst.op.name;
+        let take = match name {
+            "s_endpgm" => {
+                w.ended = true;
+                return Ok(());
+            }
+            // Scheduling hints and waits: the interpreter completes every access at once.
+            "s_nop"
+            | "s_delay_alu"
+            | "s_clause"
+            | "s_waitcnt"
+            | "s_waitcnt_depctr"
+            | "s_wait_loadcnt"
+            | "s_wait_storecnt"
+            | "s_wait_kmcnt"
+            | "s_wait_dscnt"
+            | "s_wait_samplecnt"
+            | "s_wait_bvhcnt"
+            | "s_wait_expcnt"
+            | "s_wait_alu"
+            | "s_set_inst_prefetch_distance"
+            | "s_sendmsg" => return Ok(()),
+            "s_branch" => true,
+            "s_cbranch_scc0" => !w.scc,
+            "s_cbranch_scc1" => w.scc,
+            "s_cbranch_vccz" => w.vcc() == 0,
+            "s_cbranch_vccnz" => w.vcc() != 0,
+            "s_cbranch_execz" => w.exec() == 0,
+            "s_cbranch_execnz" => w.exec() != 0,
+            _ => return Err(self.unimplemented()),
+        };
+        if take {
+            self.branch(imm)?;
+        }
+        Ok(())
+    }
+
+    fn salu(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        let fam = inst.family;
+        let (wa, wb, wd) = (self.width('a'), self.width('b'), self.width('d'));
+        let a = match fam {
+            Family::Sopk => u64::from(inst.bits(15, 0)),
+            _ => self.scalar_src(w, inst.bits(7, 0), wa)?,
+        };
+        let b = match fam {
+            Family::Sop2 | Family::Sopc => self.scalar_src(w, inst.bits(15, 8), wb)?,
+            _ => 0,
+        };
+        let d = inst.bits(22, 16);
+        let (a32, b32) = (a as u32, b as u32);
+        let name = inst.op.name;
+        // (result, new SCC or None to keep it)
+        let (r, scc): (u64, Option<bool>) = match name {
+            "s_mov_b32" | "s_mov_b64" | "s_movk_i32" => (a, None),
+            "s_not_b32" => (u64::from(!a32), Some(!a32 != 0)),
+            "s_and_b32" => (u64::from(a32 & b32), Some(a32 & b32 != 0)),
+            "s_or_b32" => (u64::from(a32 | b32), Some(a32 | b32 != 0)),
+            "s_xor_b32" => (u64::from(a32 ^ b32), Some(a32 ^ b32 != 0)),
+            "s_and_not1_b32" => (u64::from(a32 & !b32), Some(a32 & !b32 != 0)),
+            "s_lshl_b32" => {
+                let r = a32 << (b32 & 31);
+                (u64::from(r), Some(r != 0))
+            }
+            "s_lshr_b32" => {
+                let r = a32 >> (b32 & 31);
+                (u64::from(r), Some(r != 0))
+            }
+            "s_lshl_b64" => {
+                let r = a << (b32 & 63);
+                (r, Some(r != 0))
+            }
+            "s_add_u32" | "s_add_co_u32" => {
+                let (r, c) = a32.overflowing_add(b32);
+                (u64::from(r), Some(c))
+            }
+            "s_addc_u32" | "s_add_co_ci_u32" => {
+                let s = u64::from(a32) + u64::from(b32) + u64::from(w.scc);
+                (s & 0xffff_ffff, Some(s >> 32 != 0))
+            }
+            "s_add_i32" | "s_add_co_i32" => {
+                let (r, o) = (a32 as i32).overflowing_add(b32 as i32);
+                (u64::from(r as u32), Some(o))
+            }
+            "s_mul_i32" => (u64::from(a32.wrapping_mul(b32)), None),
+            "s_mul_hi_u32" => ((u64::from(a32) * u64::from(b32)) >> 32, None),
+            "s_mul_u64" => (a.wrapping_mul(b), None),
+            "s_add_nc_u64" => (a.wrapping_add(b), None),
+            "s_cselect_b32" | "s_cselect_b64" => (if w.scc { a } else { b }, None),
+            "s_and_saveexec_b32" => {
+                let old = w.exec();
+                let e = a32 & old;
+                w.set_exec(e);
+                (u64::from(old), Some(e != 0))
+            }
+            n if n.starts_with("s_cmp_") => {
+                let c = compare(&n[6..], a, b).ok_or_else(|| self.unimplemented())?;
+                w.scc = c;
+                return Ok(());
+            }
+            _ => return Err(self.unimplemented()),
+        };
+        if wd == 2 {
+            w.set_s64(d, r);
+        } else {
+            w.set_s(d, r as u32);
+        }
+        if let Some(s) = scc {
+            w.scc = s;
+        }
+        Ok(())
+    }
+
+    fn smem(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        if !inst.op.name.starts_with("s_load_b") {
+            return Err(self.unimplemented());
+        }
+        let (offset, soffset) = match self.program.target() {
+            super::Target::Gfx11 => (sign_extend(inst.bits(52, 32), 21), inst.bits(63, 57)),
+            super::Target::Gfx12 => (sign_extend(inst.bits(55, 32), 24), inst.bits(63, 57)),
+        };
+        let base = w.s64(inst.bits(5, 0) * 2);
+        let addr = base.wrapping_add(offset as i64 as u64).wrapping_add(u64::from(w.s(soffset)));
+        let n = self.width('d');
+        let d = inst.bits(12, 6);
+        for i in 0..n {
+            let v = self.mem.read_u32(addr.wrapping_add(u64::from(i) * 4))?;
+            w.set_s(d + i, v);
+        }
+        Ok(())
+    }
+
+    fn valu(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        let fam = inst.family;
+        if fam == Family::Vop3 && (inst.bits(15, 8) != 0 && !inst.op.shape.contains('e'))
+            || fam == Family::Vop3 && (inst.bits(15, 15) != 0 || inst.bits(63, 59) != 0)
+        {
+            return Err(self.unimplemented());
+        }
+        let (wa, wb, wc) = (self.width('a'), self.width('b'), self.width('c'));
+        let (src0, src1, src2) = match fam {
+            Family::Vop1 => (inst.bits(8, 0), 0, 0),
+            Family::Vop2 | Family::Vopc => (inst.bits(8, 0), inst.bits(16, 9) + 256, 0),
+            _ => (inst.bits(40, 32), inst.bits(49, 41), inst.bits(58, 50)),
+        };
+        let a = self.vsrc(w, src0, wa)?;
+        let b = self.vsrc(w, src1, wb)?;
+        let c = self.vsrc(w, src2, wc)?;
+        let dst = match fam {
+            Family::Vop1 | Family::Vop2 => inst.bits(24, 17),
+            _ => inst.bits(7, 0),
+        };
+        let name = inst
+            .op
+            .name
+            .strip_suffix("_e32")
+            .or_else(|| inst.op.name.strip_suffix("_e64"))
+            .unwrap_or(inst.op.name);
+        let exec = w.exec();
+        // Compares: v_cmp writes a mask (VCC for VOPC, the SGPR destination for VOP3),
+        // v_cmpx writes EXEC.
+        if let Some(rest) = name.strip_prefix("v_cmpx_").or_else(|| name.strip_prefix("v_cmp_")) {
+            let mut mask = 0u32;
+            for lane in 0..LANES {
+                if exec >> lane & 1 == 1 {
+                    let (x, y) = if wa == 2 {
+                        (Self::lane64(w, a, lane), Self::lane64(w, b, lane))
+                    } else {
+                        (u64::from(Self::lane32(w, a, lane)), u64::from(Self::lane32(w, b, lane)))
+                    };
+                    let c = compare(rest, x, y).ok_or_else(|| self.unimplemented())?;
+                    mask |= u32::from(c) << lane;
+                }
+            }
+            if name.starts_with("v_cmpx_") {
+                w.set_exec(mask);
+            } else if fam == Family::Vopc {
+                w.set_s(VCC_LO, mask);
+            } else {
+                w.set_s(dst, mask);
+            }
+            return Ok(());
+        }
+        if name == "v_readfirstlane_b32" {
+            let lane = if exec == 0 { 0 } else { exec.trailing_zeros() as usize };
+            w.set_s(dst, Self::lane32(w, a, lane));
+            return Ok(());
+        }
+        let carry_in = match (fam, name) {
+            (Family::Vop2, "v_add_co_ci_u32" | "v_cndmask_b32") => w.vcc(),
+            (Family::Vop3, "v_add_co_ci_u32" | "v_cndmask_b32") => {
+                self.scalar_src(w, src2, 1)? as u32
+            }
+            _ => 0,
+        };
+        let mut carry_out = 0u32;
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let x = Self::lane32(w, a, lane);
+            let y = Self::lane32(w, b, lane);
+            let cin = carry_in >> lane & 1;
+            let r: u64 = match name {
+                "v_mov_b32" => u64::from(x),
+                "v_not_b32" => u64::from(!x),
+                "v_or_b32" => u64::from(x | y),
+                "v_and_b32" => u64::from(x & y),
+                "v_xor_b32" => u64::from(x ^ y),
+                "v_add_nc_u32" => u64::from(x.wrapping_add(y)),
+                "v_lshlrev_b32" => u64::from(y << (x & 31)),
+                "v_lshrrev_b32" => u64::from(y >> (x & 31)),
+                "v_ashrrev_i32" => u64::from(((y as i32) >> (x & 31)) as u32),
+                "v_lshlrev_b64" => Self::lane64(w, b, lane) << (x & 63),
+                "v_cndmask_b32" => u64::from(if cin == 1 { y } else { x }),
+                "v_add_co_u32" | "v_add_co_ci_u32" => {
+                    let s = u64::from(x) + u64::from(y) + u64::from(cin);
+                    carry_out |= ((s >> 32) as u32 & 1) << lane;
+                    s & 0xffff_ffff
+                }
+                "v_bfe_u32" => {
+                    let z = Self::lane32(w, c, lane);
+                    u64::from(bfe_u32(x, y, z))
+                }
+                "v_bfe_i32" => {
+                    let z = Self::lane32(w, c, lane);
+                    u64::from(bfe_i32(x, y, z))
+                }
+                _ => return Err(self.unimplemented()),
+            };
+            Self::set_v(w, dst, lane, r as u32);
+            if self.width('d') == 2 {
+                Self::set_v(w, dst + 1, lane, (r >> 32) as u32);
+            }
+        }
+        match (fam, name) {
+            (Family::Vop2, "v_add_co_ci_u32") => w.set_s(VCC_LO, carry_out),
+            (Family::Vop3, "v_add_co_u32" | "v_add_co_ci_u32") => {
+                w.set_s(inst.bits(14, 8), carry_out)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn global(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        let target = self.program.target();
+        let (saddr, vaddr, vdata, vdst, offset) = match target {
+            super::Target::Gfx11 => (
+                inst.bits(54, 48),
+                inst.bits(39, 32),
+                inst.bits(47, 40),
+                inst.bits(63, 56),
+                sign_extend(inst.bits(12, 0), 13),
+            ),
+            super::Target::Gfx12 => (
+                inst.bits(6, 0),
+                inst.bits(71, 64),
+                inst.bits(62, 55),
+                inst.bits(39, 32),
+                sign_extend(inst.bits(95, 72), 24),
+            ),
+        };
+        let name = inst.op.name;
+        let (load, bytes) = match name {
+            "global_load_b32" => (true, 4),
+            "global_load_b64" => (true, 8),
+            "global_load_b128" => (true, 16),
+            "global_load_u16" => (true, 2),
+            "global_store_b32" => (false, 4),
+            "global_store_b64" => (false, 8),
+            "global_store_b128" => (false, 16),
+            _ => return Err(self.unimplemented()),
+        };
+        let exec = w.exec();
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let base = if saddr == super::wave::NULL {
+                Self::lane64(w, VSrc::Vgpr(vaddr as usize), lane)
+            } else {
+                w.s64(saddr).wrapping_add(u64::from(Self::lane32(
+                    w,
+                    VSrc::Vgpr(vaddr as usize),
+                    lane,
+                )))
+            };
+            let addr = base.wrapping_add(offset as i64 as u64);
+            if load {
+                let mut buf = [0u8; 16];
+                self.mem.read(addr, &mut buf[..bytes])?;
+                for i in 0..bytes.div_ceil(4) {
+                    let v = u32::from_le_bytes([
+                        buf[4 * i],
+                        buf[4 * i + 1],
+                        buf[4 * i + 2],
+                        buf[4 * i + 3],
+                    ]);
+                    Self::set_v(w, vdst + i as u32, lane, v);
+                }
+            } else {
+                let mut buf = [0u8; 16];
+                for i in 0..bytes / 4 {
+                    let v = Self::lane32(w, VSrc::Vgpr((vdata + i as u32) as usize), lane);
+                    buf[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                self.mem.write(addr, &buf[..bytes])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `cond_type` (e.g. `gt_u64`, `lg_u32`, `ge_i32`) applied to `a`, `b`; None if unknown.
+fn compare(cond_ty: &str, a: u64, b: u64) -> Option<bool> {
+    let (cond, ty) = cond_ty.split_once('_')?;
+    let ord = match ty {
+        "u32" | "u64" | "b32" | "b64" => a.cmp(&b),
+        "i32" => (a as u32 as i32).cmp(&(b as u32 as i32)),
+        "i64" => (a as i64).cmp(&(b as i64)),
+        _ => return None,
+    };
+    use std::cmp::Ordering::*;
+    Some(match cond {
+        "eq" => ord == Equal,
+        "lg" | "ne" => ord != Equal,
+        "lt" => ord == Less,
+        "le" => ord != Greater,
+        "gt" => ord == Greater,
+        "ge" => ord != Less,
+        _ => return None,
+    })
+}
+
+fn bfe_u32(x: u32, offset: u32, width: u32) -> u32 {
+    // v_bfe_u32: (S0 >> S1[4:0]) & ((1 << S2[4:0]) - 1).
+    let (o, n) = (offset & 31, width & 31);
+    (x >> o) & ((1u32 << n) - 1)
+}
+
+fn bfe_i32(x: u32, offset: u32, width: u32) -> u32 {
+    let (o, n) = (offset & 31, width & 31);
+    if n == 0 {
+        return 0;
+    }
+    let v = bfe_u32(x, o, n);
+    let shift = 32 - n;
+    (((v << shift) as i32) >> shift) as u32
+}
+
+fn sign_extend(v: u32, bits: u32) -> i32 {
+    let shift = 32 - bits;
+    ((v << shift) as i32) >> shift
+}
