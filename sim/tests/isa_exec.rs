@@ -4,7 +4,7 @@
 
 use pm4rt_core::code_object::{CodeObject, Kernel};
 use pm4rt_core::{BoHandle, Error, GfxTarget};
-use pm4rt_sim::isa::{run_wave, ExecError, Program, Target, Wave, WaveLaunch};
+use pm4rt_sim::isa::{run_workgroup, ExecError, Program, Target, Wave, WaveLaunch};
 use pm4rt_sim::memory::{GpuMemory, Perms};
 
 const TARGETS: [(&str, GfxTarget, Target); 2] = [
@@ -41,17 +41,21 @@ fn run_grid(
     user[0] = kernarg_va as u32;
     user[1] = (kernarg_va >> 32) as u32;
     for g in 0..groups {
-        for first in (0..WG).step_by(32) {
-            let mut w = Wave::launch(&WaveLaunch {
-                target,
-                user_sgprs: &user,
-                rsrc2: k.descriptor.compute_pgm_rsrc2,
-                workgroup: [g, 0, 0],
-                first_item: first,
-                workgroup_size: [WG, 1, 1],
-            });
-            run_wave(program, &mut w, mem, CODE_VA, 100_000)?;
-        }
+        let mut waves: Vec<Wave> = (0..WG)
+            .step_by(32)
+            .map(|first| {
+                Wave::launch(&WaveLaunch {
+                    target,
+                    user_sgprs: &user,
+                    rsrc2: k.descriptor.compute_pgm_rsrc2,
+                    workgroup: [g, 0, 0],
+                    first_item: first,
+                    workgroup_size: [WG, 1, 1],
+                })
+            })
+            .collect();
+        let mut lds = vec![0u8; k.descriptor.group_segment_fixed_size as usize];
+        run_workgroup(program, &mut waves, mem, &mut lds, CODE_VA, 1_000_000)?;
     }
     Ok(())
 }
@@ -102,6 +106,38 @@ fn an_unmapped_source_is_a_fault_at_its_va() {
             matches!(err, ExecError::Memory(Error::Fault { va }) if va == src),
             "{mcpu}: {err}"
         );
+    }
+}
+
+#[test]
+fn argmax_f32_machine_code_agrees_with_the_native_kernel_on_both_targets() {
+    // Values with ties, negatives, a NaN and infinities; n not a multiple of the workgroup.
+    let n = 1000usize;
+    let mut x: Vec<f32> = (0..n)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 8) as f32 / 65536.0 - 100.0)
+        .collect();
+    x[17] = f32::NAN;
+    x[400] = f32::NEG_INFINITY;
+    x[999] = x[3];
+    for (mcpu, gfx, target) in TARGETS {
+        for len in [1usize, 31, 256, 257, n] {
+            let co = load(mcpu, gfx);
+            let k = co.kernel("argmax_f32").unwrap();
+            let program = Program::decode(target, co.code_bytes(k)).unwrap();
+            let mem = GpuMemory::new();
+            let (kernarg, xs, out) = (0x1000_0000u64, 0x2000_0000u64, 0x3000_0000u64);
+            bo(&mem, 1, kernarg, 4096);
+            bo(&mem, 2, xs, 4096);
+            bo(&mem, 3, out, 4096);
+            let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            mem.write(xs, &bytes).unwrap();
+            mem.write_u64(kernarg + arg_offset(k, "x"), xs).unwrap();
+            mem.write_u32(kernarg + arg_offset(k, "n"), len as u32).unwrap();
+            mem.write_u64(kernarg + arg_offset(k, "out"), out).unwrap();
+            run_grid(target, &program, k, &mem, kernarg, (len as u32).div_ceil(WG)).unwrap();
+            let native = pm4rt_sim::kernels::argmax::argmax_f32(&x, len).unwrap();
+            assert_eq!(mem.read_u64(out).unwrap(), native, "{mcpu}: argmax of {len}");
+        }
     }
 }
 

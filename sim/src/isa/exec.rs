@@ -43,6 +43,16 @@ pub enum ExecError {
         /// VA after the last instruction.
         va: u64,
     },
+    /// An LDS access outside the workgroup's allocation.
+    #[error("LDS access at byte {addr:#x} by the instruction at VA {va:#x} is outside the {size}-byte allocation")]
+    LdsOutOfRange {
+        /// VA of the instruction.
+        va: u64,
+        /// LDS byte address.
+        addr: u32,
+        /// LDS bytes allocated to the workgroup.
+        size: usize,
+    },
     /// The wave did not end within the step budget (a kernel that never ends).
     #[error("the wave did not end within {0} instructions")]
     StepLimit(u64),
@@ -53,39 +63,95 @@ pub enum ExecError {
 
 type Result<T> = std::result::Result<T, ExecError>;
 
-/// Run `wave` from its current pc until `s_endpgm`, at most `max_steps` instructions.
-/// `code_va` is the GPU VA of the program's first byte (for error messages and branches).
+/// Why [`run_wave`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The wave executed `s_endpgm`.
+    Ended,
+    /// The wave reached a workgroup barrier (`s_barrier` on gfx11, `s_barrier_wait` on
+    /// gfx12) and waits for the other waves of its workgroup; its pc is past the barrier.
+    Barrier,
+}
+
+/// Run `wave` from its current pc until `s_endpgm` or a barrier, spending at most `*budget`
+/// instructions (decremented). `lds` is the workgroup's LDS; `code_va` is the GPU VA of the
+/// program's first byte (for error messages).
 pub fn run_wave(
     program: &Program,
     wave: &mut Wave,
     mem: &GpuMemory,
+    lds: &mut [u8],
     code_va: u64,
-    max_steps: u64,
-) -> Result<()> {
-    let mut steps = 0;
-    while !wave.ended {
-        if steps == max_steps {
-            return Err(ExecError::StepLimit(max_steps));
+    budget: &mut u64,
+) -> Result<Stop> {
+    loop {
+        if wave.ended {
+            return Ok(Stop::Ended);
         }
-        steps += 1;
+        if *budget == 0 {
+            return Err(ExecError::StepLimit(0));
+        }
+        *budget -= 1;
         let Some(inst) = program.insts().get(wave.pc) else {
             let end = program.insts().last().map_or(0, |i| i.offset + i.size());
             return Err(ExecError::RanOffEnd { va: code_va + end as u64 });
         };
-        let mut cx =
-            Step { program, inst, mem, va: code_va + inst.offset as u64, next: wave.pc + 1 };
+        let mut cx = Step {
+            program,
+            inst,
+            mem,
+            lds: &mut *lds,
+            va: code_va + inst.offset as u64,
+            next: wave.pc + 1,
+            barrier: false,
+        };
         cx.execute(wave)?;
+        let barrier = cx.barrier;
         wave.pc = cx.next;
+        if barrier {
+            return Ok(Stop::Barrier);
+        }
     }
-    Ok(())
+}
+
+/// Run the waves of one workgroup to completion, releasing a barrier when every wave that
+/// has not ended waits at it (waves that ended do not hold a barrier). `max_steps` bounds the
+/// instructions of the whole workgroup: a kernel that never ends is [`ExecError::StepLimit`].
+pub fn run_workgroup(
+    program: &Program,
+    waves: &mut [Wave],
+    mem: &GpuMemory,
+    lds: &mut [u8],
+    code_va: u64,
+    max_steps: u64,
+) -> Result<()> {
+    let mut budget = max_steps;
+    loop {
+        let mut waiting = 0;
+        for w in waves.iter_mut() {
+            let stop =
+                run_wave(program, w, mem, lds, code_va, &mut budget).map_err(|e| match e {
+                    ExecError::StepLimit(_) => ExecError::StepLimit(max_steps),
+                    e => e,
+                })?;
+            if stop == Stop::Barrier {
+                waiting += 1;
+            }
+        }
+        if waiting == 0 {
+            return Ok(());
+        }
+    }
 }
 
 struct Step<'a> {
     program: &'a Program,
     inst: &'a Inst,
     mem: &'a GpuMemory,
+    lds: &'a mut [u8],
     va: u64,
     next: usize,
+    barrier: bool,
 }
 
 /// A vector source: a VGPR or one value for all lanes.
@@ -107,6 +173,10 @@ impl Step<'_> {
             Family::Smem => self.smem(w),
             Family::Vop1 | Family::Vop2 | Family::Vopc | Family::Vop3 => self.valu(w),
             Family::Global => self.global(w),
+            Family::Ds => self.ds(w),
+            Family::Vopd => self.vopd(w),
+            // gfx11 buffer_gl0_inv / buffer_gl1_inv: caches are coherent here.
+            Family::Mubuf => Ok(()),
             _ => Err(self.unimplemented()),
         }
     }
@@ -220,6 +290,11 @@ impl Step<'_> {
             | "s_wait_alu"
             | "s_set_inst_prefetch_distance"
             | "s_sendmsg" => return Ok(()),
+            // gfx11 s_barrier; gfx12 s_barrier_wait (after s_barrier_signal -1).
+            "s_barrier" | "s_barrier_wait" => {
+                self.barrier = true;
+                return Ok(());
+            }
             "s_branch" => true,
             "s_cbranch_scc0" => !w.scc,
             "s_cbranch_scc1" => w.scc,
@@ -253,6 +328,8 @@ impl Step<'_> {
         // (result, new SCC or None to keep it)
         let (r, scc): (u64, Option<bool>) = match name {
             "s_mov_b32" | "s_mov_b64" | "s_movk_i32" => (a, None),
+            // gfx12 s_barrier_signal -1: the barrier is taken at s_barrier_wait.
+            "s_barrier_signal" => return Ok(()),
             "s_not_b32" => (u64::from(!a32), Some(!a32 != 0)),
             "s_and_b32" => (u64::from(a32 & b32), Some(a32 & b32 != 0)),
             "s_or_b32" => (u64::from(a32 | b32), Some(a32 | b32 != 0)),
@@ -420,6 +497,26 @@ impl Step<'_> {
                     carry_out |= ((s >> 32) as u32 & 1) << lane;
                     s & 0xffff_ffff
                 }
+                "v_add_f32" => u64::from(f(x, y, |p, q| p + q)),
+                "v_mul_f32" => u64::from(f(x, y, |p, q| p * q)),
+                "v_fmac_f32" => {
+                    let acc = f32::from_bits(w.vgpr.get(dst as usize).map_or(0, |r| r[lane]));
+                    u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), acc).to_bits())
+                }
+                "v_fma_f32" => {
+                    let z = f32::from_bits(Self::lane32(w, c, lane));
+                    u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), z).to_bits())
+                }
+                "v_cvt_f32_i32" => u64::from((x as i32 as f32).to_bits()),
+                "v_cvt_f32_u32" => u64::from((x as f32).to_bits()),
+                "v_lshrrev_b16" => u64::from((y & 0xffff) >> (x & 15)),
+                "v_mbcnt_lo_u32_b32" => u64::from((x & ((1u32 << lane) - 1)).count_ones() + y),
+                "v_mad_u64_u32" | "v_mad_co_u64_u32" => {
+                    let z = Self::lane64(w, c, lane);
+                    let p = u128::from(x) * u128::from(y) + u128::from(z);
+                    carry_out |= u32::from(p >> 64 != 0) << lane;
+                    p as u64
+                }
                 "v_bfe_u32" => {
                     let z = Self::lane32(w, c, lane);
                     u64::from(bfe_u32(x, y, z))
@@ -437,12 +534,22 @@ impl Step<'_> {
         }
         match (fam, name) {
             (Family::Vop2, "v_add_co_ci_u32") => w.set_s(VCC_LO, carry_out),
-            (Family::Vop3, "v_add_co_u32" | "v_add_co_ci_u32") => {
-                w.set_s(inst.bits(14, 8), carry_out)
-            }
+            (Family::Vop3, "v_add_co_u32" | "v_add_co_ci_u32" | "v_mad_u64_u32")
+            | (Family::Vop3, "v_mad_co_u64_u32") => w.set_s(inst.bits(14, 8), carry_out),
             _ => {}
         }
         Ok(())
+    }
+
+    /// A global address: the 64-bit VGPR pair `vaddr` when `saddr` is off (null), else the
+    /// SGPR pair `saddr` plus the 32-bit VGPR `vaddr`; plus the signed immediate offset.
+    fn flat_addr(&self, w: &Wave, saddr: u32, vaddr: u32, offset: i32, lane: usize) -> u64 {
+        let base = if saddr == super::wave::NULL {
+            Self::lane64(w, VSrc::Vgpr(vaddr as usize), lane)
+        } else {
+            w.s64(saddr).wrapping_add(u64::from(Self::lane32(w, VSrc::Vgpr(vaddr as usize), lane)))
+        };
+        base.wrapping_add(offset as i64 as u64)
     }
 
     fn global(&mut self, w: &mut Wave) -> Result<()> {
@@ -465,6 +572,23 @@ impl Step<'_> {
             ),
         };
         let name = inst.op.name;
+        if matches!(name, "global_wb" | "global_inv" | "global_wbinv") {
+            // Caches are coherent in the simulator: write-back / invalidate have no effect.
+            return Ok(());
+        }
+        if name == "global_atomic_max_u64" {
+            let exec = w.exec();
+            for lane in 0..LANES {
+                if exec >> lane & 1 == 0 {
+                    continue;
+                }
+                let addr = self.flat_addr(w, saddr, vaddr, offset, lane);
+                let v = Self::lane64(w, VSrc::Vgpr(vdata as usize), lane);
+                let old = self.mem.read_u64(addr)?;
+                self.mem.write_u64(addr, old.max(v))?;
+            }
+            return Ok(());
+        }
         let (load, bytes) = match name {
             "global_load_b32" => (true, 4),
             "global_load_b64" => (true, 8),
@@ -513,6 +637,132 @@ impl Step<'_> {
         }
         Ok(())
     }
+}
+
+impl Step<'_> {
+    fn lds_range(&self, addr: u32, len: usize) -> Result<std::ops::Range<usize>> {
+        let start = addr as usize;
+        match start.checked_add(len) {
+            Some(end) if end <= self.lds.len() => Ok(start..end),
+            _ => Err(ExecError::LdsOutOfRange { va: self.va, addr, size: self.lds.len() }),
+        }
+    }
+
+    fn ds(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        let name = inst.op.name;
+        let (vdst, addr, data0) = (inst.bits(63, 56), inst.bits(39, 32), inst.bits(47, 40));
+        let offset = inst.bits(15, 8) << 8 | inst.bits(7, 0);
+        let exec = w.exec();
+        if name == "ds_swizzle_b32" {
+            // The source VGPR is in the ADDR field. Bit-mask mode (offset bit 15 clear): lane
+            // `l` reads lane ((l & and) | or) ^ xor, whether that lane is active or not.
+            if offset & 0x8000 != 0 {
+                return Err(self.unimplemented());
+            }
+            let (and, or, xor) = (offset & 0x1f, offset >> 5 & 0x1f, offset >> 10 & 0x1f);
+            let src = w.vgpr.get(addr as usize).copied().unwrap_or([0; LANES]);
+            for lane in 0..LANES {
+                if exec >> lane & 1 == 1 {
+                    let from = ((lane as u32 & and) | or) ^ xor;
+                    Self::set_v(w, vdst, lane, src[from as usize & (LANES - 1)]);
+                }
+            }
+            return Ok(());
+        }
+        let (store, dwords) = match name {
+            "ds_store_b32" => (true, 1),
+            "ds_store_b64" => (true, 2),
+            "ds_store_b128" => (true, 4),
+            "ds_load_b32" => (false, 1),
+            "ds_load_b64" => (false, 2),
+            "ds_load_b128" => (false, 4),
+            _ => return Err(self.unimplemented()),
+        };
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let a = Self::lane32(w, VSrc::Vgpr(addr as usize), lane).wrapping_add(offset);
+            let range = self.lds_range(a, dwords * 4)?;
+            for i in 0..dwords {
+                let at = range.start + 4 * i;
+                if store {
+                    let v = Self::lane32(w, VSrc::Vgpr(data0 as usize + i), lane);
+                    self.lds[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                } else {
+                    let b = &self.lds[at..at + 4];
+                    let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    Self::set_v(w, vdst + i as u32, lane, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// VOPD: both halves read their sources before either writes.
+    fn vopd(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        let Some(op_y) = inst.op_y else { return Err(self.unimplemented()) };
+        let vdst_x = inst.bits(63, 56);
+        let vdst_y = inst.bits(55, 49) << 1 | (!vdst_x & 1);
+        let halves = [
+            (inst.op.name, vdst_x, inst.bits(8, 0), inst.bits(16, 9) + 256),
+            (op_y.name, vdst_y, inst.bits(40, 32), inst.bits(48, 41) + 256),
+        ];
+        let exec = w.exec();
+        let vcc = w.vcc();
+        let mut out = [[0u32; LANES]; 2];
+        for (h, &(name, dst, s0, s1)) in halves.iter().enumerate() {
+            let a = self.vsrc(w, s0, 1)?;
+            let b = self.vsrc(w, s1, 1)?;
+            let k = inst.literal.unwrap_or(0);
+            for lane in 0..LANES {
+                if exec >> lane & 1 == 0 {
+                    continue;
+                }
+                let x = Self::lane32(w, a, lane);
+                let y = Self::lane32(w, b, lane);
+                let d = w.vgpr.get(dst as usize).map_or(0, |r| r[lane]);
+                let (fx, fy) = (f32::from_bits(x), f32::from_bits(y));
+                out[h][lane] = match name {
+                    "v_dual_mov_b32" => x,
+                    "v_dual_cndmask_b32" => {
+                        if vcc >> lane & 1 == 1 {
+                            y
+                        } else {
+                            x
+                        }
+                    }
+                    "v_dual_and_b32" => x & y,
+                    "v_dual_add_nc_u32" => x.wrapping_add(y),
+                    "v_dual_lshlrev_b32" => y << (x & 31),
+                    "v_dual_add_f32" => f(x, y, |p, q| p + q),
+                    "v_dual_mul_f32" => f(x, y, |p, q| p * q),
+                    "v_dual_sub_f32" => f(x, y, |p, q| p - q),
+                    "v_dual_fmac_f32" => fx.mul_add(fy, f32::from_bits(d)).to_bits(),
+                    "v_dual_fmaak_f32" => fx.mul_add(fy, f32::from_bits(k)).to_bits(),
+                    "v_dual_fmamk_f32" => fx.mul_add(f32::from_bits(k), fy).to_bits(),
+                    _ => {
+                        return Err(ExecError::Unimplemented { mnemonic: name, va: self.va });
+                    }
+                };
+            }
+        }
+        for (values, &(_, dst, _, _)) in out.iter().zip(&halves) {
+            for (lane, &v) in values.iter().enumerate() {
+                if exec >> lane & 1 == 1 {
+                    Self::set_v(w, dst, lane, v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An f32 binary operation on raw bits (IEEE, round to nearest even, denormals kept).
+fn f(x: u32, y: u32, op: impl Fn(f32, f32) -> f32) -> u32 {
+    op(f32::from_bits(x), f32::from_bits(y)).to_bits()
 }
 
 /// `cond_type` (e.g. `gt_u64`, `lg_u32`, `ge_i32`) applied to `a`, `b`; None if unknown.

@@ -30,7 +30,7 @@ pub mod text;
 pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
-pub use exec::{run_wave, ExecError};
+pub use exec::{run_wave, run_workgroup, ExecError, Stop};
 pub use program::{Program, ProgramCache};
 pub use wave::{Wave, WaveLaunch};
 
