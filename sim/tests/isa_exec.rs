@@ -5,6 +5,7 @@
 use pm4rt_core::code_object::{CodeObject, Kernel};
 use pm4rt_core::{BoHandle, Error, GfxTarget};
 use pm4rt_sim::isa::{run_workgroup, ExecError, Program, Target, Wave, WaveLaunch};
+use pm4rt_sim::kernels::dmmv::{dequantize_row, dmmv, WeightType};
 use pm4rt_sim::memory::{GpuMemory, Perms};
 
 const TARGETS: [(&str, GfxTarget, Target); 2] = [
@@ -165,6 +166,97 @@ fn an_unimplemented_instruction_names_mnemonic_and_va() {
                 assert_eq!(inst.op.name, mnemonic, "{mcpu}");
             }
             other => panic!("{mcpu}: expected Unimplemented, got {other:?}"),
+        }
+    }
+}
+
+/// A deterministic pseudo-random generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Weights of `rows` x `cols` in `ty`'s layout: random values; quantized blocks get a
+/// finite f16 scale in [2^-8, 2^-1] so every product is finite.
+fn random_weights(rng: &mut Rng, ty: WeightType, rows: usize, cols: usize) -> Vec<u8> {
+    let bytes = ty.row_bytes(cols).unwrap() * rows;
+    match ty {
+        WeightType::F32 => (0..rows * cols).flat_map(|_| rng.f32().to_le_bytes()).collect(),
+        _ => {
+            let block = ty.row_bytes(32).unwrap();
+            let mut w: Vec<u8> = (0..bytes).map(|_| rng.next() as u8).collect();
+            for b in w.chunks_mut(block) {
+                // f16: sign 0, exponent 7..=14 (2^-8..2^-1), random mantissa.
+                let h = (((7 + rng.next() % 8) << 10) | (rng.next() % 1024)) as u16;
+                b[..2].copy_from_slice(&h.to_le_bytes());
+            }
+            w
+        }
+    }
+}
+
+#[test]
+fn dmmv_machine_code_agrees_with_the_native_kernels_within_their_bound() {
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    for (mcpu, gfx, target) in TARGETS {
+        let co = load(mcpu, gfx);
+        for (name, ty) in [
+            ("dmmv_f32", WeightType::F32),
+            ("dmmv_q4_0", WeightType::Q4_0),
+            ("dmmv_q8_0", WeightType::Q8_0),
+        ] {
+            let k = co.kernel(name).unwrap();
+            let program = Program::decode(target, co.code_bytes(k)).unwrap();
+            for _ in 0..3 {
+                let rows = 1 + (rng.next() % 40) as usize;
+                let cols = 32 * (1 + (rng.next() % 6) as usize);
+                let w = random_weights(&mut rng, ty, rows, cols);
+                let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                let mem = GpuMemory::new();
+                let (kernarg, wv, xv, yv) =
+                    (0x1000_0000u64, 0x2000_0000u64, 0x3000_0000, 0x4000_0000);
+                bo(&mem, 1, kernarg, 4096);
+                bo(&mem, 2, wv, w.len() as u64);
+                bo(&mem, 3, xv, 4096);
+                bo(&mem, 4, yv, 4096);
+                mem.write(wv, &w).unwrap();
+                mem.write(xv, &x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "w"), wv).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "x"), xv).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "y"), yv).unwrap();
+                mem.write_u32(kernarg + arg_offset(k, "rows"), rows as u32).unwrap();
+                mem.write_u32(kernarg + arg_offset(k, "cols"), cols as u32).unwrap();
+                // 8 rows per workgroup (one per wave).
+                run_grid(target, &program, k, &mem, kernarg, (rows as u32).div_ceil(8))
+                    .unwrap_or_else(|e| panic!("{mcpu} {name} {rows}x{cols}: {e}"));
+                let got = mem.read_dwords(yv, rows).unwrap();
+                let mut native = vec![0f32; rows];
+                dmmv(ty, &w, &x, &mut native, rows, cols).unwrap();
+                let row_bytes = ty.row_bytes(cols).unwrap();
+                for r in 0..rows {
+                    let mut deq = vec![0f32; cols];
+                    dequantize_row(ty, &w[r * row_bytes..], cols, &mut deq).unwrap();
+                    let abs: f64 = deq.iter().zip(&x).map(|(a, b)| f64::from(a * b).abs()).sum();
+                    // The GPU-vs-simulator bound of sim/src/kernels/dmmv.rs.
+                    let bound = (cols + 1) as f64 * abs / 16_777_216.0;
+                    let diff = (f64::from(f32::from_bits(got[r])) - f64::from(native[r])).abs();
+                    assert!(
+                        diff <= bound,
+                        "{mcpu} {name} {rows}x{cols} row {r}: isa {} native {} (bound {bound:e})",
+                        f32::from_bits(got[r]),
+                        native[r]
+                    );
+                }
+            }
         }
     }
 }
