@@ -260,3 +260,65 @@ fn dmmv_machine_code_agrees_with_the_native_kernels_within_their_bound() {
         }
     }
 }
+
+#[test]
+fn fused_dmmv_argmax_machine_code_picks_a_maximal_row_on_both_targets() {
+    let mut rng = Rng(0x0DDB_A11C_AFE0_F00D);
+    for (mcpu, gfx, target) in TARGETS {
+        let co = load(mcpu, gfx);
+        for (name, ty) in [
+            ("dmmv_f32_argmax", WeightType::F32),
+            ("dmmv_q4_0_argmax", WeightType::Q4_0),
+            ("dmmv_q8_0_argmax", WeightType::Q8_0),
+        ] {
+            let k = co.kernel(name).unwrap();
+            let program = Program::decode(target, co.code_bytes(k)).unwrap();
+            for _ in 0..3 {
+                let rows = 1 + (rng.next() % 40) as usize;
+                let cols = 32 * (1 + (rng.next() % 6) as usize);
+                let w = random_weights(&mut rng, ty, rows, cols);
+                let x: Vec<f32> = (0..cols).map(|_| rng.f32()).collect();
+                let mem = GpuMemory::new();
+                let (kernarg, wv, xv, out) =
+                    (0x1000_0000u64, 0x2000_0000u64, 0x3000_0000, 0x4000_0000);
+                bo(&mem, 1, kernarg, 4096);
+                bo(&mem, 2, wv, w.len() as u64);
+                bo(&mem, 3, xv, 4096);
+                bo(&mem, 4, out, 4096);
+                mem.write(wv, &w).unwrap();
+                mem.write(xv, &x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "w"), wv).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "x"), xv).unwrap();
+                mem.write_u64(kernarg + arg_offset(k, "out"), out).unwrap();
+                mem.write_u32(kernarg + arg_offset(k, "rows"), rows as u32).unwrap();
+                mem.write_u32(kernarg + arg_offset(k, "cols"), cols as u32).unwrap();
+                run_grid(target, &program, k, &mem, kernarg, (rows as u32).div_ceil(8))
+                    .unwrap_or_else(|e| panic!("{mcpu} {name} {rows}x{cols}: {e}"));
+                let (row, value) = pm4rt_sim::kernels::unpack(mem.read_u64(out).unwrap());
+                let mut y = vec![0f32; rows];
+                dmmv(ty, &w, &x, &mut y, rows, cols).unwrap();
+                let best = y.iter().copied().fold(f32::MIN, f32::max);
+                let row_bytes = ty.row_bytes(cols).unwrap();
+                let bound = |r: usize| {
+                    let mut deq = vec![0f32; cols];
+                    dequantize_row(ty, &w[r * row_bytes..], cols, &mut deq).unwrap();
+                    let abs: f64 = deq.iter().zip(&x).map(|(a, b)| f64::from(a * b).abs()).sum();
+                    (cols + 1) as f64 * abs / 16_777_216.0
+                };
+                let r = row as usize;
+                assert!(r < rows, "{mcpu} {name}: row {r} of {rows}");
+                assert!(
+                    (f64::from(value) - f64::from(y[r])).abs() <= bound(r),
+                    "{mcpu} {name}: row {r} value {value} vs native {}",
+                    y[r]
+                );
+                let best_row = y.iter().position(|&v| v == best).unwrap();
+                assert!(
+                    f64::from(best) - f64::from(y[r]) <= bound(r) + bound(best_row),
+                    "{mcpu} {name} {rows}x{cols}: picked row {r} ({}), native max {best} at {best_row}",
+                    y[r]
+                );
+            }
+        }
+    }
+}
