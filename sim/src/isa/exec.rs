@@ -8,9 +8,17 @@
 //! abs/neg/clamp/omod/op_sel), this interpreter does not implement is
 //! [`ExecError::Unimplemented`] naming the mnemonic and its VA: never a wrong result.
 //!
-//! Status: the instructions of pm4rt's `copy_u32` kernel and the common scalar / integer
-//! vector operations around them; floating point, LDS, barriers and atomics are not yet
-//! implemented (they report `Unimplemented`).
+//! Coverage: the instructions of pm4rt's nine kernels on both targets (scalar integer and
+//! f32 ALU, SMEM loads, integer and f32 VALU incl. VOPD and `v_fma_mix_f32`, compares and
+//! `v_cmpx`, LDS loads/stores and `ds_swizzle_b32` bit-mask mode, barriers, global
+//! loads/stores and `global_atomic_max_u64`), plus neighbours of the same kind.
+//!
+//! Floating point: f32 arithmetic is Rust's IEEE-754 binary32 (round to nearest even,
+//! denormals kept, fused `mul_add` for the FMA forms); the RSRC1 float mode is not read.
+//! `v_rcp_f32` and `v_sqrt_f32` / `v_s_sqrt_f32` are correctly rounded, i.e. within the 1 ULP
+//! the ISA guides state, so they may differ from a GPU in the last bit. The division helpers
+//! are implemented for operands whose exponents keep `v_div_scale_f32` from scaling (see
+//! `div_scale_is_identity`); other operands are reported as unimplemented.
 
 use super::decode::{Family, Inst};
 use super::program::Program;
@@ -361,6 +369,13 @@ impl Step<'_> {
                 (u64::from(r as u32), Some(o))
             }
             "s_mul_i32" => (u64::from(a32.wrapping_mul(b32)), None),
+            "s_add_f32" => (u64::from(f(a32, b32, |p, q| p + q)), None),
+            "s_mul_f32" => (u64::from(f(a32, b32, |p, q| p * q)), None),
+            "s_fmac_f32" => {
+                let acc = f32::from_bits(w.s(d));
+                (u64::from(f32::from_bits(a32).mul_add(f32::from_bits(b32), acc).to_bits()), None)
+            }
+            "s_cvt_f32_u32" => (u64::from((a32 as f32).to_bits()), None),
             "s_mul_hi_u32" => ((u64::from(a32) * u64::from(b32)) >> 32, None),
             "s_mul_u64" => (a.wrapping_mul(b), None),
             "s_add_nc_u64" => (a.wrapping_add(b), None),
@@ -412,11 +427,39 @@ impl Step<'_> {
     fn valu(&mut self, w: &mut Wave) -> Result<()> {
         let inst = self.inst;
         let fam = inst.family;
-        if fam == Family::Vop3 && (inst.bits(15, 8) != 0 && !inst.op.shape.contains('e'))
-            || fam == Family::Vop3 && (inst.bits(15, 15) != 0 || inst.bits(63, 59) != 0)
-        {
-            return Err(self.unimplemented());
-        }
+        let name = inst
+            .op
+            .name
+            .strip_suffix("_e32")
+            .or_else(|| inst.op.name.strip_suffix("_e64"))
+            .unwrap_or(inst.op.name);
+        // VOP3 input modifiers: abs [10:8] (not in VOP3B, whose [14:8] is the carry-out SGPR)
+        // and neg [63:61], applied to f32 operands only; op_sel, clamp and omod are not
+        // implemented.
+        let (abs, neg) = if fam == Family::Vop3 {
+            let vop3b = inst.op.shape.contains('e');
+            let abs = if vop3b { 0 } else { inst.bits(10, 8) };
+            let op_sel = if vop3b { 0 } else { inst.bits(14, 11) };
+            let neg = inst.bits(63, 61);
+            if op_sel != 0
+                || inst.bits(15, 15) != 0
+                || inst.bits(60, 59) != 0
+                || ((abs | neg) != 0 && !name.contains("_f32"))
+            {
+                return Err(self.unimplemented());
+            }
+            (abs, neg)
+        } else {
+            (0, 0)
+        };
+        let m = |i: u32, x: u32| {
+            let x = if abs >> i & 1 == 1 { x & 0x7fff_ffff } else { x };
+            if neg >> i & 1 == 1 {
+                x ^ 0x8000_0000
+            } else {
+                x
+            }
+        };
         let (wa, wb, wc) = (self.width('a'), self.width('b'), self.width('c'));
         let (src0, src1, src2) = match fam {
             Family::Vop1 => (inst.bits(8, 0), 0, 0),
@@ -430,12 +473,6 @@ impl Step<'_> {
             Family::Vop1 | Family::Vop2 => inst.bits(24, 17),
             _ => inst.bits(7, 0),
         };
-        let name = inst
-            .op
-            .name
-            .strip_suffix("_e32")
-            .or_else(|| inst.op.name.strip_suffix("_e64"))
-            .unwrap_or(inst.op.name);
         let exec = w.exec();
         // Compares: v_cmp writes a mask (VCC for VOPC, the SGPR destination for VOP3),
         // v_cmpx writes EXEC.
@@ -446,7 +483,8 @@ impl Step<'_> {
                     let (x, y) = if wa == 2 {
                         (Self::lane64(w, a, lane), Self::lane64(w, b, lane))
                     } else {
-                        (u64::from(Self::lane32(w, a, lane)), u64::from(Self::lane32(w, b, lane)))
+                        let x = m(0, Self::lane32(w, a, lane));
+                        (u64::from(x), u64::from(m(1, Self::lane32(w, b, lane))))
                     };
                     let c = compare(rest, x, y).ok_or_else(|| self.unimplemented())?;
                     mask |= u32::from(c) << lane;
@@ -459,6 +497,12 @@ impl Step<'_> {
             } else {
                 w.set_s(dst, mask);
             }
+            return Ok(());
+        }
+        if name == "v_s_sqrt_f32" {
+            // gfx12 scalar transcendental in VOP3: SGPR in, SGPR out (correctly rounded).
+            let x = m(0, self.scalar_src(w, src0, 1)? as u32);
+            w.set_s(dst, f32::from_bits(x).sqrt().to_bits());
             return Ok(());
         }
         if name == "v_readfirstlane_b32" {
@@ -478,8 +522,9 @@ impl Step<'_> {
             if exec >> lane & 1 == 0 {
                 continue;
             }
-            let x = Self::lane32(w, a, lane);
-            let y = Self::lane32(w, b, lane);
+            let x = m(0, Self::lane32(w, a, lane));
+            let y = m(1, Self::lane32(w, b, lane));
+            let z = m(2, Self::lane32(w, c, lane));
             let cin = carry_in >> lane & 1;
             let r: u64 = match name {
                 "v_mov_b32" => u64::from(x),
@@ -504,10 +549,34 @@ impl Step<'_> {
                     let acc = f32::from_bits(w.vgpr.get(dst as usize).map_or(0, |r| r[lane]));
                     u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), acc).to_bits())
                 }
-                "v_fma_f32" => {
-                    let z = f32::from_bits(Self::lane32(w, c, lane));
-                    u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), z).to_bits())
+                "v_fma_f32" => u64::from(
+                    f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
+                ),
+                // Correctly rounded: within the 1 ULP the ISA documents for V_RCP_F32 and
+                // V_SQRT_F32 (hardware results may differ from these in the last bit).
+                "v_rcp_f32" => u64::from((1.0 / f32::from_bits(x)).to_bits()),
+                "v_sqrt_f32" => u64::from(f32::from_bits(x).sqrt().to_bits()),
+                "v_div_scale_f32" => {
+                    if !div_scale_is_identity(y, z) {
+                        return Err(ExecError::Unimplemented {
+                            mnemonic: "v_div_scale_f32 (operands outside the unscaled range)",
+                            va: self.va,
+                        });
+                    }
+                    u64::from(x)
                 }
+                "v_div_fmas_f32" => {
+                    if w.vcc() >> lane & 1 == 1 {
+                        return Err(ExecError::Unimplemented {
+                            mnemonic: "v_div_fmas_f32 (scaled, VCC set)",
+                            va: self.va,
+                        });
+                    }
+                    u64::from(
+                        f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
+                    )
+                }
+                "v_div_fixup_f32" => u64::from(div_fixup(x, y, z)),
                 "v_cvt_f32_i32" => u64::from((x as i32 as f32).to_bits()),
                 "v_cvt_f32_u32" => u64::from((x as f32).to_bits()),
                 "v_lshrrev_b16" => u64::from((y & 0xffff) >> (x & 15)),
@@ -518,14 +587,8 @@ impl Step<'_> {
                     carry_out |= u32::from(p >> 64 != 0) << lane;
                     p as u64
                 }
-                "v_bfe_u32" => {
-                    let z = Self::lane32(w, c, lane);
-                    u64::from(bfe_u32(x, y, z))
-                }
-                "v_bfe_i32" => {
-                    let z = Self::lane32(w, c, lane);
-                    u64::from(bfe_i32(x, y, z))
-                }
+                "v_bfe_u32" => u64::from(bfe_u32(x, y, z)),
+                "v_bfe_i32" => u64::from(bfe_i32(x, y, z)),
                 _ => return Err(self.unimplemented()),
             };
             Self::set_v(w, dst, lane, r as u32);
@@ -535,8 +598,13 @@ impl Step<'_> {
         }
         match (fam, name) {
             (Family::Vop2, "v_add_co_ci_u32") => w.set_s(VCC_LO, carry_out),
-            (Family::Vop3, "v_add_co_u32" | "v_add_co_ci_u32" | "v_mad_u64_u32")
-            | (Family::Vop3, "v_mad_co_u64_u32") => w.set_s(inst.bits(14, 8), carry_out),
+            // VOP3B: the carry-out (for v_div_scale_f32: the "scaled" flag, 0 here) goes to
+            // the SGPR in [14:8].
+            (
+                Family::Vop3,
+                "v_add_co_u32" | "v_add_co_ci_u32" | "v_mad_u64_u32" | "v_mad_co_u64_u32"
+                | "v_div_scale_f32",
+            ) => w.set_s(inst.bits(14, 8), carry_out),
             _ => {}
         }
         Ok(())
@@ -813,6 +881,9 @@ fn f(x: u32, y: u32, op: impl Fn(f32, f32) -> f32) -> u32 {
 /// `cond_type` (e.g. `gt_u64`, `lg_u32`, `ge_i32`) applied to `a`, `b`; None if unknown.
 fn compare(cond_ty: &str, a: u64, b: u64) -> Option<bool> {
     let (cond, ty) = cond_ty.split_once('_')?;
+    if ty == "f32" {
+        return fcompare(cond, f32::from_bits(a as u32), f32::from_bits(b as u32));
+    }
     let ord = match ty {
         "u32" | "u64" | "b32" | "b64" => a.cmp(&b),
         "i32" => (a as u32 as i32).cmp(&(b as u32 as i32)),
@@ -829,6 +900,102 @@ fn compare(cond_ty: &str, a: u64, b: u64) -> Option<bool> {
         "ge" => ord != Less,
         _ => return None,
     })
+}
+
+/// Float compares: the ordered conditions are false when either operand is NaN; the `n*`
+/// forms are their negations (true on NaN); `o` / `u`: ordered / unordered; `class`: S1 is a
+/// mask of the IEEE classes of S0 (llvm/lib/Target/AMDGPU/SIDefines.h
+/// `SIInstrFlags::ClassFlags`: signaling NaN 1, quiet NaN 2, -inf 4, -normal 8, -denormal 16,
+/// -0 32, +0 64, +denormal 128, +normal 256, +inf 512).
+fn fcompare(cond: &str, a: f32, b: f32) -> Option<bool> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let ord = a.partial_cmp(&b);
+    Some(match cond {
+        "lt" => ord == Some(Less),
+        "le" => matches!(ord, Some(Less | Equal)),
+        "gt" => ord == Some(Greater),
+        "ge" => matches!(ord, Some(Greater | Equal)),
+        "eq" => ord == Some(Equal),
+        "lg" => matches!(ord, Some(Less | Greater)),
+        "o" => ord.is_some(),
+        "u" => ord.is_none(),
+        "nlt" => ord != Some(Less),
+        "nle" => !matches!(ord, Some(Less | Equal)),
+        "ngt" => ord != Some(Greater),
+        "nge" => !matches!(ord, Some(Greater | Equal)),
+        "neq" => ord != Some(Equal),
+        "nlg" => !matches!(ord, Some(Less | Greater)),
+        "class" => {
+            let bits = a.to_bits();
+            let neg = bits >> 31 == 1;
+            let class = if a.is_nan() {
+                // Quiet NaNs have the top mantissa bit set.
+                if bits & 0x0040_0000 != 0 {
+                    1
+                } else {
+                    0
+                }
+            } else if a.is_infinite() {
+                if neg {
+                    2
+                } else {
+                    9
+                }
+            } else if a == 0.0 {
+                if neg {
+                    5
+                } else {
+                    6
+                }
+            } else if a.is_subnormal() {
+                if neg {
+                    4
+                } else {
+                    7
+                }
+            } else if neg {
+                3
+            } else {
+                8
+            };
+            (b.to_bits() >> class) & 1 == 1
+        }
+        _ => return None,
+    })
+}
+
+/// Whether V_DIV_SCALE_F32 leaves its operand unscaled (result S0, VCC 0) for denominator
+/// `den` and numerator `num`: both normal with biased exponents in [80, 174], so the
+/// exponent difference, 1/den and num/den stay far from the overflow and denormal limits
+/// where the instruction scales. Outside this range the interpreter reports the instruction
+/// as unimplemented rather than guess the scaling.
+fn div_scale_is_identity(den: u32, num: u32) -> bool {
+    let exp = |x: u32| (x >> 23) & 0xff;
+    (80..=174).contains(&exp(den)) && (80..=174).contains(&exp(num))
+}
+
+/// V_DIV_FIXUP_F32 (S0 quotient, S1 denominator, S2 numerator): NaN operands give a quiet
+/// NaN, 0/0 and inf/inf the default NaN, x/0 and inf/x infinity, x/inf and 0/x zero, each
+/// with the sign of the true quotient; otherwise S0 with that sign.
+fn div_fixup(q: u32, den: u32, num: u32) -> u32 {
+    let (fd, fn_) = (f32::from_bits(den), f32::from_bits(num));
+    let sign = (den ^ num) & 0x8000_0000;
+    if fd.is_nan() {
+        return den | 0x0040_0000;
+    }
+    if fn_.is_nan() {
+        return num | 0x0040_0000;
+    }
+    if (fd == 0.0 && fn_ == 0.0) || (fd.is_infinite() && fn_.is_infinite()) {
+        return 0xffc0_0000;
+    }
+    if fd == 0.0 || fn_.is_infinite() {
+        return sign | 0x7f80_0000;
+    }
+    if fd.is_infinite() || fn_ == 0.0 {
+        return sign;
+    }
+    (q & 0x7fff_ffff) | sign
 }
 
 fn bfe_u32(x: u32, offset: u32, width: u32) -> u32 {
