@@ -93,38 +93,60 @@ pub fn run_wave(
     budget: &mut u64,
 ) -> Result<Stop> {
     loop {
-        if wave.ended {
-            return Ok(Stop::Ended);
-        }
-        if *budget == 0 {
-            return Err(ExecError::StepLimit(0));
-        }
-        *budget -= 1;
-        let Some(inst) = program.insts().get(wave.pc) else {
-            let end = program.insts().last().map_or(0, |i| i.offset + i.size());
-            return Err(ExecError::RanOffEnd { va: code_va + end as u64 });
-        };
-        let mut cx = Step {
-            program,
-            inst,
-            mem,
-            lds: &mut *lds,
-            va: code_va + inst.offset as u64,
-            next: wave.pc + 1,
-            barrier: false,
-        };
-        cx.execute(wave)?;
-        let barrier = cx.barrier;
-        wave.pc = cx.next;
-        if barrier {
-            return Ok(Stop::Barrier);
+        if let Some(stop) = step_wave(program, wave, mem, lds, code_va, budget)? {
+            return Ok(stop);
         }
     }
 }
 
-/// Run the waves of one workgroup to completion, releasing a barrier when every wave that
-/// has not ended waits at it (waves that ended do not hold a barrier). `max_steps` bounds the
-/// instructions of the whole workgroup: a kernel that never ends is [`ExecError::StepLimit`].
+/// Execute one instruction of `wave` (nothing if it has ended): `Some` when the wave has
+/// ended or has just reached a barrier.
+fn step_wave(
+    program: &Program,
+    wave: &mut Wave,
+    mem: &GpuMemory,
+    lds: &mut [u8],
+    code_va: u64,
+    budget: &mut u64,
+) -> Result<Option<Stop>> {
+    if wave.ended {
+        return Ok(Some(Stop::Ended));
+    }
+    if *budget == 0 {
+        return Err(ExecError::StepLimit(0));
+    }
+    *budget -= 1;
+    let Some(inst) = program.insts().get(wave.pc) else {
+        let end = program.insts().last().map_or(0, |i| i.offset + i.size());
+        return Err(ExecError::RanOffEnd { va: code_va + end as u64 });
+    };
+    let mut cx = Step {
+        program,
+        inst,
+        mem,
+        lds,
+        va: code_va + inst.offset as u64,
+        next: wave.pc + 1,
+        barrier: false,
+    };
+    cx.execute(wave)?;
+    let barrier = cx.barrier;
+    wave.pc = cx.next;
+    Ok(if barrier {
+        Some(Stop::Barrier)
+    } else if wave.ended {
+        Some(Stop::Ended)
+    } else {
+        None
+    })
+}
+
+/// Run the waves of one workgroup to completion. The waves advance round-robin, one
+/// instruction each per round, as concurrent waves on a GPU would interleave (so a wave's
+/// store is not seen by a sibling's load issued at the same point of the program); a wave
+/// at a barrier waits until every wave that has not ended is at it (waves that ended do not
+/// hold a barrier). `max_steps` bounds the instructions of the whole workgroup: a kernel
+/// that never ends is [`ExecError::StepLimit`].
 pub fn run_workgroup(
     program: &Program,
     waves: &mut [Wave],
@@ -134,20 +156,29 @@ pub fn run_workgroup(
     max_steps: u64,
 ) -> Result<()> {
     let mut budget = max_steps;
+    let mut waiting = vec![false; waves.len()];
     loop {
-        let mut waiting = 0;
-        for w in waves.iter_mut() {
+        let mut running = 0;
+        for (w, wait) in waves.iter_mut().zip(waiting.iter_mut()) {
+            if *wait || w.ended {
+                continue;
+            }
+            running += 1;
             let stop =
-                run_wave(program, w, mem, lds, code_va, &mut budget).map_err(|e| match e {
+                step_wave(program, w, mem, lds, code_va, &mut budget).map_err(|e| match e {
                     ExecError::StepLimit(_) => ExecError::StepLimit(max_steps),
                     e => e,
                 })?;
-            if stop == Stop::Barrier {
-                waiting += 1;
+            if stop == Some(Stop::Barrier) {
+                *wait = true;
             }
         }
-        if waiting == 0 {
-            return Ok(());
+        if running == 0 {
+            if !waiting.iter().any(|&x| x) {
+                return Ok(());
+            }
+            // Every live wave is at the barrier: release it.
+            waiting.iter_mut().for_each(|x| *x = false);
         }
     }
 }

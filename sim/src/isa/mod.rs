@@ -24,6 +24,7 @@
 
 pub mod decode;
 pub mod exec;
+pub mod launch;
 pub mod program;
 pub mod tables;
 pub mod text;
@@ -31,6 +32,7 @@ pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
 pub use exec::{run_wave, run_workgroup, ExecError, Stop};
+pub use launch::{run_dispatch, ExecMode};
 pub use program::{Program, ProgramCache};
 pub use wave::{Wave, WaveLaunch};
 
