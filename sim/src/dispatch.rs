@@ -27,7 +27,9 @@
 //!    from simulated memory ([`GpuMemory::with_slice`]); the small inputs (vectors) are copied,
 //!    so an input may share a BO with the output. Outputs are written back; the packed argmax
 //!    outputs are merged with the 64-bit word already there by `max`, as the GPU's atomic max
-//!    does (the caller zeroes it first).
+//!    does (the caller zeroes it first). With `PM4RT_SIM_EXEC=isa` (read at each dispatch;
+//!    `native`, the default, is the above) or [`KernelRegistry::with_exec_mode`], the
+//!    kernel's machine code runs on the ISA interpreter instead ([`crate::isa::run_dispatch`]).
 //!
 //! Any access outside a mapping — kernarg segment or buffer — is [`Error::Fault`] at the first
 //! unmapped byte. Arguments are taken exactly as the GPU kernel takes them, never refused where
@@ -52,6 +54,7 @@ use pm4rt_core::{Error, GfxTarget, Result};
 use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
 
 use crate::engine::{DispatchContext, DispatchHook, Footprint};
+use crate::isa::{self, ExecMode, ProgramCache, Target as IsaTarget};
 use crate::kernels::{self, WeightType};
 use crate::memory::GpuMemory;
 
@@ -128,6 +131,10 @@ impl RegisteredKernel {
 pub struct KernelRegistry {
     gfx: GfxTarget,
     kernels: Vec<RegisteredKernel>,
+    /// Executor of the kernels; `None`: `PM4RT_SIM_EXEC` at each dispatch.
+    mode: Option<ExecMode>,
+    /// Decoded machine code for the ISA interpreter, shared by clones.
+    programs: Arc<ProgramCache>,
 }
 
 impl KernelRegistry {
@@ -155,7 +162,31 @@ impl KernelRegistry {
             }
             kernels.push(RegisteredKernel { id, kernel: kernel.clone(), code });
         }
-        Ok(KernelRegistry { gfx: co.target(), kernels })
+        Ok(KernelRegistry {
+            gfx: co.target(),
+            kernels,
+            mode: None,
+            programs: Arc::new(ProgramCache::new()),
+        })
+    }
+
+    /// This registry running its kernels with `mode` whatever `PM4RT_SIM_EXEC` says.
+    pub fn with_exec_mode(mut self, mode: ExecMode) -> KernelRegistry {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Run `k` with the ISA interpreter (its machine code decoded once and cached).
+    fn run_isa(&self, ctx: &DispatchContext<'_>, k: &RegisteredKernel) -> Result<()> {
+        let target = match self.gfx {
+            GfxTarget::Gfx1100 => IsaTarget::Gfx11,
+            GfxTarget::Gfx1201 => IsaTarget::Gfx12,
+        };
+        let program = self.programs.get(target, &k.code).map_err(|e| Error::Dispatch {
+            pgm_va: ctx.pgm_va(),
+            reason: format!("{} (ISA interpreter): {e}", k.id),
+        })?;
+        isa::run_dispatch(ctx, target, &program, k.id.name())
     }
 
     /// A registry for `gfx` built once per process and shared (what [`crate::SimSubmitter`]
@@ -226,8 +257,15 @@ impl KernelRegistry {
 
 impl DispatchHook for KernelRegistry {
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {
+        let mode = match self.mode {
+            Some(m) => m,
+            None => ExecMode::from_env()?,
+        };
         match self.prepare(ctx)? {
-            Some((k, kernarg)) => Run::new(ctx, k).kernel(&Args { k, bytes: &kernarg }),
+            Some((k, kernarg)) => match mode {
+                ExecMode::Native => Run::new(ctx, k).kernel(&Args { k, bytes: &kernarg }),
+                ExecMode::Isa => self.run_isa(ctx, k),
+            },
             None => Ok(()),
         }
     }

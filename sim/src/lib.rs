@@ -9,6 +9,7 @@
 pub mod dispatch;
 pub mod emu;
 pub mod engine;
+pub mod isa;
 pub mod kernels;
 pub mod memory;
 pub mod submitter;

@@ -1,0 +1,113 @@
+//! Running a whole `DISPATCH_DIRECT` with the interpreter, from the registers and memory the
+//! engine saw, and the execution mode switch `PM4RT_SIM_EXEC`.
+//!
+//! The grid is `dim` workgroups of `COMPUTE_NUM_THREAD_X/Y/Z` work-items, cut into wave32s
+//! in X-fastest order (partial last wave masked by EXEC). Each wave starts with
+//! `RSRC2.USER_SGPR` (bits [5:1]) user SGPRs from `COMPUTE_USER_DATA_*`, the workgroup ids
+//! where the target puts them and the packed work-item ids in v0 ([`Wave::launch`]). Each
+//! workgroup gets `RSRC2.LDS_SIZE` (bits [23:15]) granules of 512 bytes of zeroed LDS
+//! (`pm4rt_core::code_object::LDS_GRANULE_BYTES`). Workgroups run one after the other.
+
+use super::exec::{run_workgroup, ExecError};
+use super::program::Program;
+use super::wave::{Wave, WaveLaunch, LANES};
+use super::Target;
+use crate::engine::DispatchContext;
+use pm4rt_core::code_object::LDS_GRANULE_BYTES;
+use pm4rt_core::pm4::regs;
+use pm4rt_core::{Error, Result};
+
+/// Instructions one workgroup may execute before the dispatch is stopped as hung.
+pub const WORKGROUP_STEP_LIMIT: u64 = 1 << 32;
+
+/// Which executor runs pm4rt's own kernels (`PM4RT_SIM_EXEC`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExecMode {
+    /// The Rust re-implementations (`crate::kernels`): fast (default).
+    #[default]
+    Native,
+    /// The ISA interpreter on the kernels' machine code.
+    Isa,
+}
+
+impl ExecMode {
+    /// The mode named by `PM4RT_SIM_EXEC` (`native` or `isa`; unset = native).
+    ///
+    /// Errors: [`Error::InvalidArgument`] naming any other value.
+    pub fn from_env() -> Result<ExecMode> {
+        match std::env::var("PM4RT_SIM_EXEC") {
+            Err(_) => Ok(ExecMode::Native),
+            Ok(v) => ExecMode::parse(&v),
+        }
+    }
+
+    /// The mode called `name`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for an unknown name.
+    pub fn parse(name: &str) -> Result<ExecMode> {
+        match name {
+            "native" => Ok(ExecMode::Native),
+            "isa" => Ok(ExecMode::Isa),
+            other => Err(Error::InvalidArgument(format!(
+                "PM4RT_SIM_EXEC={other:?}: expected \"native\" or \"isa\""
+            ))),
+        }
+    }
+}
+
+/// Run the dispatch of `ctx` with `program` (the code at `ctx.pgm_va()`), naming `kernel` in
+/// errors.
+///
+/// Errors: [`Error::Fault`] for an access outside every mapping; [`Error::Dispatch`] naming
+/// the kernel for anything else the interpreter stops on (unimplemented instruction with its
+/// VA, LDS out of range, a workgroup exceeding [`WORKGROUP_STEP_LIMIT`]).
+pub fn run_dispatch(
+    ctx: &DispatchContext<'_>,
+    target: Target,
+    program: &Program,
+    kernel: &str,
+) -> Result<()> {
+    let pgm_va = ctx.pgm_va();
+    let rsrc2 = ctx.regs.sh(regs::COMPUTE_PGM_RSRC2);
+    let user: Vec<u32> = (0..(rsrc2 >> 1) & 0x1f).map(|i| ctx.user_data(i as u16)).collect();
+    let lds_bytes = (((rsrc2 >> 15) & 0x1ff) * LDS_GRANULE_BYTES) as usize;
+    let size = ctx.num_threads();
+    let items = size[0].saturating_mul(size[1]).saturating_mul(size[2]);
+    let [gx, gy, gz] = ctx.dim;
+    for z in 0..gz {
+        for y in 0..gy {
+            for x in 0..gx {
+                let mut waves: Vec<Wave> = (0..items)
+                    .step_by(LANES)
+                    .map(|first| {
+                        Wave::launch(&WaveLaunch {
+                            target,
+                            user_sgprs: &user,
+                            rsrc2,
+                            workgroup: [x, y, z],
+                            first_item: first,
+                            workgroup_size: size,
+                        })
+                    })
+                    .collect();
+                let mut lds = vec![0u8; lds_bytes];
+                run_workgroup(
+                    program,
+                    &mut waves,
+                    ctx.memory,
+                    &mut lds,
+                    pgm_va,
+                    WORKGROUP_STEP_LIMIT,
+                )
+                .map_err(|e| match e {
+                    ExecError::Memory(err) => err,
+                    other => Error::Dispatch {
+                        pgm_va,
+                        reason: format!("{kernel} (ISA interpreter): {other}"),
+                    },
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
