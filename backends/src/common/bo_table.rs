@@ -10,12 +10,18 @@
 
 use std::collections::BTreeMap;
 
-use pm4rt_core::{BoHandle, Error, Result};
+use pm4rt_core::{BoHandle, Error, Mapping, Result};
+
+use super::bo_access;
 
 /// A BO record the table can index.
 pub(crate) trait TableBo {
     /// `(start VA, bytes)` while the BO is mapped into the GPU VA space, else `None`.
     fn gpu_span(&self) -> Option<(u64, u64)>;
+    /// Size in bytes (page-rounded).
+    fn size(&self) -> u64;
+    /// The CPU mapping, for a BO with CPU access.
+    fn cpu(&self) -> Option<&dyn Mapping>;
 }
 
 /// The BOs of one submitter. See the [module docs](self).
@@ -95,6 +101,34 @@ impl<B: TableBo> BoTable<B> {
         self.by_va.values().filter_map(|(_, id)| self.bos.get(id))
     }
 
+    /// Copy `data` into `bo` at byte `offset` through its CPU mapping; a failing access is
+    /// [`Error::Io`] at `step`.
+    ///
+    /// Errors: [`Error::UnknownBo`], and those of [`bo_access::write`].
+    pub(crate) fn write(
+        &self,
+        bo: BoHandle,
+        offset: u64,
+        data: &[u8],
+        step: &'static str,
+    ) -> Result<()> {
+        let b = self.get(bo)?;
+        bo_access::write(bo, b.cpu(), b.size(), offset, data, step)
+    }
+
+    /// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as
+    /// [`BoTable::write`].
+    pub(crate) fn read(
+        &self,
+        bo: BoHandle,
+        offset: u64,
+        out: &mut [u8],
+        step: &'static str,
+    ) -> Result<()> {
+        let b = self.get(bo)?;
+        bo_access::read(bo, b.cpu(), b.size(), offset, out, step)
+    }
+
     /// Number of BOs.
     pub(crate) fn len(&self) -> usize {
         self.bos.len()
@@ -123,6 +157,12 @@ mod tests {
     impl TableBo for Rec {
         fn gpu_span(&self) -> Option<(u64, u64)> {
             self.0
+        }
+        fn size(&self) -> u64 {
+            0x1000
+        }
+        fn cpu(&self) -> Option<&dyn Mapping> {
+            None
         }
     }
 

@@ -44,6 +44,12 @@ mod tests {
         fn gpu_span(&self) -> Option<(u64, u64)> {
             Some((0x10_0000, 0x1000))
         }
+        fn size(&self) -> u64 {
+            0x1000
+        }
+        fn cpu(&self) -> Option<&dyn pm4rt_core::Mapping> {
+            None
+        }
     }
 
     fn message(r: Result<u64>) -> String {

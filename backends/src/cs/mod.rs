@@ -71,7 +71,6 @@ pub use ioctls::{
 };
 pub use pm4rt_core::{DEFAULT_RENDER_NODE, PAGE_SIZE};
 
-use crate::common::bo_access;
 use crate::common::health::QueueHealth;
 use crate::common::ib;
 use crate::drm::bo;
@@ -241,13 +240,11 @@ impl Submitter for CsSubmitter {
     }
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
-        let b = self.res.bos.get(bo)?;
-        bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_BO_ACCESS)
+        self.res.bos.write(bo, offset, data, STEP_BO_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
-        let b = self.res.bos.get(bo)?;
-        bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_BO_ACCESS)
+        self.res.bos.read(bo, offset, out, STEP_BO_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {

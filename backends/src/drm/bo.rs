@@ -28,6 +28,12 @@ impl TableBo for Bo {
     fn gpu_span(&self) -> Option<(u64, u64)> {
         self.va.map(|va| (va, self.size))
     }
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn cpu(&self) -> Option<&dyn Mapping> {
+        self.cpu.as_deref()
+    }
 }
 
 /// How to create one BO.

@@ -34,6 +34,12 @@ impl TableBo for Bo {
     fn gpu_span(&self) -> Option<(u64, u64)> {
         self.gpu_mapped.then_some((self.va, self.size))
     }
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn cpu(&self) -> Option<&dyn Mapping> {
+        self.cpu.as_deref()
+    }
 }
 
 /// What every allocation asks for, as tinygrad's `KFDIface.alloc` (runtime/ops_amd.py) does

@@ -109,7 +109,6 @@ pub use ioctls::{
 pub use pm4rt_core::{DEFAULT_RENDER_NODE, PAGE_SIZE};
 pub use topology::{NodeSelector, TopologyNode, DEFAULT_TOPOLOGY_ROOT, STEP_TOPOLOGY};
 
-use crate::common::bo_access;
 use crate::common::health::QueueHealth;
 use crate::common::ib;
 use crate::common::ring_queue::{QueueMemory, RingQueue, RingSpace};
@@ -371,13 +370,11 @@ impl Submitter for KfdSubmitter {
     }
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
-        let b = self.res.user_bos.get(bo)?;
-        bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_CPU_ACCESS)
+        self.res.user_bos.write(bo, offset, data, STEP_CPU_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
-        let b = self.res.user_bos.get(bo)?;
-        bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_CPU_ACCESS)
+        self.res.user_bos.read(bo, offset, out, STEP_CPU_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {

@@ -80,7 +80,6 @@ use pm4rt_core::{
     SubmitterInfo, Tier,
 };
 
-use crate::common::bo_access;
 use crate::common::ib;
 use crate::common::ring_queue::{QueueMemory, RingQueue, RingSpace};
 use crate::common::ring_space::InFlight;
@@ -281,13 +280,11 @@ impl Submitter for UmqSubmitter {
     }
 
     fn write_bo(&mut self, bo: BoHandle, offset: u64, data: &[u8]) -> Result<()> {
-        let b = self.res.bos.get(bo)?;
-        bo_access::write(bo, b.cpu.as_deref(), b.size, offset, data, STEP_BO_ACCESS)
+        self.res.bos.write(bo, offset, data, STEP_BO_ACCESS)
     }
 
     fn read_bo(&self, bo: BoHandle, offset: u64, out: &mut [u8]) -> Result<()> {
-        let b = self.res.bos.get(bo)?;
-        bo_access::read(bo, b.cpu.as_deref(), b.size, offset, out, STEP_BO_ACCESS)
+        self.res.bos.read(bo, offset, out, STEP_BO_ACCESS)
     }
 
     fn submit_ib(&mut self, ib_va: u64, dwords: u32) -> Result<Fence> {
