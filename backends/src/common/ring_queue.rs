@@ -247,3 +247,89 @@ impl RingQueue {
         Ok(Fence { seq })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::host_memory::HostMemory;
+
+    struct Queue {
+        ring: HostMemory,
+        wptr: HostMemory,
+        rptr: HostMemory,
+        fence: HostMemory,
+        doorbell: HostMemory,
+    }
+
+    impl Queue {
+        fn new(ring_dwords: usize) -> Queue {
+            Queue {
+                ring: HostMemory::new(ring_dwords * 4),
+                wptr: HostMemory::new(8),
+                rptr: HostMemory::new(8),
+                fence: HostMemory::new(8),
+                doorbell: HostMemory::new(64),
+            }
+        }
+        fn mem(&self) -> QueueMemory<'_> {
+            QueueMemory {
+                ring: &self.ring,
+                wptr: &self.wptr,
+                rptr: &self.rptr,
+                fence: &self.fence,
+                doorbell: &self.doorbell,
+                doorbell_offset: 32,
+            }
+        }
+        fn ring_dword(&self, i: usize) -> u32 {
+            let mut b = [0u8; 4];
+            self.ring.read(i * 4, &mut b).unwrap();
+            u32::from_le_bytes(b)
+        }
+    }
+
+    #[test]
+    fn push_wraps_and_publishes_wptr_then_doorbell() {
+        let q = Queue::new(16);
+        let mut r = RingQueue::new(16, RingSpace::CpReadPointer, Duration::ZERO, "queue");
+        assert_eq!(r.push(q.mem(), &[1; 10]).unwrap(), Fence { seq: 1 });
+        // The CP consumed the first submission: 6 dwords before the end, 4 wrap to index 0.
+        q.rptr.store_u64(0, 10).unwrap();
+        assert_eq!(r.push(q.mem(), &[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).unwrap(), Fence { seq: 2 });
+        assert_eq!((q.ring_dword(10), q.ring_dword(15)), (2, 7));
+        assert_eq!((q.ring_dword(0), q.ring_dword(3)), (8, 11));
+        assert_eq!(q.wptr.load_u64(0).unwrap(), 20);
+        assert_eq!(q.doorbell.load_u64(32).unwrap(), 20);
+        assert_eq!(r.wptr(), 20);
+    }
+
+    #[test]
+    fn a_full_ring_times_out_naming_the_oldest_unretired_fence() {
+        let q = Queue::new(16);
+        let space = RingSpace::RetiredFences(InFlight::default());
+        let mut r = RingQueue::new(16, space, Duration::from_millis(2), "queue");
+        r.push(q.mem(), &[0; 8]).unwrap();
+        r.push(q.mem(), &[0; 7]).unwrap();
+        // 15 of 16 dwords used: nothing more fits until fence 1 retires.
+        let e = r.push(q.mem(), &[0; 1]).unwrap_err();
+        assert!(matches!(e, Error::Timeout { fence: Fence { seq: 1 }, .. }), "{e}");
+        assert_eq!(r.wptr(), 15, "nothing was written");
+        q.fence.store_u64(0, 1).unwrap();
+        assert_eq!(r.push(q.mem(), &[0; 8]).unwrap(), Fence { seq: 3 });
+        assert_eq!(r.retired_seq(), 1);
+    }
+
+    #[test]
+    fn fences_retire_in_order_and_never_past_the_last_issued() {
+        let q = Queue::new(16);
+        let mut r = RingQueue::new(16, RingSpace::CpReadPointer, Duration::ZERO, "queue");
+        assert_eq!(r.check_issued(Fence { seq: 1 }), Err(Error::UnknownFence(Fence { seq: 1 })));
+        r.push(q.mem(), &[0; 4]).unwrap();
+        r.push(q.mem(), &[0; 4]).unwrap();
+        assert_eq!(r.check_issued(Fence { seq: 0 }), Err(Error::UnknownFence(Fence { seq: 0 })));
+        assert!(!r.poll_until(q.mem(), 1, Instant::now(), Duration::from_millis(1)).unwrap());
+        q.fence.store_u64(0, 99).unwrap();
+        assert!(r.is_retired(q.mem(), 2).unwrap());
+        assert_eq!(r.retired_seq(), 2, "a value beyond the last issued counts up to it");
+    }
+}
