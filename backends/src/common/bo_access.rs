@@ -44,7 +44,7 @@ pub(crate) fn write(
     m.write(at, data).map_err(|e| Error::io(step, e.0))
 }
 
-/// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as [`write`].
+/// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as [`write()`].
 pub(crate) fn read(
     bo: BoHandle,
     cpu: Option<&dyn Mapping>,

@@ -104,7 +104,7 @@ impl<B: TableBo> BoTable<B> {
     /// Copy `data` into `bo` at byte `offset` through its CPU mapping; a failing access is
     /// [`Error::Io`] at `step`.
     ///
-    /// Errors: [`Error::UnknownBo`], and those of [`bo_access::write`].
+    /// Errors: [`Error::UnknownBo`], and those of [`bo_access::write()`].
     pub(crate) fn write(
         &self,
         bo: BoHandle,

@@ -1,9 +1,9 @@
 //! Typed wrappers over the amdgpu DRM ioctls only the cs tier issues (`CTX`, `CS`, `WAIT_CS`),
-//! as an `impl` block on the shared [`Dev`] of [`crate::drm::dev`], which holds the render
+//! as an `impl` block on the shared [`Dev`] of [`crate::drm::ioctls`], which holds the render
 //! node and the ioctls every DRM tier issues (INFO, GEM, VA).
 //!
 //! Every wrapper counts the ioctl it issues (success or failure) and turns a failing errno into
-//! [`Error::Io`] naming its step (the `STEP_*` constants, which tests match on). Pointer fields
+//! [`pm4rt_core::Error::Io`] naming its step (the `STEP_*` constants, which tests match on). Pointer fields
 //! of an argument point into `user` slices passed alongside (see [`pm4rt_core::driver`]).
 
 use pm4rt_core::abi::drm::{

@@ -26,7 +26,7 @@ pub const FENCE_BO_SIZE: u64 = 4096;
 /// RELEASE_MEM 8).
 pub const MAX_SUBMIT_DWORDS: usize = 20;
 
-/// How to open a [`UmqSubmitter`].
+/// How to open a [`UmqSubmitter`](super::UmqSubmitter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UmqConfig {
     /// The render node, e.g. [`DEFAULT_RENDER_NODE`].

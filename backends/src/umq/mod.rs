@@ -30,7 +30,7 @@
 //!   (`GEM_CREATE` + `GEM_MMAP` + mmap, `GEM_VA`), sharing its code (the crate's private
 //!   `drm` module). `map_va` also signals a timeline point and waits for it before returning
 //!   (nothing orders a user queue's doorbell with a page-table update; the cs and kfd paths
-//!   are synchronised by the kernel; see [`vm`]); a failed wait unmaps again.
+//!   are synchronised by the kernel; see `vm`); a failed wait unmaps again.
 //! - `submit_ib`: an optional full `ACQUIRE_MEM` (cache write-back + invalidate, what the cs
 //!   tier gets from `AMDGPU_IB_FLAG_EMIT_MEM_SYNC`), `INDIRECT_BUFFER`, and an end-of-pipe
 //!   `RELEASE_MEM` writing the fence's sequence number to the fence BO. They are copied into
