@@ -96,8 +96,7 @@ impl fmt::Display for Errno {
     }
 }
 
-/// The render node pm4rt opens when none is configured: the first DRM render minor
-/// (`drivers/gpu/drm/drm_drv.c`: render minors start at 128, `/dev/dri/renderD128`).
+/// The render node pm4rt opens when none is configured (the first render node).
 pub const DEFAULT_RENDER_NODE: &str = "/dev/dri/renderD128";
 
 /// An open file descriptor handed out by a [`Driver`]. Close it with [`Driver::close`].
