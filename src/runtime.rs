@@ -18,8 +18,7 @@ use pm4rt_sim::SimSubmitter;
 use crate::error::{Error, Result};
 use crate::probe::{probe_one, Candidate, ProbeOptions, Rejection, TierStatus};
 
-/// The default DRM render node.
-pub const DEFAULT_RENDER_NODE: &str = "/dev/dri/renderD128";
+pub use pm4rt_core::DEFAULT_RENDER_NODE;
 /// PCI vendor id of AMD, as `/sys/class/drm/renderD*/device/vendor` prints it.
 const AMD_VENDOR: &str = "0x1002";
 

@@ -89,7 +89,7 @@ fn steady_state_costs_zero_ioctls() {
 fn ring_wraps_many_times_without_overrunning_rptr() {
     let d = dev(Preset::r9700_gfx1201());
     // 1 KiB ring = 256 dwords: 9 submissions fill it; 300 wrap it ~33 times.
-    let mut s = open(&d, KfdConfig { ring_size: 1024, ..Default::default() }).unwrap();
+    let mut s = open(&d, KfdConfig { ring_bytes: 1024, ..Default::default() }).unwrap();
     let (data, ib_va, n) = ib_writing(&mut s, 7);
     let mut last = None;
     for _ in 0..300 {

@@ -539,7 +539,7 @@ fn old_kfd_and_missing_node_are_unsupported() {
     let e = KfdSubmitter::open(f.drv.clone() as Arc<dyn Driver>, cfg).unwrap_err();
     assert!(matches!(&e, Error::Unsupported(m) if m.contains("no KFD GPU node")), "{e}");
     assert_eq!(f.k.lock().unwrap().live, 0);
-    let cfg = KfdConfig { ring_size: 3000, ..config() };
+    let cfg = KfdConfig { ring_bytes: 3000, ..config() };
     assert!(matches!(
         KfdSubmitter::open(f.drv.clone() as Arc<dyn Driver>, cfg),
         Err(Error::InvalidArgument(_))

@@ -128,29 +128,8 @@ impl Error {
     }
 }
 
-/// A short symbolic name for the errno values the amdgpu and KFD drivers return.
+/// A short symbolic name for the errno values the amdgpu and KFD drivers return (the names of
+/// [`crate::Errno::TABLE`]; `"unknown errno"` otherwise).
 pub fn errno_name(errno: i32) -> &'static str {
-    match errno {
-        1 => "EPERM",
-        2 => "ENOENT",
-        4 => "EINTR",
-        5 => "EIO",
-        9 => "EBADF",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        25 => "ENOTTY",
-        28 => "ENOSPC",
-        62 => "ETIME",
-        95 => "EOPNOTSUPP",
-        110 => "ETIMEDOUT",
-        125 => "ECANCELED",
-        524 => "ENOTSUPP",
-        _ => "unknown errno",
-    }
+    crate::Errno(errno).name()
 }

@@ -16,9 +16,9 @@ pub mod launch;
 pub mod pm4;
 pub mod submitter;
 
-pub use driver::{Driver, Errno, Fd, MapAt, Mapping};
+pub use driver::{Driver, Errno, Fd, MapAt, Mapping, DEFAULT_RENDER_NODE};
 pub use error::{Error, Result};
 pub use submitter::{
     check_ib_size, BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo,
-    Tier, MAX_IB_DWORDS,
+    Tier, MAX_IB_DWORDS, PAGE_SIZE,
 };

@@ -251,6 +251,11 @@ pub trait Submitter: Send {
     fn wait_fence(&mut self, fence: Fence, timeout: Duration) -> Result<()>;
 }
 
+/// BO sizes and GPU VAs are multiples of this: the GPU page size
+/// (`drivers/gpu/drm/amd/amdgpu/amdgpu_gart.h: AMDGPU_GPU_PAGE_SIZE`), also the CPU page size
+/// of the x86-64 hosts pm4rt runs on.
+pub const PAGE_SIZE: u64 = 4096;
+
 /// Most dwords one IB may hold: `INDIRECT_BUFFER` dw3 IB_SIZE is bits \[19:0\], 2^20 - 1.
 ///
 /// The kernel does not enforce it: `amdgpu_cs.c: amdgpu_cs_p2_ib` takes any `ib_bytes / 4`,

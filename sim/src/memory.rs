@@ -34,7 +34,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use pm4rt_core::{BoHandle, Error, Result};
 
 /// The GPU page size: mappings start and end on multiples of it.
-pub const PAGE_SIZE: u64 = 4096;
+pub use pm4rt_core::PAGE_SIZE;
 
 /// Round `size` up to a whole number of pages; `None` on overflow.
 pub fn page_round_up(size: u64) -> Option<u64> {

@@ -22,48 +22,58 @@ pub(crate) enum FenceState {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FenceTracker {
     /// The last seq issued (0 before the first submission).
-    last_issued: u64,
+    last_seq: u64,
     /// Every seq <= this one is retired.
-    retired_upto: u64,
-    /// Kernel handles of seqs `retired_upto + 1 ..= last_issued`, in order.
+    retired_seq: u64,
+    /// Kernel handles of seqs `retired_seq + 1 ..= last_seq`, in order.
     in_flight: VecDeque<u64>,
 }
 
 impl FenceTracker {
     /// Record a new submission with kernel handle `handle`; returns its seq.
     pub(crate) fn issue(&mut self, handle: u64) -> u64 {
-        self.last_issued += 1;
+        self.last_seq += 1;
         self.in_flight.push_back(handle);
-        self.last_issued
+        self.last_seq
     }
 
     /// What is known about `seq`.
     pub(crate) fn state(&self, seq: u64) -> FenceState {
-        if seq == 0 || seq > self.last_issued {
+        if seq == 0 || seq > self.last_seq {
             FenceState::Unknown
-        } else if seq <= self.retired_upto {
+        } else if seq <= self.retired_seq {
             FenceState::Retired
         } else {
-            let idx = (seq - self.retired_upto - 1) as usize;
+            let idx = (seq - self.retired_seq - 1) as usize;
             self.in_flight.get(idx).map_or(FenceState::Unknown, |&h| FenceState::Pending(h))
         }
     }
 
     /// Mark `seq` and every earlier fence retired; returns how many became retired now.
     pub(crate) fn retire_upto(&mut self, seq: u64) -> u64 {
-        let seq = seq.min(self.last_issued);
-        if seq <= self.retired_upto {
+        let seq = seq.min(self.last_seq);
+        if seq <= self.retired_seq {
             return 0;
         }
-        let n = seq - self.retired_upto;
+        let n = seq - self.retired_seq;
         self.in_flight.drain(..n as usize);
-        self.retired_upto = seq;
+        self.retired_seq = seq;
         n
     }
 
     /// The newest in-flight fence: (seq, kernel handle).
     pub(crate) fn newest_pending(&self) -> Option<(u64, u64)> {
-        self.in_flight.back().map(|&h| (self.last_issued, h))
+        self.in_flight.back().map(|&h| (self.last_seq, h))
+    }
+
+    /// The newest sequence number issued.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The newest sequence number known retired.
+    pub(crate) fn retired_seq(&self) -> u64 {
+        self.retired_seq
     }
 
     /// Number of submissions not yet known retired.

@@ -7,10 +7,12 @@ use pm4rt_core::abi::drm::{
     AMDGPU_GEM_CREATE_UNCACHED, AMDGPU_GEM_DOMAIN_GTT, AMDGPU_GEM_DOMAIN_VRAM,
     AMDGPU_VM_PAGE_EXECUTABLE, AMDGPU_VM_PAGE_READABLE, AMDGPU_VM_PAGE_WRITEABLE,
 };
-use pm4rt_core::{BoDesc, Domain, Error, MapAt, Mapping, Result};
+use pm4rt_core::{BoDesc, BoHandle, Domain, Error, MapAt, Mapping, Result};
 
-use super::dev::{Dev, STEP_MMAP};
-use crate::cs::PAGE_SIZE;
+use super::ioctls::{Dev, STEP_MMAP};
+use crate::common::bo_table::TableBo;
+use crate::common::va::VaAllocator;
+use pm4rt_core::PAGE_SIZE;
 
 /// One BO: its GEM handle, rounded size, GPU page flags, CPU mapping and VA.
 #[derive(Debug)]
@@ -20,6 +22,18 @@ pub(crate) struct Bo {
     pub(crate) vm_flags: u32,
     pub(crate) cpu: Option<Box<dyn Mapping>>,
     pub(crate) va: Option<u64>,
+}
+
+impl TableBo for Bo {
+    fn gpu_span(&self) -> Option<(u64, u64)> {
+        self.va.map(|va| (va, self.size))
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn cpu(&self) -> Option<&dyn Mapping> {
+        self.cpu.as_deref()
+    }
 }
 
 /// How to create one BO.
@@ -106,5 +120,61 @@ impl Dev {
             }
         }
         Ok(bo)
+    }
+}
+
+/// Reserve the VA at which the caller's BO `handle` (record `bo`) is to be mapped: `at`, or
+/// the lowest free VA.
+///
+/// Errors: [`Error::BadVa`] when the BO is already mapped or the allocator refuses the VA.
+pub(crate) fn reserve_va(
+    va: &mut VaAllocator,
+    handle: BoHandle,
+    bo: &Bo,
+    at: Option<u64>,
+) -> Result<u64> {
+    let refuse = |reason| Error::BadVa { bo: handle, va: at.unwrap_or(0), reason };
+    if bo.va.is_some() {
+        return Err(refuse("BO is already mapped"));
+    }
+    va.alloc(bo.size, at).map_err(|r| refuse(r.reason()))
+}
+
+impl Dev {
+    /// `GEM_VA UNMAP` of the caller's BO `handle` (record `bo`), then free its VA.
+    ///
+    /// Errors: [`Error::BadVa`] when it is not mapped; [`Error::Io`] (the VA stays reserved).
+    pub(crate) fn unmap_bo(
+        &mut self,
+        va: &mut VaAllocator,
+        handle: BoHandle,
+        bo: &Bo,
+    ) -> Result<()> {
+        let Some(at) = bo.va else {
+            return Err(Error::BadVa { bo: handle, va: 0, reason: "not mapped" });
+        };
+        self.va_unmap(bo.gem, at, bo.size, bo.vm_flags)?;
+        va.free(at);
+        Ok(())
+    }
+
+    /// Release `bo`: `GEM_VA UNMAP` if mapped (its VA is freed either way), munmap,
+    /// `GEM_CLOSE`. Every step runs; the first error returns. `GEM_CLOSE` of the last handle
+    /// also drops a mapping the unmap failed to remove.
+    ///
+    /// Errors: [`Error::Io`] of the first failing step.
+    pub(crate) fn release_bo(&mut self, va: &mut VaAllocator, mut bo: Bo) -> Result<()> {
+        let mut first = None;
+        if let Some(at) = bo.va.take() {
+            if let Err(e) = self.va_unmap(bo.gem, at, bo.size, bo.vm_flags) {
+                first = Some(e);
+            }
+            va.free(at);
+        }
+        drop(bo.cpu.take());
+        if let Err(e) = self.gem_close(bo.gem) {
+            first.get_or_insert(e);
+        }
+        first.map_or(Ok(()), Err)
     }
 }

@@ -20,7 +20,7 @@ use pm4rt_core::abi::ioctl::arg_for;
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::Result;
 
-use super::dev::{Dev, STEP_VA_MAP};
+use super::ioctls::{Dev, STEP_VA_MAP};
 use crate::cs::clock::{absolute_deadline_ns, monotonic_now_ns};
 
 /// Step name: `SYNCOBJ_CREATE`.

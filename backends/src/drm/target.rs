@@ -2,10 +2,23 @@
 //! GPU VA range.
 
 use pm4rt_core::abi::drm::InfoDevice;
-use pm4rt_core::{Error, GfxTarget, Result};
+use pm4rt_core::{Error, GfxTarget, Result, PAGE_SIZE};
 
-use crate::cs::{gfx_from_ip_discovery_version, PAGE_SIZE};
-use crate::va::VaAllocator;
+use crate::common::va::VaAllocator;
+
+/// The [`GfxTarget`] for a GC IP version as HW_IP_INFO reports it (`ip_discovery_version`:
+/// bits 23:16 major, 15:8 minor, 7:0 revision). The kernel fills it for COMPUTE from the GC
+/// IP (`amdgpu_hw_ip_info`: COMPUTE maps to `AMD_IP_BLOCK_TYPE_GFX`,
+/// `IP_VERSION_MAJ_MIN_REV(GC_HWIP)`), and KFD derives `gfx_target_version` from the same GC
+/// version (`kfd_device.c`: `IP_VERSION(12, 0, 1)` -> 120001), so the KFD mapping applies.
+/// `None` for 0 (not reported) or an unsupported target.
+pub fn gfx_from_ip_discovery_version(v: u32) -> Option<GfxTarget> {
+    let (major, minor, rev) = ((v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF);
+    if v == 0 {
+        return None;
+    }
+    GfxTarget::from_kfd_target_version(major * 10000 + minor * 100 + rev)
+}
 
 /// The allocator over DEV_INFO's `[virtual_address_offset, virtual_address_max)` at the
 /// device's VA alignment (at least a page).

@@ -35,8 +35,8 @@ use pm4rt_core::abi::drm::{
 use pm4rt_core::error::errno_name;
 use pm4rt_core::{Errno, Error, Result};
 
-use super::dev::{STEP_INFO_DEV, STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS};
-use crate::drm::dev::Dev;
+use super::ioctls::{STEP_INFO_DEV, STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS};
+use crate::drm::ioctls::Dev;
 
 /// EOP buffer size when the kernel does not report one: Mesa's `amdgpu_userq_init`
 /// (src/gallium/winsys/amdgpu/drm/amdgpu_userq.c) creates the compute `eop_bo` of

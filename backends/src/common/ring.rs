@@ -1,16 +1,14 @@
-//! Writing packets into a ring in CPU-mapped memory and publishing the new write pointer: the
-//! part of the submit path the kfd and umq tiers share.
+//! The memory operations of a ring in CPU-mapped memory: copying packets in with the wrap at
+//! the ring end, and publishing the new write pointer (pure functions over [`Mapping`]s;
+//! [`super::ring_queue`] holds the state).
 //!
 //! Pointers count dwords and only grow; the ring index of pointer `p` is `p % ring_dwords`.
-//! How the CP's read pointer is interpreted differs between the tiers (kfd reads it modulo the
-//! ring, umq reconstructs a 64-bit count and rejects an impossible one), so that part stays in
-//! `kfd::ring` and `umq::ring`.
 
 use pm4rt_core::{Errno, Mapping};
 
 /// Where `len` dwords written at pointer `wptr` land: (first ring index, dwords before the ring
 /// end, dwords wrapped to ring index 0).
-pub fn split(wptr: u64, len: u64, ring_dwords: u64) -> (u64, u64, u64) {
+pub(crate) fn split(wptr: u64, len: u64, ring_dwords: u64) -> (u64, u64, u64) {
     let start = wptr % ring_dwords;
     let first = len.min(ring_dwords - start);
     (start, first, len - first)

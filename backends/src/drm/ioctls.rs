@@ -19,7 +19,7 @@ use pm4rt_core::abi::ioctl::{arg_for, decode_arg_zext};
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{Driver, Error, Fd, Result};
 
-use crate::counted::{self, CountedFd};
+use crate::common::counted_fd::{self, CountedFd};
 
 /// Step name: opening the render node.
 pub const STEP_OPEN: &str = "open";
@@ -39,7 +39,7 @@ pub const STEP_VA_MAP: &str = "GEM_VA MAP";
 pub const STEP_VA_UNMAP: &str = "GEM_VA UNMAP";
 /// Step name: DRM core `GEM_CLOSE`.
 pub const STEP_GEM_CLOSE: &str = "GEM_CLOSE";
-/// Step name: closing the render node.
+/// Step name: closing the render node (a close on drop, whose error is ignored).
 pub const STEP_CLOSE: &str = "close";
 /// Step name: a CPU read or write through a BO's mapping.
 pub const STEP_BO_ACCESS: &str = "BO CPU access";
@@ -90,7 +90,7 @@ impl Dev {
 
     /// Decode an ioctl's output struct from its argument bytes.
     pub(crate) fn decode<T: Pod>(step: &'static str, arg: &[u8]) -> Result<T> {
-        counted::decode(step, arg)
+        counted_fd::decode(step, arg)
     }
 
     /// `INFO` query `query` (with the `query_hw_ip` view when `hw_ip` is given) into a `T`.
@@ -154,10 +154,5 @@ impl Dev {
     pub(crate) fn gem_close(&mut self, handle: u32) -> Result<()> {
         let mut arg = arg_for(DRM_IOCTL_GEM_CLOSE, &GemClose { handle, pad: 0 });
         self.call(STEP_GEM_CLOSE, DRM_IOCTL_GEM_CLOSE, &mut arg, &mut [])
-    }
-
-    /// Close the render node.
-    pub(crate) fn close(&self) -> Result<()> {
-        self.io.driver().close(self.io.fd()).map_err(|e| Error::io(STEP_CLOSE, e.0))
     }
 }

@@ -1,9 +1,9 @@
 //! Typed wrappers over the amdgpu DRM ioctls only the cs tier issues (`CTX`, `CS`, `WAIT_CS`),
-//! as an `impl` block on the shared [`Dev`] of [`crate::drm::dev`], which holds the render
+//! as an `impl` block on the shared [`Dev`] of [`crate::drm::ioctls`], which holds the render
 //! node and the ioctls every DRM tier issues (INFO, GEM, VA).
 //!
 //! Every wrapper counts the ioctl it issues (success or failure) and turns a failing errno into
-//! [`Error::Io`] naming its step (the `STEP_*` constants, which tests match on). Pointer fields
+//! [`pm4rt_core::Error::Io`] naming its step (the `STEP_*` constants, which tests match on). Pointer fields
 //! of an argument point into `user` slices passed alongside (see [`pm4rt_core::driver`]).
 
 use pm4rt_core::abi::drm::{
@@ -16,8 +16,8 @@ use pm4rt_core::abi::ioctl::{arg_for, slice_bytes};
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::Result;
 
-use crate::drm::dev::{store, Dev};
-pub use crate::drm::dev::{
+use crate::drm::ioctls::{store, Dev};
+pub use crate::drm::ioctls::{
     STEP_BO_ACCESS, STEP_CLOSE, STEP_GEM_CLOSE, STEP_GEM_CREATE, STEP_GEM_MMAP, STEP_INFO_DEV,
     STEP_INFO_HW_IP, STEP_MMAP, STEP_OPEN, STEP_VA_MAP, STEP_VA_UNMAP,
 };

@@ -1,8 +1,11 @@
 //! A device descriptor whose ioctls are counted: the syscall wrapper under every tier's typed
-//! ioctl functions (`drm::dev::Dev` for the render node, `kfd::dev::Kfd` for `/dev/kfd`).
+//! ioctl functions (`drm::ioctls::Dev` for the render node, `kfd::ioctls::Kfd` for
+//! `/dev/kfd`).
 //!
 //! Every call counts (success or failure) toward [`pm4rt_core::Counters::ioctls`] and a failing
-//! errno becomes [`Error::Io`] naming the step.
+//! errno becomes [`Error::Io`] naming the step. The descriptor is closed when the
+//! [`CountedFd`] is dropped (a close error is ignored: nothing is left to release), so it is
+//! the first thing a tier's `Resources` acquires and the last it releases.
 
 use std::sync::Arc;
 
@@ -50,6 +53,12 @@ impl CountedFd {
     ) -> Result<()> {
         self.ioctls += 1;
         self.driver.ioctl(self.fd, request, arg, user).map_err(|e| Error::io(step, e.0))
+    }
+}
+
+impl Drop for CountedFd {
+    fn drop(&mut self) {
+        let _ = self.driver.close(self.fd);
     }
 }
 

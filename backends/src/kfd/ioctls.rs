@@ -21,7 +21,7 @@ use pm4rt_core::abi::kfd::{
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::{Driver, Errno, Error, Fd, Result};
 
-use crate::counted::{decode, CountedFd};
+use crate::common::counted_fd::{decode, CountedFd};
 
 /// Step name: opening `/dev/kfd`.
 pub const STEP_OPEN_KFD: &str = "open /dev/kfd";
@@ -76,11 +76,6 @@ impl Kfd {
     /// Ioctls issued so far.
     pub(crate) fn ioctls(&self) -> u64 {
         self.io.ioctls()
-    }
-
-    /// The `/dev/kfd` descriptor.
-    pub(crate) fn fd(&self) -> Fd {
-        self.io.fd()
     }
 
     fn call(

@@ -44,7 +44,7 @@ pub(crate) fn write(
     m.write(at, data).map_err(|e| Error::io(step, e.0))
 }
 
-/// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as [`write`].
+/// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as [`write()`].
 pub(crate) fn read(
     bo: BoHandle,
     cpu: Option<&dyn Mapping>,
@@ -60,41 +60,12 @@ pub(crate) fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pm4rt_core::Errno;
-    use std::sync::Mutex;
-
-    #[derive(Debug)]
-    struct Mem(Mutex<Vec<u8>>);
-
-    impl Mapping for Mem {
-        fn addr(&self) -> u64 {
-            0
-        }
-        fn len(&self) -> usize {
-            self.0.lock().map_or(0, |v| v.len())
-        }
-        fn read(&self, offset: usize, out: &mut [u8]) -> std::result::Result<(), Errno> {
-            let v = self.0.lock().map_err(|_| Errno::EIO)?;
-            out.copy_from_slice(v.get(offset..offset + out.len()).ok_or(Errno::EFAULT)?);
-            Ok(())
-        }
-        fn write(&self, offset: usize, data: &[u8]) -> std::result::Result<(), Errno> {
-            let mut v = self.0.lock().map_err(|_| Errno::EIO)?;
-            v.get_mut(offset..offset + data.len()).ok_or(Errno::EFAULT)?.copy_from_slice(data);
-            Ok(())
-        }
-        fn load_u64(&self, _: usize) -> std::result::Result<u64, Errno> {
-            Err(Errno::EFAULT)
-        }
-        fn store_u64(&self, _: usize, _: u64) -> std::result::Result<(), Errno> {
-            Err(Errno::EFAULT)
-        }
-    }
+    use crate::common::host_memory::HostMemory;
 
     #[test]
     fn bounds_access_and_errors() {
         let bo = BoHandle(3);
-        let m = Mem(Mutex::new(vec![0; 16]));
+        let m = HostMemory::new(16);
         write(bo, Some(&m), 16, 12, &[1, 2, 3, 4], "s").unwrap();
         let mut out = [0u8; 2];
         read(bo, Some(&m), 16, 13, &mut out, "s").unwrap();

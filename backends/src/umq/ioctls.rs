@@ -9,8 +9,8 @@ use pm4rt_core::abi::ioctl::arg_for;
 use pm4rt_core::driver::user_ptr;
 use pm4rt_core::Result;
 
-use crate::drm::dev::Dev;
-pub use crate::drm::dev::{
+use crate::drm::ioctls::Dev;
+pub use crate::drm::ioctls::{
     STEP_BO_ACCESS, STEP_CLOSE, STEP_GEM_CLOSE, STEP_GEM_CREATE, STEP_GEM_MMAP, STEP_INFO_DEV,
     STEP_INFO_HW_IP, STEP_MMAP, STEP_OPEN, STEP_VA_MAP, STEP_VA_UNMAP,
 };
