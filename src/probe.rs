@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pm4rt_core::{Submitter, Tier};
+use pm4rt_sim::isa::ExecMode;
 
 use crate::smoke;
 
@@ -41,6 +42,33 @@ impl Rejection {
     }
 }
 
+/// What executes a candidate's dispatches: the row label `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// A real GPU runs the kernels' machine code.
+    Gpu,
+    /// The simulator's engine (the simulator tier, or the emulated kernel device's GPU) runs
+    /// pm4rt's kernels: natively in Rust, or their machine code on the ISA interpreter.
+    Simulated(ExecMode),
+}
+
+impl Executor {
+    /// `"gpu"`, `"native"` or `"isa"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Gpu => "gpu",
+            Executor::Simulated(ExecMode::Native) => "native",
+            Executor::Simulated(ExecMode::Isa) => "isa",
+        }
+    }
+
+    /// The executor of a simulated GPU set to `mode` (`None`: what `PM4RT_SIM_EXEC` selects at
+    /// each dispatch; an invalid value there fails every dispatch, and is labelled native).
+    pub fn simulated(mode: Option<ExecMode>) -> Executor {
+        Executor::Simulated(mode.unwrap_or_else(|| ExecMode::from_env().unwrap_or_default()))
+    }
+}
+
 /// A function that opens a submitter (see [`Candidate::open`]).
 pub type Opener = Arc<dyn Fn() -> Result<Box<dyn Submitter>, Rejection> + Send + Sync>;
 
@@ -54,6 +82,8 @@ pub struct Candidate {
     pub device: String,
     /// True when the device is the emulated kernel device rather than hardware.
     pub emulated: bool,
+    /// What runs the dispatches (a GPU, or the simulator natively or on machine code).
+    pub executor: Executor,
     /// Opens the submitter, or says why it cannot. Callable again: a session that demotes to
     /// this tier at run time opens it then.
     pub open: Opener,

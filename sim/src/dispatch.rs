@@ -205,6 +205,21 @@ impl KernelRegistry {
         cell.get_or_init(|| KernelRegistry::new(gfx).map(Arc::new)).clone()
     }
 
+    /// The [shared](KernelRegistry::shared) registry for `gfx`, running its kernels with
+    /// `mode` (`None`: `PM4RT_SIM_EXEC` at each dispatch). The decoded programs stay shared.
+    ///
+    /// Errors: as [`KernelRegistry::new`].
+    pub fn shared_with_mode(
+        gfx: GfxTarget,
+        mode: Option<ExecMode>,
+    ) -> std::result::Result<Arc<KernelRegistry>, RegistryError> {
+        let shared = Self::shared(gfx)?;
+        Ok(match mode {
+            None => shared,
+            Some(mode) => Arc::new((*shared).clone().with_exec_mode(mode)),
+        })
+    }
+
     /// The target the kernels were compiled for.
     pub fn gfx(&self) -> GfxTarget {
         self.gfx

@@ -41,7 +41,10 @@ struct Call<'a> {
 
 impl Rig {
     fn new(gfx: GfxTarget) -> Rig {
-        let cfg = SimConfig { engine: EngineConfig { gfx, ..EngineConfig::default() } };
+        let cfg = SimConfig {
+            engine: EngineConfig { gfx, ..EngineConfig::default() },
+            ..SimConfig::default()
+        };
         let mut sim = SimSubmitter::with_config(cfg).unwrap();
         let target = match gfx {
             GfxTarget::Gfx1100 => pm4rt_kernels::Target::Gfx1100,

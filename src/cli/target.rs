@@ -2,6 +2,7 @@
 
 use pm4rt::runtime::{self, candidates, parse_tier, presets, Machine, Policy, Selection};
 use pm4rt::Tier;
+use pm4rt_sim::isa::ExecMode;
 
 /// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,10 +21,19 @@ pub struct TargetArgs {
     /// Never fall back to the simulator.
     #[arg(long)]
     pub exclude_sim: bool,
+    /// What runs pm4rt's kernels on the simulator tier and on the emulated device's GPU:
+    /// `native` (the Rust implementations) or `isa` (their machine code on the ISA
+    /// interpreter).
+    #[arg(long, env = "PM4RT_SIM_EXEC", value_name = "EXECUTOR", value_parser = parse_exec_arg)]
+    pub sim_exec: Option<ExecMode>,
 }
 
 fn parse_tier_arg(s: &str) -> Result<Tier, String> {
     parse_tier(s).map_err(|e| e.to_string())
+}
+
+fn parse_exec_arg(s: &str) -> Result<ExecMode, String> {
+    ExecMode::parse(s).map_err(|e| e.to_string())
 }
 
 impl TargetArgs {
@@ -42,14 +52,24 @@ impl TargetArgs {
 
     /// The machine and policy these options describe.
     pub fn machine_and_policy(&self) -> pm4rt::Result<(Machine, Policy)> {
+        self.machine_and_policy_emulating(None)
+    }
+
+    /// As [`TargetArgs::machine_and_policy`], with the emulated device's GPU running pm4rt's
+    /// kernels with `emulated_default` unless `--sim-exec` (or `PM4RT_SIM_EXEC`) says otherwise.
+    pub fn machine_and_policy_emulating(
+        &self,
+        emulated_default: Option<ExecMode>,
+    ) -> pm4rt::Result<(Machine, Policy)> {
         let machine = match &self.emulate {
-            Some(name) => Machine::emulated(name)?,
+            Some(name) => Machine::emulated_executing(name, self.sim_exec.or(emulated_default))?,
             None => Machine::Host,
         };
         let policy = Policy {
             force: self.tier,
             exclude_sim: self.exclude_sim,
             render_node: self.render_node.clone(),
+            sim_exec: self.sim_exec,
             ..Policy::default()
         };
         Ok((machine, policy))

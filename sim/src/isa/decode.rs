@@ -138,8 +138,13 @@ pub fn decode_all(target: Target, code: &[u8]) -> Result<Vec<Inst>, DecodeError>
 }
 
 /// Decode the instruction at the start of `dw` (at byte `offset`).
+///
+/// Errors: [`DecodeError::Truncated`] when `dw` is empty or ends inside the instruction;
+/// [`DecodeError::Unknown`] for an encoding the target does not have.
 pub fn decode_one(target: Target, dw: &[u32], offset: usize) -> Result<Inst, DecodeError> {
-    let w0 = dw[0];
+    let Some(&w0) = dw.first() else {
+        return Err(DecodeError::Truncated { offset, need: 4, have: 0 });
+    };
     let unknown =
         || DecodeError::Unknown { target, offset, dwords: dw.iter().take(3).copied().collect() };
     let (family, table, code, base_len) = classify(target, w0).ok_or_else(unknown)?;
