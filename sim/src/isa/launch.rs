@@ -20,18 +20,25 @@ use pm4rt_core::{Error, Result};
 /// Instructions one workgroup may execute before the dispatch is stopped as hung.
 pub const WORKGROUP_STEP_LIMIT: u64 = 1 << 32;
 
-/// Which executor runs pm4rt's own kernels (`PM4RT_SIM_EXEC`).
+/// Which executor runs a dispatch (`PM4RT_SIM_EXEC`). Code that is not one of pm4rt's own
+/// kernels always runs on the ISA interpreter; the mode chooses for pm4rt's kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ExecMode {
-    /// The Rust re-implementations (`crate::kernels`): fast (default).
+    /// pm4rt's kernels on their Rust re-implementations (`crate::kernels`): fast (default).
     #[default]
     Native,
-    /// The ISA interpreter on the kernels' machine code.
+    /// Every kernel on the ISA interpreter.
     Isa,
+    /// pm4rt's kernels on both executors, from the same inputs; the dispatch fails naming the
+    /// kernel and the first differing element when they disagree beyond the kernel's bound.
+    Both,
 }
 
 impl ExecMode {
-    /// The mode named by `PM4RT_SIM_EXEC` (`native` or `isa`; unset = native).
+    /// The names [`ExecMode::parse`] accepts, in declaration order.
+    pub const NAMES: [&'static str; 3] = ["native", "isa", "both"];
+
+    /// The mode named by `PM4RT_SIM_EXEC` (`native`, `isa` or `both`; unset = native).
     ///
     /// Errors: [`Error::InvalidArgument`] naming any other value.
     pub fn from_env() -> Result<ExecMode> {
@@ -48,9 +55,19 @@ impl ExecMode {
         match name {
             "native" => Ok(ExecMode::Native),
             "isa" => Ok(ExecMode::Isa),
+            "both" => Ok(ExecMode::Both),
             other => Err(Error::InvalidArgument(format!(
-                "PM4RT_SIM_EXEC={other:?}: expected \"native\" or \"isa\""
+                "PM4RT_SIM_EXEC={other:?}: expected \"native\", \"isa\" or \"both\""
             ))),
+        }
+    }
+
+    /// The name [`ExecMode::parse`] takes for this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecMode::Native => "native",
+            ExecMode::Isa => "isa",
+            ExecMode::Both => "both",
         }
     }
 }

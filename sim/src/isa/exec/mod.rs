@@ -59,6 +59,14 @@ pub enum ExecError {
         /// VA it jumps to.
         target: u64,
     },
+    /// The wave reached bytes that do not decode as an instruction of the target.
+    #[error("the bytes at VA {va:#x} do not decode: {reason}")]
+    Undecodable {
+        /// VA of the bytes.
+        va: u64,
+        /// The decoder's error (raw dwords and offset).
+        reason: String,
+    },
     /// The wave ran off the end of the code without `s_endpgm`.
     #[error("the wave ran past the end of the kernel's code at VA {va:#x}")]
     RanOffEnd {
@@ -132,7 +140,10 @@ fn step_wave(
     *budget -= 1;
     let Some(inst) = program.insts().get(wave.pc) else {
         let end = program.insts().last().map_or(0, |i| i.offset + i.size());
-        return Err(ExecError::RanOffEnd { va: code_va + end as u64 });
+        return Err(match program.tail() {
+            Some(e) => ExecError::Undecodable { va: code_va + end as u64, reason: e.to_string() },
+            None => ExecError::RanOffEnd { va: code_va + end as u64 },
+        });
     };
     let mut cx = Step {
         program,
