@@ -31,7 +31,8 @@
 //!    does (the caller zeroes it first).
 //!
 //! The executor of pm4rt's kernels is the [`ExecMode`] given to
-//! [`KernelRegistry::with_exec_mode`], else `PM4RT_SIM_EXEC` read at each dispatch: `native`
+//! [`KernelRegistry::with_exec_mode`], else [`ExecMode::current`] (the process's
+//! `--sim-exec`, else `PM4RT_SIM_EXEC`) read at each dispatch: `native`
 //! (default) runs step 5; `isa` runs the kernel's machine code on the ISA interpreter
 //! ([`crate::isa::run_dispatch`]) instead; `both` runs the two from the same inputs (the
 //! output bytes are saved and restored between them), keeps the native outputs, and fails the
@@ -292,7 +293,7 @@ impl DispatchHook for KernelRegistry {
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {
         let mode = match self.mode {
             Some(m) => m,
-            None => ExecMode::from_env()?,
+            None => ExecMode::current()?,
         };
         let Some(k) = self.find(ctx.memory, ctx.pgm_va())? else {
             return self.run_unknown(ctx);

@@ -2,8 +2,9 @@
 
 use pm4rt::runtime::{self, candidates, parse_tier, presets, Machine, Policy, Selection};
 use pm4rt::Tier;
+use pm4rt_sim::isa::ExecMode;
 
-/// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`.
+/// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`, `--sim-exec`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
     /// Tier to run on (umq, kfd, cs, sim); default: the first usable in that order.
@@ -20,6 +21,16 @@ pub struct TargetArgs {
     /// Never fall back to the simulator.
     #[arg(long)]
     pub exclude_sim: bool,
+    /// How the simulator runs kernels: native (pm4rt's kernels in Rust, other code on the ISA
+    /// interpreter), isa (everything interpreted) or both (pm4rt's kernels both ways,
+    /// compared); default: PM4RT_SIM_EXEC, else native.
+    #[arg(long, value_parser = parse_sim_exec, value_name = "MODE")]
+    pub sim_exec: Option<ExecMode>,
+}
+
+/// Parse `--sim-exec`.
+pub fn parse_sim_exec(s: &str) -> Result<ExecMode, String> {
+    ExecMode::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_tier_arg(s: &str) -> Result<Tier, String> {
@@ -40,8 +51,12 @@ impl TargetArgs {
         true
     }
 
-    /// The machine and policy these options describe.
+    /// The machine and policy these options describe (and `--sim-exec` made the simulator's
+    /// mode for this process).
     pub fn machine_and_policy(&self) -> pm4rt::Result<(Machine, Policy)> {
+        if self.sim_exec.is_some() {
+            ExecMode::set_process_mode(self.sim_exec);
+        }
         let machine = match &self.emulate {
             Some(name) => Machine::emulated(name)?,
             None => Machine::Host,

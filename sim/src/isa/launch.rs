@@ -16,9 +16,13 @@ use crate::engine::DispatchContext;
 use pm4rt_core::code_object::LDS_GRANULE_BYTES;
 use pm4rt_core::pm4::regs;
 use pm4rt_core::{Error, Result};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Instructions one workgroup may execute before the dispatch is stopped as hung.
 pub const WORKGROUP_STEP_LIMIT: u64 = 1 << 32;
+
+/// [`ExecMode::set_process_mode`]'s choice: 0 none, 1 native, 2 isa, 3 both.
+static PROCESS_MODE: AtomicU8 = AtomicU8::new(0);
 
 /// Which executor runs a dispatch (`PM4RT_SIM_EXEC`). Code that is not one of pm4rt's own
 /// kernels always runs on the ISA interpreter; the mode chooses for pm4rt's kernels.
@@ -37,6 +41,31 @@ pub enum ExecMode {
 impl ExecMode {
     /// The names [`ExecMode::parse`] accepts, in declaration order.
     pub const NAMES: [&'static str; 3] = ["native", "isa", "both"];
+
+    /// The mode of this process: the one given to [`ExecMode::set_process_mode`] (a command
+    /// line's `--sim-exec`), else [`ExecMode::from_env`].
+    ///
+    /// Errors: as [`ExecMode::from_env`].
+    pub fn current() -> Result<ExecMode> {
+        match PROCESS_MODE.load(Ordering::Relaxed) {
+            1 => Ok(ExecMode::Native),
+            2 => Ok(ExecMode::Isa),
+            3 => Ok(ExecMode::Both),
+            _ => ExecMode::from_env(),
+        }
+    }
+
+    /// Make `mode` the mode of every registry of this process that was not given one with
+    /// `KernelRegistry::with_exec_mode`, over `PM4RT_SIM_EXEC` (`None`: the variable again).
+    pub fn set_process_mode(mode: Option<ExecMode>) {
+        let v = match mode {
+            None => 0,
+            Some(ExecMode::Native) => 1,
+            Some(ExecMode::Isa) => 2,
+            Some(ExecMode::Both) => 3,
+        };
+        PROCESS_MODE.store(v, Ordering::Relaxed);
+    }
 
     /// The mode named by `PM4RT_SIM_EXEC` (`native`, `isa` or `both`; unset = native).
     ///
