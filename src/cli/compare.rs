@@ -73,6 +73,7 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let doc = serde_json::json!({
             "workload": w.label,
             "iters": a.iters,
+            "sim_exec": pm4rt_sim::isa::ExecMode::current()?.name(),
             "machine": a.target.emulate.as_deref().map_or("host".to_string(), |p| format!("emulated:{p}")),
             "ok": failures.is_empty(),
             "failures": failures,
