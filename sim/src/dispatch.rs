@@ -48,10 +48,14 @@
 //! either is [`Error::Dispatch`] naming the kernel and the argument (a matrix whose size
 //! overflows the address space, a misaligned 64-bit atomic).
 //!
+//! Every dispatch the ISA interpreter runs is counted ([`ExecStats`]: instructions per family,
+//! active lanes, vector memory traffic): [`KernelRegistry::last_stats`] and
+//! [`KernelRegistry::total_stats`].
+//!
 //! The registry also reports each dispatch's [`Footprint`] (the ranges it reads and writes,
 //! from the same arguments), which the engine's strict ordering uses to model stale caches.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pm4rt_core::code_object::{
     CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel, KernelDescriptor,
@@ -62,7 +66,7 @@ use pm4rt_core::{Error, GfxTarget, Result};
 use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
 
 use crate::engine::{DispatchContext, DispatchHook, Footprint};
-use crate::isa::{self, ExecMode, ProgramCache, Target as IsaTarget};
+use crate::isa::{self, ExecMode, ExecStats, ProgramCache, Target as IsaTarget};
 use crate::kernels::{self, WeightType};
 
 mod agree;
@@ -147,6 +151,24 @@ pub struct KernelRegistry {
     programs: Arc<ProgramCache>,
     /// Applied to the native outputs in [`ExecMode::Both`] before they are compared.
     perturb_native: Option<fn(KernelId, &mut [u8])>,
+    /// What the interpreter executed, shared by clones.
+    stats: Arc<Mutex<StatsLog>>,
+}
+
+/// The interpreter's counters: the last dispatch's and the sum since the last reset.
+#[derive(Debug, Default)]
+struct StatsLog {
+    last: Option<DispatchStats>,
+    total: ExecStats,
+}
+
+/// What the ISA interpreter executed for one dispatch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// The kernel's name, or `unknown code at <VA>` for code that is none of pm4rt's kernels.
+    pub kernel: String,
+    /// The counters.
+    pub stats: ExecStats,
 }
 
 impl KernelRegistry {
@@ -180,6 +202,7 @@ impl KernelRegistry {
             mode: None,
             programs: Arc::new(ProgramCache::new()),
             perturb_native: None,
+            stats: Arc::default(),
         })
     }
 
@@ -204,7 +227,36 @@ impl KernelRegistry {
             pgm_va: ctx.pgm_va(),
             reason: format!("{} (ISA interpreter): {e}", k.id),
         })?;
-        isa::run_dispatch(ctx, target, &program, k.id.name())
+        let stats = isa::run_dispatch(ctx, target, &program, k.id.name())?;
+        self.record(k.id.name(), stats);
+        Ok(())
+    }
+
+    /// The counters of the last dispatch the ISA interpreter ran for this registry (or a
+    /// clone), if any since the last [`KernelRegistry::reset_stats`].
+    pub fn last_stats(&self) -> Option<DispatchStats> {
+        self.stats_log().last.clone()
+    }
+
+    /// The counters of every dispatch the ISA interpreter ran since the last reset.
+    pub fn total_stats(&self) -> ExecStats {
+        self.stats_log().total.clone()
+    }
+
+    /// Forget the counters.
+    pub fn reset_stats(&self) {
+        *self.stats_log() = StatsLog::default();
+    }
+
+    fn record(&self, kernel: &str, stats: ExecStats) {
+        let mut log = self.stats_log();
+        log.total.merge(&stats);
+        log.last = Some(DispatchStats { kernel: kernel.to_string(), stats });
+    }
+
+    fn stats_log(&self) -> std::sync::MutexGuard<'_, StatsLog> {
+        // Poisoned only if a thread panicked while adding counters: they are still usable.
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A registry for `gfx` built once per process and shared (what [`crate::SimSubmitter`]
@@ -400,7 +452,10 @@ impl KernelRegistry {
         if ctx.dim.contains(&0) {
             return Ok(());
         }
-        isa::run_dispatch(ctx, self.isa_target(), &program, &format!("unknown code at {pgm_va:#x}"))
+        let name = format!("unknown code at {pgm_va:#x}");
+        let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name)?;
+        self.record(&name, stats);
+        Ok(())
     }
 
     fn isa_target(&self) -> IsaTarget {

@@ -356,3 +356,33 @@ fn exec_mode_names_include_both() {
     let err = ExecMode::parse("fast").unwrap_err();
     assert!(err.to_string().contains("\"both\""), "{err}");
 }
+
+#[test]
+fn isa_dispatches_are_counted_per_family_and_memory_kind() {
+    for gfx in TARGETS {
+        let registry = KernelRegistry::new(gfx).unwrap().with_exec_mode(ExecMode::Isa);
+        let mut rig = Rig::new(gfx, registry.clone());
+        let src: Vec<f32> = (0..300).map(|i| i as f32).collect();
+        rig.put_f32(0, &src);
+        let args = [("src", a(0)), ("dst", a(0x2000)), ("n", 300)];
+        rig.run(&[(KernelId::CopyU32, &args, 2)]).unwrap();
+        let last = registry.last_stats().expect("the interpreter ran");
+        assert_eq!(last.kernel, "copy_u32");
+        let s = &last.stats;
+        // 2 workgroups of 256 lanes = 16 waves. copy_u32 (llvm-objdump-19 of both code
+        // objects) does one global_load_b32 and one global_store_b32 per wave with an item
+        // below n after its v_cmpx; waves 0..9 have some (9 full, the 10th 12 lanes: 300 =
+        // 9 * 32 + 12), the other 6 branch over them (s_cbranch_execz).
+        assert_eq!((s.workgroups, s.waves), (2, 16), "{gfx}");
+        assert_eq!((s.global.loads, s.global.stores), (10, 10), "{gfx}");
+        assert_eq!((s.global.load_bytes, s.global.store_bytes), (1200, 1200), "{gfx}");
+        assert_eq!(s.of(pm4rt_sim::isa::Family::Global), 20, "{gfx}");
+        assert_eq!(s.lds, Default::default(), "{gfx}: copy_u32 uses no LDS");
+        assert!(s.of(pm4rt_sim::isa::Family::Sopp) >= 16, "{gfx}: every wave ends");
+        let f = s.active_lane_fraction();
+        assert!(f > 0.0 && f < 1.0, "{gfx}: partial waves lower the fraction: {f}");
+        assert_eq!(registry.total_stats(), last.stats, "{gfx}: one dispatch so far");
+        registry.reset_stats();
+        assert_eq!(registry.last_stats(), None);
+    }
+}

@@ -82,6 +82,65 @@ pub enum Family {
     Mubuf,
 }
 
+impl Family {
+    /// Every family, in declaration order ([`Family::index`]).
+    pub const ALL: [Family; 17] = [
+        Family::Sop1,
+        Family::Sop2,
+        Family::Sopk,
+        Family::Sopc,
+        Family::Sopp,
+        Family::Smem,
+        Family::Vop1,
+        Family::Vop2,
+        Family::Vopc,
+        Family::Vop3,
+        Family::Vop3p,
+        Family::Vopd,
+        Family::Ds,
+        Family::Flat,
+        Family::Scratch,
+        Family::Global,
+        Family::Mubuf,
+    ];
+
+    /// Position in [`Family::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Lower-case name of the encoding (`sop1`, `vop3p`, `global`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Sop1 => "sop1",
+            Family::Sop2 => "sop2",
+            Family::Sopk => "sopk",
+            Family::Sopc => "sopc",
+            Family::Sopp => "sopp",
+            Family::Smem => "smem",
+            Family::Vop1 => "vop1",
+            Family::Vop2 => "vop2",
+            Family::Vopc => "vopc",
+            Family::Vop3 => "vop3",
+            Family::Vop3p => "vop3p",
+            Family::Vopd => "vopd",
+            Family::Ds => "ds",
+            Family::Flat => "flat",
+            Family::Scratch => "scratch",
+            Family::Global => "global",
+            Family::Mubuf => "mubuf",
+        }
+    }
+
+    /// True for the families that run per lane under EXEC.
+    pub fn is_vector(self) -> bool {
+        !matches!(
+            self,
+            Family::Sop1 | Family::Sop2 | Family::Sopk | Family::Sopc | Family::Sopp | Family::Smem
+        ) && self != Family::Mubuf
+    }
+}
+
 /// One decoded instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inst {

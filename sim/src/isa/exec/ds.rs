@@ -43,6 +43,14 @@ impl Step<'_> {
             "ds_load_b128" => (false, 4),
             _ => return Err(self.unimplemented()),
         };
+        let moved = u64::from(exec.count_ones()) * dwords as u64 * 4;
+        if store {
+            self.stats.lds.stores += 1;
+            self.stats.lds.store_bytes += moved;
+        } else {
+            self.stats.lds.loads += 1;
+            self.stats.lds.load_bytes += moved;
+        }
         for lane in 0..LANES {
             if exec >> lane & 1 == 0 {
                 continue;

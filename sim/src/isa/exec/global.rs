@@ -3,6 +3,10 @@
 use super::{sign_extend, Result, Step, VSrc};
 use crate::isa::wave::{Wave, LANES, NULL};
 use crate::isa::Target;
+use std::sync::Mutex;
+
+/// Serialises the global atomics of every wave on every thread.
+static ATOMIC_RMW: Mutex<()> = Mutex::new(());
 
 impl Step<'_> {
     /// A global address: the 64-bit VGPR pair `vaddr` when `saddr` is off (null), else the
@@ -42,6 +46,10 @@ impl Step<'_> {
         }
         if name == "global_atomic_max_u64" {
             let exec = w.exec();
+            self.stats.global.atomics += 1;
+            // Workgroups run on several threads: each read-modify-write is one critical
+            // section, as the GPU's atomic is one indivisible operation at the memory.
+            let _atomic = ATOMIC_RMW.lock().unwrap_or_else(|e| e.into_inner());
             for lane in 0..LANES {
                 if exec >> lane & 1 == 0 {
                     continue;
@@ -64,6 +72,14 @@ impl Step<'_> {
             _ => return Err(self.unimplemented()),
         };
         let exec = w.exec();
+        let moved = u64::from(exec.count_ones()) * bytes as u64;
+        if load {
+            self.stats.global.loads += 1;
+            self.stats.global.load_bytes += moved;
+        } else {
+            self.stats.global.stores += 1;
+            self.stats.global.store_bytes += moved;
+        }
         for lane in 0..LANES {
             if exec >> lane & 1 == 0 {
                 continue;

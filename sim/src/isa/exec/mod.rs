@@ -36,6 +36,7 @@ mod vopd;
 
 use super::decode::{Family, Inst};
 use super::program::Program;
+use super::stats::ExecStats;
 use super::wave::Wave;
 use crate::memory::GpuMemory;
 use thiserror::Error;
@@ -114,8 +115,9 @@ pub fn run_wave(
     code_va: u64,
     budget: &mut u64,
 ) -> Result<Stop> {
+    let mut stats = ExecStats::default();
     loop {
-        if let Some(stop) = step_wave(program, wave, mem, lds, code_va, budget)? {
+        if let Some(stop) = step_wave(program, wave, mem, lds, code_va, budget, &mut stats)? {
             return Ok(stop);
         }
     }
@@ -130,6 +132,7 @@ fn step_wave(
     lds: &mut [u8],
     code_va: u64,
     budget: &mut u64,
+    stats: &mut ExecStats,
 ) -> Result<Option<Stop>> {
     if wave.ended {
         return Ok(Some(Stop::Ended));
@@ -145,11 +148,13 @@ fn step_wave(
             None => ExecError::RanOffEnd { va: code_va + end as u64 },
         });
     };
+    stats.issue(inst.family, wave.exec());
     let mut cx = Step {
         program,
         inst,
         mem,
         lds,
+        stats,
         va: code_va + inst.offset as u64,
         next: wave.pc + 1,
         barrier: false,
@@ -180,6 +185,22 @@ pub fn run_workgroup(
     code_va: u64,
     max_steps: u64,
 ) -> Result<()> {
+    run_workgroup_counted(program, waves, mem, lds, code_va, max_steps, &mut ExecStats::default())
+}
+
+/// [`run_workgroup`], adding what ran to `stats` ([`ExecStats`]; the waves and the workgroup
+/// included).
+pub fn run_workgroup_counted(
+    program: &Program,
+    waves: &mut [Wave],
+    mem: &GpuMemory,
+    lds: &mut [u8],
+    code_va: u64,
+    max_steps: u64,
+    stats: &mut ExecStats,
+) -> Result<()> {
+    stats.workgroups += 1;
+    stats.waves += waves.len() as u64;
     let mut budget = max_steps;
     let mut waiting = vec![false; waves.len()];
     loop {
@@ -189,11 +210,12 @@ pub fn run_workgroup(
                 continue;
             }
             running += 1;
-            let stop =
-                step_wave(program, w, mem, lds, code_va, &mut budget).map_err(|e| match e {
+            let stop = step_wave(program, w, mem, lds, code_va, &mut budget, stats).map_err(
+                |e| match e {
                     ExecError::StepLimit(_) => ExecError::StepLimit(max_steps),
                     e => e,
-                })?;
+                },
+            )?;
             if stop == Some(Stop::Barrier) {
                 *wait = true;
             }
@@ -213,6 +235,7 @@ struct Step<'a> {
     inst: &'a Inst,
     mem: &'a GpuMemory,
     lds: &'a mut [u8],
+    stats: &'a mut ExecStats,
     va: u64,
     next: usize,
     barrier: bool,
