@@ -5,6 +5,9 @@ use crate::isa::wave::{Wave, LANES, NULL};
 use crate::isa::Target;
 use std::sync::Mutex;
 
+/// Widest byte span a load's lanes may cover to be read with one borrow.
+const LOAD_SPAN: u64 = 64 * 1024;
+
 /// Serialises the global atomics of every wave on every thread.
 static ATOMIC_RMW: Mutex<()> = Mutex::new(());
 
@@ -80,6 +83,9 @@ impl Step<'_> {
             self.stats.global.stores += 1;
             self.stats.global.store_bytes += moved;
         }
+        if load && self.load_in_one_range(w, [saddr, vaddr, vdst], offset, bytes)? {
+            return Ok(());
+        }
         for lane in 0..LANES {
             if exec >> lane & 1 == 0 {
                 continue;
@@ -116,5 +122,62 @@ impl Step<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A load whose active lanes' bytes all lie within [`LOAD_SPAN`] bytes of one mapping,
+    /// done with one borrow of that span (the same values as lane by lane); `false` (nothing
+    /// done) when the lanes are spread wider or the span is not mapped as a whole, for the
+    /// lane-by-lane path, which also finds the exact faulting lane.
+    fn load_in_one_range(
+        &self,
+        w: &mut Wave,
+        [saddr, vaddr, vdst]: [u32; 3],
+        offset: i32,
+        bytes: usize,
+    ) -> Result<bool> {
+        let exec = w.exec();
+        let mut addrs = [0u64; LANES];
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for (lane, a) in addrs.iter_mut().enumerate() {
+            if exec >> lane & 1 == 1 {
+                *a = self.flat_addr(w, saddr, vaddr, offset, lane);
+                lo = lo.min(*a);
+                hi = hi.max(a.saturating_add(bytes as u64));
+            }
+        }
+        if lo >= hi || hi - lo > LOAD_SPAN {
+            return Ok(false);
+        }
+        let mut values = [[0u32; 4]; LANES];
+        let loaded = self.mem.with_slice(lo, (hi - lo) as usize, |span| {
+            for (lane, a) in addrs.iter().enumerate() {
+                if exec >> lane & 1 == 1 {
+                    let at = (a - lo) as usize;
+                    let mut buf = [0u8; 16];
+                    buf[..bytes].copy_from_slice(&span[at..at + bytes]);
+                    for (i, v) in values[lane].iter_mut().enumerate() {
+                        *v = u32::from_le_bytes([
+                            buf[4 * i],
+                            buf[4 * i + 1],
+                            buf[4 * i + 2],
+                            buf[4 * i + 3],
+                        ]);
+                    }
+                }
+            }
+        });
+        if loaded.is_err() {
+            return Ok(false);
+        }
+        for i in 0..bytes.div_ceil(4) {
+            if let Some(reg) = w.vgpr.get_mut((vdst + i as u32) as usize) {
+                for (lane, v) in values.iter().enumerate() {
+                    if exec >> lane & 1 == 1 {
+                        reg[lane] = v[i];
+                    }
+                }
+            }
+        }
+        Ok(true)
     }
 }

@@ -87,6 +87,8 @@ impl Step<'_> {
             }
             _ => 0,
         };
+        let op = Op::of(name).ok_or_else(|| self.unimplemented())?;
+        let wide_dst = self.width('d') == 2;
         let mut carry_out = 0u32;
         for lane in 0..LANES {
             if exec >> lane & 1 == 0 {
@@ -96,37 +98,37 @@ impl Step<'_> {
             let y = m(1, Self::lane32(w, b, lane));
             let z = m(2, Self::lane32(w, c, lane));
             let cin = carry_in >> lane & 1;
-            let r: u64 = match name {
-                "v_mov_b32" => u64::from(x),
-                "v_not_b32" => u64::from(!x),
-                "v_or_b32" => u64::from(x | y),
-                "v_and_b32" => u64::from(x & y),
-                "v_xor_b32" => u64::from(x ^ y),
-                "v_add_nc_u32" => u64::from(x.wrapping_add(y)),
-                "v_lshlrev_b32" => u64::from(y << (x & 31)),
-                "v_lshrrev_b32" => u64::from(y >> (x & 31)),
-                "v_ashrrev_i32" => u64::from(((y as i32) >> (x & 31)) as u32),
-                "v_lshlrev_b64" => Self::lane64(w, b, lane) << (x & 63),
-                "v_cndmask_b32" => u64::from(if cin == 1 { y } else { x }),
-                "v_add_co_u32" | "v_add_co_ci_u32" => {
+            let r: u64 = match op {
+                Op::MovB32 => u64::from(x),
+                Op::NotB32 => u64::from(!x),
+                Op::OrB32 => u64::from(x | y),
+                Op::AndB32 => u64::from(x & y),
+                Op::XorB32 => u64::from(x ^ y),
+                Op::AddNcU32 => u64::from(x.wrapping_add(y)),
+                Op::LshlrevB32 => u64::from(y << (x & 31)),
+                Op::LshrrevB32 => u64::from(y >> (x & 31)),
+                Op::AshrrevI32 => u64::from(((y as i32) >> (x & 31)) as u32),
+                Op::LshlrevB64 => Self::lane64(w, b, lane) << (x & 63),
+                Op::CndmaskB32 => u64::from(if cin == 1 { y } else { x }),
+                Op::AddCoU32 | Op::AddCoCiU32 => {
                     let s = u64::from(x) + u64::from(y) + u64::from(cin);
                     carry_out |= ((s >> 32) as u32 & 1) << lane;
                     s & 0xffff_ffff
                 }
-                "v_add_f32" => u64::from(f(x, y, |p, q| p + q)),
-                "v_mul_f32" => u64::from(f(x, y, |p, q| p * q)),
-                "v_fmac_f32" => {
+                Op::AddF32 => u64::from(f(x, y, |p, q| p + q)),
+                Op::MulF32 => u64::from(f(x, y, |p, q| p * q)),
+                Op::FmacF32 => {
                     let acc = f32::from_bits(w.vgpr.get(dst as usize).map_or(0, |r| r[lane]));
                     u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), acc).to_bits())
                 }
-                "v_fma_f32" => u64::from(
+                Op::FmaF32 => u64::from(
                     f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
                 ),
                 // Correctly rounded: within the 1 ULP the ISA documents for V_RCP_F32 and
                 // V_SQRT_F32 (hardware results may differ from these in the last bit).
-                "v_rcp_f32" => u64::from((1.0 / f32::from_bits(x)).to_bits()),
-                "v_sqrt_f32" => u64::from(f32::from_bits(x).sqrt().to_bits()),
-                "v_div_scale_f32" => {
+                Op::RcpF32 => u64::from((1.0 / f32::from_bits(x)).to_bits()),
+                Op::SqrtF32 => u64::from(f32::from_bits(x).sqrt().to_bits()),
+                Op::DivScaleF32 => {
                     if !div_scale_is_identity(y, z) {
                         return Err(ExecError::Unimplemented {
                             mnemonic: "v_div_scale_f32 (operands outside the unscaled range)",
@@ -135,7 +137,7 @@ impl Step<'_> {
                     }
                     u64::from(x)
                 }
-                "v_div_fmas_f32" => {
+                Op::DivFmasF32 => {
                     if w.vcc() >> lane & 1 == 1 {
                         return Err(ExecError::Unimplemented {
                             mnemonic: "v_div_fmas_f32 (scaled, VCC set)",
@@ -146,23 +148,22 @@ impl Step<'_> {
                         f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
                     )
                 }
-                "v_div_fixup_f32" => u64::from(div_fixup(x, y, z)),
-                "v_cvt_f32_i32" => u64::from((x as i32 as f32).to_bits()),
-                "v_cvt_f32_u32" => u64::from((x as f32).to_bits()),
-                "v_lshrrev_b16" => u64::from((y & 0xffff) >> (x & 15)),
-                "v_mbcnt_lo_u32_b32" => u64::from((x & ((1u32 << lane) - 1)).count_ones() + y),
-                "v_mad_u64_u32" | "v_mad_co_u64_u32" => {
+                Op::DivFixupF32 => u64::from(div_fixup(x, y, z)),
+                Op::CvtF32I32 => u64::from((x as i32 as f32).to_bits()),
+                Op::CvtF32U32 => u64::from((x as f32).to_bits()),
+                Op::LshrrevB16 => u64::from((y & 0xffff) >> (x & 15)),
+                Op::MbcntLoU32B32 => u64::from((x & ((1u32 << lane) - 1)).count_ones() + y),
+                Op::MadU64U32 | Op::MadCoU64U32 => {
                     let z = Self::lane64(w, c, lane);
                     let p = u128::from(x) * u128::from(y) + u128::from(z);
                     carry_out |= u32::from(p >> 64 != 0) << lane;
                     p as u64
                 }
-                "v_bfe_u32" => u64::from(bfe_u32(x, y, z)),
-                "v_bfe_i32" => u64::from(bfe_i32(x, y, z)),
-                _ => return Err(self.unimplemented()),
+                Op::BfeU32 => u64::from(bfe_u32(x, y, z)),
+                Op::BfeI32 => u64::from(bfe_i32(x, y, z)),
             };
             Self::set_v(w, dst, lane, r as u32);
-            if self.width('d') == 2 {
+            if wide_dst {
                 Self::set_v(w, dst + 1, lane, (r >> 32) as u32);
             }
         }
@@ -178,6 +179,79 @@ impl Step<'_> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// The per-lane VALU operations, resolved from the mnemonic once per instruction.
+#[derive(Clone, Copy)]
+enum Op {
+    MovB32,
+    NotB32,
+    OrB32,
+    AndB32,
+    XorB32,
+    AddNcU32,
+    LshlrevB32,
+    LshrrevB32,
+    AshrrevI32,
+    LshlrevB64,
+    CndmaskB32,
+    AddCoU32,
+    AddCoCiU32,
+    AddF32,
+    MulF32,
+    FmacF32,
+    FmaF32,
+    RcpF32,
+    SqrtF32,
+    DivScaleF32,
+    DivFmasF32,
+    DivFixupF32,
+    CvtF32I32,
+    CvtF32U32,
+    LshrrevB16,
+    MbcntLoU32B32,
+    MadU64U32,
+    MadCoU64U32,
+    BfeU32,
+    BfeI32,
+}
+
+impl Op {
+    fn of(name: &str) -> Option<Op> {
+        Some(match name {
+            "v_mov_b32" => Op::MovB32,
+            "v_not_b32" => Op::NotB32,
+            "v_or_b32" => Op::OrB32,
+            "v_and_b32" => Op::AndB32,
+            "v_xor_b32" => Op::XorB32,
+            "v_add_nc_u32" => Op::AddNcU32,
+            "v_lshlrev_b32" => Op::LshlrevB32,
+            "v_lshrrev_b32" => Op::LshrrevB32,
+            "v_ashrrev_i32" => Op::AshrrevI32,
+            "v_lshlrev_b64" => Op::LshlrevB64,
+            "v_cndmask_b32" => Op::CndmaskB32,
+            "v_add_co_u32" => Op::AddCoU32,
+            "v_add_co_ci_u32" => Op::AddCoCiU32,
+            "v_add_f32" => Op::AddF32,
+            "v_mul_f32" => Op::MulF32,
+            "v_fmac_f32" => Op::FmacF32,
+            "v_fma_f32" => Op::FmaF32,
+            "v_rcp_f32" => Op::RcpF32,
+            "v_sqrt_f32" => Op::SqrtF32,
+            "v_div_scale_f32" => Op::DivScaleF32,
+            "v_div_fmas_f32" => Op::DivFmasF32,
+            "v_div_fixup_f32" => Op::DivFixupF32,
+            "v_cvt_f32_i32" => Op::CvtF32I32,
+            "v_cvt_f32_u32" => Op::CvtF32U32,
+            "v_lshrrev_b16" => Op::LshrrevB16,
+            "v_mbcnt_lo_u32_b32" => Op::MbcntLoU32B32,
+            "v_mad_u64_u32" => Op::MadU64U32,
+            "v_mad_co_u64_u32" => Op::MadCoU64U32,
+            "v_bfe_u32" => Op::BfeU32,
+            "v_bfe_i32" => Op::BfeI32,
+            _ => return None,
+        })
     }
 }
 

@@ -21,6 +21,8 @@ impl Step<'_> {
             let a = self.vsrc(w, s0, 1)?;
             let b = self.vsrc(w, s1, 1)?;
             let k = inst.literal.unwrap_or(0);
+            let op =
+                Dual::of(name).ok_or(ExecError::Unimplemented { mnemonic: name, va: self.va })?;
             for lane in 0..LANES {
                 if exec >> lane & 1 == 0 {
                     continue;
@@ -29,27 +31,24 @@ impl Step<'_> {
                 let y = Self::lane32(w, b, lane);
                 let d = w.vgpr.get(dst as usize).map_or(0, |r| r[lane]);
                 let (fx, fy) = (f32::from_bits(x), f32::from_bits(y));
-                out[h][lane] = match name {
-                    "v_dual_mov_b32" => x,
-                    "v_dual_cndmask_b32" => {
+                out[h][lane] = match op {
+                    Dual::MovB32 => x,
+                    Dual::CndmaskB32 => {
                         if vcc >> lane & 1 == 1 {
                             y
                         } else {
                             x
                         }
                     }
-                    "v_dual_and_b32" => x & y,
-                    "v_dual_add_nc_u32" => x.wrapping_add(y),
-                    "v_dual_lshlrev_b32" => y << (x & 31),
-                    "v_dual_add_f32" => f(x, y, |p, q| p + q),
-                    "v_dual_mul_f32" => f(x, y, |p, q| p * q),
-                    "v_dual_sub_f32" => f(x, y, |p, q| p - q),
-                    "v_dual_fmac_f32" => fx.mul_add(fy, f32::from_bits(d)).to_bits(),
-                    "v_dual_fmaak_f32" => fx.mul_add(fy, f32::from_bits(k)).to_bits(),
-                    "v_dual_fmamk_f32" => fx.mul_add(f32::from_bits(k), fy).to_bits(),
-                    _ => {
-                        return Err(ExecError::Unimplemented { mnemonic: name, va: self.va });
-                    }
+                    Dual::AndB32 => x & y,
+                    Dual::AddNcU32 => x.wrapping_add(y),
+                    Dual::LshlrevB32 => y << (x & 31),
+                    Dual::AddF32 => f(x, y, |p, q| p + q),
+                    Dual::MulF32 => f(x, y, |p, q| p * q),
+                    Dual::SubF32 => f(x, y, |p, q| p - q),
+                    Dual::FmacF32 => fx.mul_add(fy, f32::from_bits(d)).to_bits(),
+                    Dual::FmaakF32 => fx.mul_add(fy, f32::from_bits(k)).to_bits(),
+                    Dual::FmamkF32 => fx.mul_add(f32::from_bits(k), fy).to_bits(),
                 };
             }
         }
@@ -61,5 +60,40 @@ impl Step<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The VOPD operations, resolved from the mnemonic once per half.
+#[derive(Clone, Copy)]
+enum Dual {
+    MovB32,
+    CndmaskB32,
+    AndB32,
+    AddNcU32,
+    LshlrevB32,
+    AddF32,
+    MulF32,
+    SubF32,
+    FmacF32,
+    FmaakF32,
+    FmamkF32,
+}
+
+impl Dual {
+    fn of(name: &str) -> Option<Dual> {
+        Some(match name {
+            "v_dual_mov_b32" => Dual::MovB32,
+            "v_dual_cndmask_b32" => Dual::CndmaskB32,
+            "v_dual_and_b32" => Dual::AndB32,
+            "v_dual_add_nc_u32" => Dual::AddNcU32,
+            "v_dual_lshlrev_b32" => Dual::LshlrevB32,
+            "v_dual_add_f32" => Dual::AddF32,
+            "v_dual_mul_f32" => Dual::MulF32,
+            "v_dual_sub_f32" => Dual::SubF32,
+            "v_dual_fmac_f32" => Dual::FmacF32,
+            "v_dual_fmaak_f32" => Dual::FmaakF32,
+            "v_dual_fmamk_f32" => Dual::FmamkF32,
+            _ => return None,
+        })
     }
 }
