@@ -158,6 +158,9 @@ pub struct Inst {
     pub len: usize,
     /// The literal constant, if one follows the encoding.
     pub literal: Option<u32>,
+    /// Dwords of the destination and sources 0, 1, 2 (`d`, `a`, `b`, `c` of the opcode's
+    /// shape; 1 when absent), read from the shape once at decode.
+    pub widths: [u8; 4],
 }
 
 impl Inst {
@@ -208,7 +211,9 @@ pub fn decode_one(target: Target, dw: &[u32], offset: usize) -> Result<Inst, Dec
     let op = lookup(target, table, code).ok_or_else(unknown)?;
     let mut words = [0u32; 4];
     words[..base_len].copy_from_slice(&dw[..base_len]);
-    let mut inst = Inst { offset, family, op, op_y: None, words, len: base_len, literal: None };
+    let widths = ['d', 'a', 'b', 'c'].map(|role| shape_width(op.shape, role));
+    let mut inst =
+        Inst { offset, family, op, op_y: None, words, len: base_len, literal: None, widths };
     if family == Family::Vopd {
         let y = lookup(target, Table::VopdY, inst.bits(21, 17)).ok_or_else(unknown)?;
         inst.op_y = Some(y);
@@ -286,4 +291,9 @@ fn needs_literal(inst: &Inst) -> bool {
     src_fields.iter().enumerate().any(|(i, &(hi, lo))| used(i) && inst.bits(hi, lo) == LITERAL)
         || shape_has_l(inst.op)
         || inst.op_y.is_some_and(shape_has_l)
+}
+
+/// Dwords of operand `role` in an opcode shape (1 when absent).
+pub fn shape_width(shape: &str, role: char) -> u8 {
+    shape.split(' ').find(|t| t.starts_with(role)).and_then(|t| t[1..].parse().ok()).unwrap_or(1)
 }

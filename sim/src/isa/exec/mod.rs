@@ -271,13 +271,14 @@ impl Step<'_> {
 
     /// Dwords of operand `role` in the opcode's shape (1 when absent).
     fn width(&self, role: char) -> u32 {
-        self.inst
-            .op
-            .shape
-            .split(' ')
-            .find(|t| t.starts_with(role))
-            .and_then(|t| t[1..].parse().ok())
-            .unwrap_or(1)
+        let w = &self.inst.widths;
+        u32::from(match role {
+            'd' => w[0],
+            'a' => w[1],
+            'b' => w[2],
+            'c' => w[3],
+            other => super::decode::shape_width(self.inst.op.shape, other),
+        })
     }
 
     /// Value of a scalar source operand (9-bit operand number `v`), `width` dwords.
