@@ -2,7 +2,7 @@
 //! f32 vector ALU, carries, the division helpers and bitfield extracts.
 
 use super::vopc::CompareDst;
-use super::{f, ExecError, Result, Step};
+use super::{f, ExecError, Result, Step, VSrc};
 use crate::isa::decode::Family;
 use crate::isa::wave::{Wave, LANES, VCC_LO};
 
@@ -89,82 +89,127 @@ impl Step<'_> {
         };
         let op = Op::of(name).ok_or_else(|| self.unimplemented())?;
         let wide_dst = self.width('d') == 2;
-        let mut carry_out = 0u32;
-        for lane in 0..LANES {
-            if exec >> lane & 1 == 0 {
-                continue;
-            }
-            let x = m(0, Self::lane32(w, a, lane));
-            let y = m(1, Self::lane32(w, b, lane));
-            let z = m(2, Self::lane32(w, c, lane));
-            let cin = carry_in >> lane & 1;
-            let r: u64 = match op {
-                Op::MovB32 => u64::from(x),
-                Op::NotB32 => u64::from(!x),
-                Op::OrB32 => u64::from(x | y),
-                Op::AndB32 => u64::from(x & y),
-                Op::XorB32 => u64::from(x ^ y),
-                Op::AddNcU32 => u64::from(x.wrapping_add(y)),
-                Op::LshlrevB32 => u64::from(y << (x & 31)),
-                Op::LshrrevB32 => u64::from(y >> (x & 31)),
-                Op::AshrrevI32 => u64::from(((y as i32) >> (x & 31)) as u32),
-                Op::LshlrevB64 => Self::lane64(w, b, lane) << (x & 63),
-                Op::CndmaskB32 => u64::from(if cin == 1 { y } else { x }),
-                Op::AddCoU32 | Op::AddCoCiU32 => {
-                    let s = u64::from(x) + u64::from(y) + u64::from(cin);
-                    carry_out |= ((s >> 32) as u32 & 1) << lane;
-                    s & 0xffff_ffff
-                }
-                Op::AddF32 => u64::from(f(x, y, |p, q| p + q)),
-                Op::MulF32 => u64::from(f(x, y, |p, q| p * q)),
-                Op::FmacF32 => {
-                    let acc = f32::from_bits(w.vgpr.get(dst as usize).map_or(0, |r| r[lane]));
-                    u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), acc).to_bits())
-                }
-                Op::FmaF32 => u64::from(
-                    f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
-                ),
-                // Correctly rounded: within the 1 ULP the ISA documents for V_RCP_F32 and
-                // V_SQRT_F32 (hardware results may differ from these in the last bit).
-                Op::RcpF32 => u64::from((1.0 / f32::from_bits(x)).to_bits()),
-                Op::SqrtF32 => u64::from(f32::from_bits(x).sqrt().to_bits()),
-                Op::DivScaleF32 => {
-                    if !div_scale_is_identity(y, z) {
-                        return Err(ExecError::Unimplemented {
-                            mnemonic: "v_div_scale_f32 (operands outside the unscaled range)",
-                            va: self.va,
-                        });
-                    }
-                    u64::from(x)
-                }
-                Op::DivFmasF32 => {
-                    if w.vcc() >> lane & 1 == 1 {
-                        return Err(ExecError::Unimplemented {
-                            mnemonic: "v_div_fmas_f32 (scaled, VCC set)",
-                            va: self.va,
-                        });
-                    }
-                    u64::from(
-                        f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits(),
-                    )
-                }
-                Op::DivFixupF32 => u64::from(div_fixup(x, y, z)),
-                Op::CvtF32I32 => u64::from((x as i32 as f32).to_bits()),
-                Op::CvtF32U32 => u64::from((x as f32).to_bits()),
-                Op::LshrrevB16 => u64::from((y & 0xffff) >> (x & 15)),
-                Op::MbcntLoU32B32 => u64::from((x & ((1u32 << lane) - 1)).count_ones() + y),
-                Op::MadU64U32 | Op::MadCoU64U32 => {
-                    let z = Self::lane64(w, c, lane);
-                    let p = u128::from(x) * u128::from(y) + u128::from(z);
-                    carry_out |= u32::from(p >> 64 != 0) << lane;
-                    p as u64
-                }
-                Op::BfeU32 => u64::from(bfe_u32(x, y, z)),
-                Op::BfeI32 => u64::from(bfe_i32(x, y, z)),
+        // All 32 lanes are computed from gathered operand arrays, one loop per operation (so
+        // the compiler can vectorise it); only the active lanes are written back.
+        let gather = |s: VSrc, i: u32| -> [u32; LANES] {
+            let mut out = match s {
+                VSrc::Vgpr(r) => w.vgpr.get(r).copied().unwrap_or([0; LANES]),
+                VSrc::Scalar(x) => [x as u32; LANES],
             };
-            Self::set_v(w, dst, lane, r as u32);
-            if wide_dst {
-                Self::set_v(w, dst + 1, lane, (r >> 32) as u32);
+            if (abs | neg) >> i & 1 == 1 {
+                out.iter_mut().for_each(|v| *v = m(i, *v));
+            }
+            out
+        };
+        let high = |s: VSrc| -> [u32; LANES] {
+            match s {
+                VSrc::Vgpr(r) => w.vgpr.get(r + 1).copied().unwrap_or([0; LANES]),
+                VSrc::Scalar(x) => [(x >> 32) as u32; LANES],
+            }
+        };
+        let (xs, ys, zs) = (gather(a, 0), gather(b, 1), gather(c, 2));
+        // Operations that may stop on an active lane are checked before anything is written.
+        for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
+            match op {
+                Op::DivScaleF32 if !div_scale_is_identity(ys[lane], zs[lane]) => {
+                    return Err(ExecError::Unimplemented {
+                        mnemonic: "v_div_scale_f32 (operands outside the unscaled range)",
+                        va: self.va,
+                    });
+                }
+                Op::DivFmasF32 if w.vcc() >> lane & 1 == 1 => {
+                    return Err(ExecError::Unimplemented {
+                        mnemonic: "v_div_fmas_f32 (scaled, VCC set)",
+                        va: self.va,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let mut rs = [0u64; LANES];
+        let mut carries = [false; LANES];
+        macro_rules! each {
+            (|$x:ident, $y:ident, $z:ident, $l:ident| $e:expr) => {
+                for $l in 0..LANES {
+                    #[allow(unused_variables)]
+                    let ($x, $y, $z) = (xs[$l], ys[$l], zs[$l]);
+                    rs[$l] = $e;
+                }
+            };
+        }
+        let fma = |x: u32, y: u32, z: u32| {
+            u64::from(f32::from_bits(x).mul_add(f32::from_bits(y), f32::from_bits(z)).to_bits())
+        };
+        match op {
+            Op::MovB32 => each!(|x, y, z, l| u64::from(x)),
+            Op::NotB32 => each!(|x, y, z, l| u64::from(!x)),
+            Op::OrB32 => each!(|x, y, z, l| u64::from(x | y)),
+            Op::AndB32 => each!(|x, y, z, l| u64::from(x & y)),
+            Op::XorB32 => each!(|x, y, z, l| u64::from(x ^ y)),
+            Op::AddNcU32 => each!(|x, y, z, l| u64::from(x.wrapping_add(y))),
+            Op::LshlrevB32 => each!(|x, y, z, l| u64::from(y << (x & 31))),
+            Op::LshrrevB32 => each!(|x, y, z, l| u64::from(y >> (x & 31))),
+            Op::AshrrevI32 => each!(|x, y, z, l| u64::from(((y as i32) >> (x & 31)) as u32)),
+            Op::LshlrevB64 => {
+                let yh = high(b);
+                each!(|x, y, z, l| (u64::from(y) | u64::from(yh[l]) << 32) << (x & 63))
+            }
+            Op::CndmaskB32 => {
+                each!(|x, y, z, l| u64::from(if carry_in >> l & 1 == 1 { y } else { x }))
+            }
+            Op::AddCoU32 | Op::AddCoCiU32 => {
+                let ci = if matches!(op, Op::AddCoCiU32) { carry_in } else { 0 };
+                each!(|x, y, z, l| u64::from(x) + u64::from(y) + u64::from(ci >> l & 1));
+                for (c, r) in carries.iter_mut().zip(rs.iter_mut()) {
+                    *c = *r >> 32 != 0;
+                    *r &= 0xffff_ffff;
+                }
+            }
+            Op::AddF32 => each!(|x, y, z, l| u64::from(f(x, y, |p, q| p + q))),
+            Op::MulF32 => each!(|x, y, z, l| u64::from(f(x, y, |p, q| p * q))),
+            Op::FmacF32 => {
+                let acc = w.vgpr.get(dst as usize).copied().unwrap_or([0; LANES]);
+                each!(|x, y, z, l| fma(x, y, acc[l]))
+            }
+            Op::FmaF32 | Op::DivFmasF32 => each!(|x, y, z, l| fma(x, y, z)),
+            // Correctly rounded: within the 1 ULP the ISA documents for V_RCP_F32 and
+            // V_SQRT_F32 (hardware results may differ from these in the last bit).
+            Op::RcpF32 => each!(|x, y, z, l| u64::from((1.0 / f32::from_bits(x)).to_bits())),
+            Op::SqrtF32 => each!(|x, y, z, l| u64::from(f32::from_bits(x).sqrt().to_bits())),
+            Op::DivScaleF32 => each!(|x, y, z, l| u64::from(x)),
+            Op::DivFixupF32 => each!(|x, y, z, l| u64::from(div_fixup(x, y, z))),
+            Op::CvtF32I32 => each!(|x, y, z, l| u64::from((x as i32 as f32).to_bits())),
+            Op::CvtF32U32 => each!(|x, y, z, l| u64::from((x as f32).to_bits())),
+            Op::LshrrevB16 => each!(|x, y, z, l| u64::from((y & 0xffff) >> (x & 15))),
+            Op::MbcntLoU32B32 => {
+                each!(|x, y, z, l| u64::from((x & ((1u32 << l) - 1)).count_ones() + y))
+            }
+            Op::MadU64U32 | Op::MadCoU64U32 => {
+                let zh = high(c);
+                for l in 0..LANES {
+                    let z = u64::from(zs[l]) | u64::from(zh[l]) << 32;
+                    let p = u128::from(xs[l]) * u128::from(ys[l]) + u128::from(z);
+                    carries[l] = p >> 64 != 0;
+                    rs[l] = p as u64;
+                }
+            }
+            Op::BfeU32 => each!(|x, y, z, l| u64::from(bfe_u32(x, y, z))),
+            Op::BfeI32 => each!(|x, y, z, l| u64::from(bfe_i32(x, y, z))),
+        }
+        let mut carry_out = 0u32;
+        for (l, &c) in carries.iter().enumerate() {
+            carry_out |= u32::from(c && exec >> l & 1 == 1) << l;
+        }
+        for (half, reg) in [(0u32, dst), (32, dst + 1)] {
+            if half == 32 && !wide_dst {
+                break;
+            }
+            if let Some(r) = w.vgpr.get_mut(reg as usize) {
+                for (l, v) in r.iter_mut().enumerate() {
+                    if exec >> l & 1 == 1 {
+                        *v = (rs[l] >> half) as u32;
+                    }
+                }
             }
         }
         match (fam, name) {
