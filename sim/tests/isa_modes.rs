@@ -21,6 +21,9 @@ use pm4rt_sim::{SimConfig, SimSubmitter};
 /// One dispatch: kernel, kernarg values by declared name, workgroups in X.
 type Dispatch<'a> = (KernelId, &'a [(&'a str, u64)], u32);
 
+/// A [`Dispatch`] owning its arguments.
+type OwnedDispatch = (KernelId, Vec<(&'static str, u64)>, u32);
+
 const WAIT: Duration = Duration::from_secs(60);
 const DATA: u64 = 0x10_0000_0000;
 const TARGETS: [GfxTarget; 2] = [GfxTarget::Gfx1201, GfxTarget::Gfx1100];
@@ -157,7 +160,7 @@ fn packed(v: f32, index: u32) -> u64 {
 
 /// Random f32, Q4_0 and Q8_0 weights, x and norm weights in `rig`'s data BO, and a dispatch
 /// of every pm4rt kernel on them.
-fn random_workload(rig: &mut Rig, seed: u64) -> Vec<(KernelId, Vec<(&'static str, u64)>, u32)> {
+fn random_workload(rig: &mut Rig, seed: u64) -> Vec<OwnedDispatch> {
     let mut r = Lcg(seed);
     let (rows, cols) = (19u64, 96u64);
     let x: Vec<f32> = (0..cols).map(|_| r.f32()).collect();
@@ -199,10 +202,7 @@ fn random_workload(rig: &mut Rig, seed: u64) -> Vec<(KernelId, Vec<(&'static str
     ]
 }
 
-fn run_all(
-    rig: &mut Rig,
-    calls: &[(KernelId, Vec<(&'static str, u64)>, u32)],
-) -> Result<(), Error> {
+fn run_all(rig: &mut Rig, calls: &[OwnedDispatch]) -> Result<(), Error> {
     let d: Vec<Dispatch<'_>> = calls.iter().map(|(k, args, g)| (*k, args.as_slice(), *g)).collect();
     rig.run(&d)
 }
