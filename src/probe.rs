@@ -59,13 +59,15 @@ impl Executor {
             Executor::Gpu => "gpu",
             Executor::Simulated(ExecMode::Native) => "native",
             Executor::Simulated(ExecMode::Isa) => "isa",
+            Executor::Simulated(ExecMode::Both) => "both",
         }
     }
 
-    /// The executor of a simulated GPU set to `mode` (`None`: what `PM4RT_SIM_EXEC` selects at
-    /// each dispatch; an invalid value there fails every dispatch, and is labelled native).
+    /// The executor of a simulated GPU set to `mode` (`None`: the process's mode,
+    /// [`ExecMode::current`], at each dispatch; an invalid `PM4RT_SIM_EXEC` there fails every
+    /// dispatch, and is labelled native).
     pub fn simulated(mode: Option<ExecMode>) -> Executor {
-        Executor::Simulated(mode.unwrap_or_else(|| ExecMode::from_env().unwrap_or_default()))
+        Executor::Simulated(mode.unwrap_or_else(|| ExecMode::current().unwrap_or_default()))
     }
 }
 

@@ -286,6 +286,10 @@ pub struct DispatchContext<'a> {
     pub memory: &'a GpuMemory,
     /// The configured GPU generation.
     pub gfx: GfxTarget,
+    /// Set when the queue is being stopped (the engine is shut down or dropped): an executor
+    /// that may run for long (the ISA interpreter on a kernel that never ends) polls it and
+    /// gives up with an error, so stopping a queue never waits for a hung kernel.
+    pub cancel: &'a AtomicBool,
 }
 
 impl DispatchContext<'_> {
@@ -1101,7 +1105,14 @@ impl Executor<'_> {
             }
             .into());
         };
-        let mut ctx = DispatchContext { regs, dim, initiator, memory: &sh.mem, gfx: sh.config.gfx };
+        let mut ctx = DispatchContext {
+            regs,
+            dim,
+            initiator,
+            memory: &sh.mem,
+            gfx: sh.config.gfx,
+            cancel: &sh.shutdown,
+        };
         let footprint = if self.strict() { hook.footprint(&ctx)? } else { None };
         let Some(fp) = footprint else {
             hook.dispatch(&mut ctx)?;

@@ -4,7 +4,7 @@ use pm4rt::runtime::{self, candidates, parse_tier, presets, Machine, Policy, Sel
 use pm4rt::Tier;
 use pm4rt_sim::isa::ExecMode;
 
-/// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`.
+/// Where to run: `--tier`, `--emulate`, `--render-node`, `--exclude-sim`, `--sim-exec`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
     /// Tier to run on (umq, kfd, cs, sim); default: the first usable in that order.
@@ -21,19 +21,21 @@ pub struct TargetArgs {
     /// Never fall back to the simulator.
     #[arg(long)]
     pub exclude_sim: bool,
-    /// What runs pm4rt's kernels on the simulator tier and on the emulated device's GPU:
-    /// `native` (the Rust implementations) or `isa` (their machine code on the ISA
-    /// interpreter).
-    #[arg(long, env = "PM4RT_SIM_EXEC", value_name = "EXECUTOR", value_parser = parse_exec_arg)]
+    /// How the simulator tier and the emulated device's GPU run kernels: native (pm4rt's
+    /// kernels in Rust, other code on the ISA interpreter), isa (everything interpreted) or
+    /// both (pm4rt's kernels both ways, compared); default: native (compare --emulate: isa on
+    /// the emulated tiers).
+    #[arg(long, env = "PM4RT_SIM_EXEC", value_parser = parse_sim_exec, value_name = "MODE")]
     pub sim_exec: Option<ExecMode>,
+}
+
+/// Parse `--sim-exec`.
+pub fn parse_sim_exec(s: &str) -> Result<ExecMode, String> {
+    ExecMode::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_tier_arg(s: &str) -> Result<Tier, String> {
     parse_tier(s).map_err(|e| e.to_string())
-}
-
-fn parse_exec_arg(s: &str) -> Result<ExecMode, String> {
-    ExecMode::parse(s).map_err(|e| e.to_string())
 }
 
 impl TargetArgs {
@@ -50,7 +52,8 @@ impl TargetArgs {
         true
     }
 
-    /// The machine and policy these options describe.
+    /// The machine and policy these options describe; `--sim-exec` is pinned in both (the
+    /// simulator candidate's and the emulated device's executor).
     pub fn machine_and_policy(&self) -> pm4rt::Result<(Machine, Policy)> {
         self.machine_and_policy_emulating(None)
     }
