@@ -660,7 +660,7 @@ fn mock_ctx_alloc_failure_closes_the_node() {
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     let e = CsSubmitter::open(Arc::new(d), config()).unwrap_err();
-    assert_eq!(e, Error::Io { step: "CTX ALLOC", errno: 12 });
+    assert_eq!(e, Error::Io { step: "CTX ALLOC", errno: Errno::ENOMEM });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1040,14 +1040,14 @@ fn open_step_failures_name_the_step_and_release_everything() {
     for (req, nth, errno, step) in cases {
         let fake = FakeAmdgpu::with(|s| s.fail = Some((req, nth, errno)));
         let e = CsSubmitter::open(fake.clone(), config()).unwrap_err();
-        assert_eq!(e, Error::Io { step, errno });
+        assert_eq!(e, Error::Io { step, errno: Errno(errno) });
         assert_eq!(fake.live(), 0, "{step}");
         assert_eq!(fake.events().last(), Some(&Ev::Close), "{step}");
     }
     let fake = FakeAmdgpu::with(|s| s.fail_open = Some(13));
     assert_eq!(
         CsSubmitter::open(fake.clone(), config()).unwrap_err(),
-        Error::Io { step: "open", errno: 13 }
+        Error::Io { step: "open", errno: Errno::EACCES }
     );
     assert_eq!(fake.live(), 0);
 }
@@ -1069,7 +1069,7 @@ fn failing<T: std::fmt::Debug>(
 
 #[test]
 fn alloc_map_submit_wait_free_failures_name_the_step_and_leak_nothing() {
-    let io = |step, errno| Error::Io { step, errno };
+    let io = |step, errno| Error::Io { step, errno: Errno(errno) };
     assert_eq!(
         failing(GEM_CREATE, 1, 12, |s| s.alloc_bo(&BoDesc::gtt(4096))),
         (io("GEM_CREATE", 12), 0)
@@ -1130,7 +1130,10 @@ fn alloc_map_submit_wait_free_failures_name_the_step_and_leak_nothing() {
 fn mmap_failure_closes_the_gem_handle() {
     let fake = FakeAmdgpu::with(|s| s.fail_mmap = Some(12));
     let mut s = open(&fake);
-    assert_eq!(s.alloc_bo(&BoDesc::gtt(4096)), Err(Error::Io { step: "mmap", errno: 12 }));
+    assert_eq!(
+        s.alloc_bo(&BoDesc::gtt(4096)),
+        Err(Error::Io { step: "mmap", errno: Errno::ENOMEM })
+    );
     assert!(fake.st().gems.is_empty());
     drop(s);
     assert_eq!(fake.live(), 0);

@@ -128,7 +128,7 @@ impl RingQueue {
 
     fn io(&self) -> impl Fn(pm4rt_core::Errno) -> Error {
         let step = self.step;
-        move |e| Error::io(step, e.0)
+        move |e| Error::io(step, e)
     }
 
     /// The fence BO's value.

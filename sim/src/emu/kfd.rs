@@ -289,7 +289,7 @@ impl State {
     /// Open `/dev/kfd` (a new KFD process).
     pub(crate) fn kfd_open(&mut self) -> Result<Fd, Errno> {
         let fd = self.next_fd;
-        self.next_fd = fd.checked_add(1).ok_or(Errno(24))?;
+        self.next_fd = fd.checked_add(1).ok_or(Errno::EMFILE)?;
         self.kfd.procs.insert(fd, KfdProcess { next_handle: 1, ..Default::default() });
         Ok(Fd(fd))
     }

@@ -254,7 +254,7 @@ impl Driver for EmulatedDevice {
         files.extend(kfd::topology_files(&preset));
         if files.contains_key(path) {
             // ENOTDIR (20): opendir of a regular file.
-            return Err(Errno(20));
+            return Err(Errno::ENOTDIR);
         }
         let prefix = format!("{}/", path.trim_end_matches('/'));
         let mut names: Vec<String> = files
