@@ -237,13 +237,6 @@ fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     assert_no_leaks(&d);
 }
 
-#[test]
-fn an_ib_of_2_pow_20_dwords_is_refused_with_the_shared_rule() {
-    let d = dev(Preset::rx7900xtx_gfx1100());
-    let mut s = open(&d, KfdConfig::default()).unwrap();
-    common::assert_refuses_an_ib_of_2_pow_20_dwords(&mut s);
-}
-
 /// tinygrad's `KFDIface.__init__` calls RUNTIME_ENABLE (mode_mask 0) after ACQUIRE_VM when the
 /// KFD version is at least 1.14; a KFD 1.13 (which has the ioctl) or older is not asked.
 #[test]

@@ -405,13 +405,6 @@ fn teardown_with_work_in_flight_leaves_the_device_healthy() {
     assert_eq!(pm4rt_core::submitter::read_u32(&s, data, 0).unwrap(), 0x5EED);
 }
 
-#[test]
-fn an_ib_of_2_pow_20_dwords_is_refused_with_the_shared_rule() {
-    let dev = userq_device();
-    let mut s = UmqSubmitter::open(dev.clone(), config()).unwrap();
-    common::assert_refuses_an_ib_of_2_pow_20_dwords(&mut s);
-}
-
 /// Eight rings' worth of submissions back to back (a 4 KiB ring of 1024 dwords, 20 dwords
 /// each): the CP reports its read pointer as a 32-bit dword offset wrapped at the ring size
 /// (kfdtest: "On PM4 queues Rptr is always 32-bit in dword units and wraps at queue size"),
