@@ -60,12 +60,12 @@ pub(crate) fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::host_memory::HostMemory;
+    use pm4rt_core::HostMapping;
 
     #[test]
     fn bounds_access_and_errors() {
         let bo = BoHandle(3);
-        let m = HostMemory::new(16);
+        let m = HostMapping::new(16, 0);
         write(bo, Some(&m), 16, 12, &[1, 2, 3, 4], "s").unwrap();
         let mut out = [0u8; 2];
         read(bo, Some(&m), 16, 13, &mut out, "s").unwrap();

@@ -2,47 +2,39 @@
 //! doorbell page whose 64-bit stores make the engine consume a queue's ring.
 
 use super::*;
+use pm4rt_core::HostMapping;
 
 /// The doorbell page: 64-bit stores at a queue's doorbell make the engine consume its ring.
 #[derive(Debug)]
 struct Doorbell {
-    bytes: Mutex<Vec<u8>>,
+    /// The page's bytes, counted in the device's live doorbell mappings.
+    page: HostMapping,
     queues: Arc<Mutex<HashMap<usize, QueueRing>>>,
     engine: Arc<Engine>,
     retire: bool,
-    addr: u64,
-    live: Arc<AtomicUsize>,
 }
 
 impl Mapping for Doorbell {
     fn addr(&self) -> u64 {
-        self.addr
+        self.page.addr()
     }
     fn len(&self) -> usize {
-        k::KFD_DOORBELL_MAP_SIZE
+        self.page.len()
     }
     fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), Errno> {
-        let b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        let end = offset.checked_add(out.len()).ok_or(Errno::EFAULT)?;
-        out.copy_from_slice(b.get(offset..end).ok_or(Errno::EFAULT)?);
-        Ok(())
+        self.page.read(offset, out)
     }
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), Errno> {
-        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        let end = offset.checked_add(data.len()).ok_or(Errno::EFAULT)?;
-        b.get_mut(offset..end).ok_or(Errno::EFAULT)?.copy_from_slice(data);
-        Ok(())
+        self.page.write(offset, data)
     }
     fn load_u64(&self, offset: usize) -> Result<u64, Errno> {
-        let mut v = [0u8; 8];
-        self.read(offset, &mut v)?;
-        Ok(u64::from_le_bytes(v))
+        self.page.load_u64(offset)
     }
     fn store_u64(&self, offset: usize, value: u64) -> Result<(), Errno> {
         if offset & 7 != 0 {
             return Err(Errno::EFAULT);
         }
-        self.write(offset, &value.to_le_bytes())?;
+        self.page.store_u64(offset, value)?;
         let q = self.queues.lock().unwrap_or_else(|e| e.into_inner()).get(&offset).copied();
         if let (Some(q), true) = (q, self.retire) {
             if let Some(wptr) =
@@ -58,12 +50,6 @@ impl Mapping for Doorbell {
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for Doorbell {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -89,14 +75,11 @@ impl State {
             return Err(self.fail(Errno::EINVAL, format!("kfd mmap: offset {offset:#x} len {len}")));
         }
         let queues = Arc::clone(&p.doorbells);
-        live.fetch_add(1, Ordering::SeqCst);
         Ok(Box::new(Doorbell {
-            bytes: Mutex::new(vec![0; k::KFD_DOORBELL_MAP_SIZE]),
+            page: HostMapping::new(k::KFD_DOORBELL_MAP_SIZE, 0x7E00_0000_0000).counted(live),
             queues,
             engine,
             retire,
-            addr: 0x7E00_0000_0000,
-            live,
         }))
     }
 }
