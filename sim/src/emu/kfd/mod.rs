@@ -261,11 +261,8 @@ pub(crate) fn dispatch(
         if pm4rt_core::abi::ioctl::ioc_type(request) != k::AMDKFD_IOCTL_BASE {
             return Err(s.fail(Errno::ENOTTY, format!("{request:#x} is not a KFD ioctl")));
         }
-        let c = s.kfd.counts.entry(nr).or_insert(0);
-        *c += 1;
-        let c = *c;
-        if let Some(f) = s.kfd.faults.iter().find(|f| f.nr == nr && f.nth == c) {
-            let e = f.errno;
+        let kfd = &mut s.kfd;
+        if let (c, Some(e)) = IoctlFault::count_call(&mut kfd.counts, &kfd.faults, nr) {
             return Err(s.fail(e, format!("injected failure of KFD ioctl nr {nr:#x} call {c}")));
         }
     }
