@@ -113,11 +113,17 @@ fn isa_seeds_reach_their_outcomes() {
 /// a 55 GB allocation of waves; it is now refused before any wave is built.
 #[test]
 fn an_oversized_workgroup_is_a_dispatch_error() {
-    let path = fuzz_dir().join("regressions/engine/crash-279a7ea67132944c5b4e0837584b2cabf5c43a76");
-    let bytes = std::fs::read(&path).expect("committed regression input");
-    let outcome = engine::execute(&bytes).expect("non-empty input");
-    let Err(Error::Dispatch { reason, .. }) = &outcome else {
-        panic!("expected a dispatch error, got {outcome:?}");
-    };
-    assert!(reason.contains("a workgroup has 1 to 1024"), "{reason}");
+    // The second (found by a local run) overflowed the u64 product of the three sizes.
+    for name in [
+        "crash-279a7ea67132944c5b4e0837584b2cabf5c43a76",
+        "crash-3b4734479007e53e942658903dae12b999e9db4d",
+    ] {
+        let path = fuzz_dir().join("regressions/engine").join(name);
+        let bytes = std::fs::read(&path).expect("committed regression input");
+        let outcome = engine::execute(&bytes).expect("non-empty input");
+        let Err(Error::Dispatch { reason, .. }) = &outcome else {
+            panic!("{name}: expected a dispatch error, got {outcome:?}");
+        };
+        assert!(reason.contains("a workgroup has 1 to 1024"), "{name}: {reason}");
+    }
 }

@@ -153,6 +153,8 @@ pub struct KernelRegistry {
     perturb_native: Option<fn(KernelId, &mut [u8])>,
     /// What the interpreter executed, shared by clones.
     stats: Arc<Mutex<StatsLog>>,
+    /// Instructions one workgroup may execute on the interpreter.
+    step_limit: u64,
 }
 
 /// The interpreter's counters: the last dispatch's and the sum since the last reset.
@@ -203,12 +205,21 @@ impl KernelRegistry {
             programs: Arc::new(ProgramCache::new()),
             perturb_native: None,
             stats: Arc::default(),
+            step_limit: isa::WORKGROUP_STEP_LIMIT,
         })
     }
 
     /// This registry running its kernels with `mode` whatever `PM4RT_SIM_EXEC` says.
     pub fn with_exec_mode(mut self, mode: ExecMode) -> KernelRegistry {
         self.mode = Some(mode);
+        self
+    }
+
+    /// This registry stopping any workgroup the interpreter runs after `steps` instructions
+    /// (default [`isa::WORKGROUP_STEP_LIMIT`]) with [`Error::Dispatch`]: a tighter bound on
+    /// code that may never end, e.g. generated input.
+    pub fn with_step_limit(mut self, steps: u64) -> KernelRegistry {
+        self.step_limit = steps;
         self
     }
 
@@ -227,7 +238,7 @@ impl KernelRegistry {
             pgm_va: ctx.pgm_va(),
             reason: format!("{} (ISA interpreter): {e}", k.id),
         })?;
-        let stats = isa::run_dispatch(ctx, target, &program, k.id.name())?;
+        let stats = isa::run_dispatch(ctx, target, &program, k.id.name(), self.step_limit)?;
         self.record(k.id.name(), stats);
         Ok(())
     }
@@ -468,7 +479,7 @@ impl KernelRegistry {
             return Ok(());
         }
         let name = format!("unknown code at {pgm_va:#x}");
-        let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name)?;
+        let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name, self.step_limit)?;
         self.record(&name, stats);
         Ok(())
     }

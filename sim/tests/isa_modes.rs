@@ -375,6 +375,22 @@ fn a_kernel_that_never_ends_times_out_and_dropping_the_queue_stops_it() {
 }
 
 #[test]
+fn a_step_limit_stops_a_kernel_that_never_ends_with_a_dispatch_error() {
+    for gfx in TARGETS {
+        let registry = KernelRegistry::new(gfx).unwrap().with_exec_mode(ExecMode::Isa);
+        let mut rig = Rig::new(gfx, registry.with_step_limit(1000));
+        // copy_u32 starting with `s_branch -1` (BFA0FFFF, as above): each workgroup stops
+        // after 1000 instructions instead of 2^32.
+        let k = rig.co.kernel("copy_u32").unwrap().clone();
+        rig.sim.memory().write_u32(k.entry_va(rig.image_va), 0xBFA0_FFFF).unwrap();
+        let args = [("src", a(0)), ("dst", a(0x2000)), ("n", 64)];
+        let e = rig.run(&[(KernelId::CopyU32, &args, 1)]).unwrap_err();
+        assert!(matches!(e, Error::Dispatch { .. }), "{gfx}: {e}");
+        assert!(e.to_string().contains("1000"), "{gfx}: {e}");
+    }
+}
+
+#[test]
 fn exec_mode_names_include_both() {
     assert_eq!(ExecMode::parse("both").unwrap(), ExecMode::Both);
     for name in ExecMode::NAMES {

@@ -14,10 +14,11 @@
 //! WAIT_REG_MEM deadline, IB depth, dispatch errors) or a wait timeout (an IB that chains to
 //! itself runs until the engine is dropped, as a GPU would until reset). Panics and a drop that
 //! does not return are bugs. Every input is bounded in time: `WAIT_REG_MEM` polls at most
-//! [`WAIT_DEADLINE`], the host waits at most [`HOST_WAIT`], and dropping the engine stops the
-//! queue at the next packet.
+//! [`WAIT_DEADLINE`], each workgroup of a dispatch runs at most [`WORKGROUP_STEPS`]
+//! interpreted instructions, the host waits at most [`HOST_WAIT`], and dropping the engine
+//! stops the queue at the next packet (and the interpreter at its next poll).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pm4rt_core::code_object::CodeObject;
@@ -44,9 +45,36 @@ pub const KERNARG_BYTES: usize = 64;
 /// Largest IB taken from the input (bytes).
 pub const MAX_IB_BYTES: usize = 16 * 1024;
 /// `WAIT_REG_MEM` deadline of the engine.
-pub const WAIT_DEADLINE: Duration = Duration::from_millis(10);
+pub const WAIT_DEADLINE: Duration = Duration::from_millis(2);
 /// How long the host waits for the work item.
-pub const HOST_WAIT: Duration = Duration::from_millis(100);
+pub const HOST_WAIT: Duration = Duration::from_millis(20);
+/// Instructions one workgroup of a dispatch may run on the ISA interpreter (generated code
+/// often loops forever; every seed kernel needs far fewer).
+pub const WORKGROUP_STEPS: u64 = 1 << 16;
+
+/// The committed code object of `target`, loaded once per process.
+fn code_object(target: Target, gfx: GfxTarget) -> &'static CodeObject {
+    static LOADED: [OnceLock<CodeObject>; 2] = [OnceLock::new(), OnceLock::new()];
+    let cell = &LOADED[usize::from(gfx == GfxTarget::Gfx1201)];
+    cell.get_or_init(|| {
+        CodeObject::load(pm4rt_kernels::code_object(target), gfx).expect("committed kernels")
+    })
+}
+
+/// pm4rt's kernel registry for `gfx` with [`WORKGROUP_STEPS`], built once per process.
+fn registry(gfx: GfxTarget) -> Arc<KernelRegistry> {
+    static REGISTRIES: OnceLock<[Arc<KernelRegistry>; 2]> = OnceLock::new();
+    let [gfx1100, gfx1201] = REGISTRIES.get_or_init(|| {
+        [GfxTarget::Gfx1100, GfxTarget::Gfx1201].map(|g| {
+            let shared = KernelRegistry::shared(g).expect("committed kernels register");
+            Arc::new((*shared).clone().with_step_limit(WORKGROUP_STEPS))
+        })
+    });
+    Arc::clone(match gfx {
+        GfxTarget::Gfx1100 => gfx1100,
+        GfxTarget::Gfx1201 => gfx1201,
+    })
+}
 
 /// Runs the target on one input; panics only on a broken invariant.
 pub fn run(data: &[u8]) {
@@ -66,7 +94,7 @@ pub fn execute(data: &[u8]) -> Option<pm4rt_core::Result<()>> {
     let ib = &ib[..ib.len().min(MAX_IB_BYTES) & !3];
 
     let mem = Arc::new(GpuMemory::new());
-    let co = CodeObject::load(pm4rt_kernels::code_object(target), gfx).expect("committed kernels");
+    let co = code_object(target, gfx);
     let bos: [(u64, u64, Perms); 4] = [
         (IB_VA, MAX_IB_BYTES as u64, Perms::READ_WRITE),
         (DATA_VA, DATA_BYTES, Perms::READ_WRITE),
@@ -85,8 +113,7 @@ pub fn execute(data: &[u8]) -> Option<pm4rt_core::Result<()>> {
     let order = if flags & 2 != 0 { DispatchOrder::Strict } else { DispatchOrder::InOrder };
     let config = EngineConfig { wait_deadline: WAIT_DEADLINE, ib_depth_limit: 4, gfx, order };
     let engine = Engine::new(Arc::clone(&mem), config).expect("engine thread");
-    let registry = KernelRegistry::shared(gfx).expect("committed kernels register");
-    engine.set_dispatch_hook(Some(registry));
+    engine.set_dispatch_hook(Some(registry(gfx)));
 
     let dwords = (ib.len() / 4) as u32;
     let work = if flags & 4 != 0 {

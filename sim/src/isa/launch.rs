@@ -111,7 +111,8 @@ impl ExecMode {
 }
 
 /// Run the dispatch of `ctx` with `program` (the code at `ctx.pgm_va()`), naming `kernel` in
-/// errors; what ran, counted ([`ExecStats`]).
+/// errors, each workgroup stopped after `max_steps` instructions (normally
+/// [`WORKGROUP_STEP_LIMIT`]); what ran, counted ([`ExecStats`]).
 ///
 /// Workgroups run in parallel on up to [`std::thread::available_parallelism`] threads, each
 /// taking the next workgroup in X-fastest order. Workgroups only interact through global
@@ -121,17 +122,18 @@ impl ExecMode {
 ///
 /// Errors: [`Error::Fault`] for an access outside every mapping; [`Error::Dispatch`] naming
 /// the kernel for anything else the interpreter stops on (unimplemented instruction with its
-/// VA, LDS out of range, a workgroup exceeding [`WORKGROUP_STEP_LIMIT`], a workgroup of 0 or
+/// VA, LDS out of range, a workgroup exceeding `max_steps`, a workgroup of 0 or
 /// more than [`MAX_WORKGROUP_ITEMS`] work-items).
 pub fn run_dispatch(
     ctx: &DispatchContext<'_>,
     target: Target,
     program: &Program,
     kernel: &str,
+    max_steps: u64,
 ) -> Result<ExecStats> {
     let pgm_va = ctx.pgm_va();
     let size = ctx.num_threads();
-    let items = size.iter().map(|&n| u64::from(n)).product::<u64>();
+    let items = size.iter().fold(1u64, |t, &n| t.saturating_mul(u64::from(n)));
     if items == 0 || items > MAX_WORKGROUP_ITEMS {
         return Err(Error::Dispatch {
             pgm_va,
@@ -154,6 +156,7 @@ pub fn run_dispatch(
         size,
         dim: ctx.dim,
         cancel: ctx.cancel,
+        max_steps,
     };
     // At most 2^96 - 1 workgroups: saturate (the cancel flag ends a grid that large).
     let total = grid.dim.iter().fold(1u64, |t, &d| t.saturating_mul(u64::from(d)));
@@ -219,6 +222,7 @@ struct Grid<'a> {
     size: [u32; 3],
     dim: [u32; 3],
     cancel: &'a AtomicBool,
+    max_steps: u64,
 }
 
 impl Grid<'_> {
@@ -247,7 +251,7 @@ impl Grid<'_> {
             self.mem,
             &mut lds,
             self.pgm_va,
-            Bounds { max_steps: WORKGROUP_STEP_LIMIT, cancel: Some(self.cancel) },
+            Bounds { max_steps: self.max_steps, cancel: Some(self.cancel) },
             stats,
         )
     }
