@@ -14,6 +14,7 @@
 
 pub mod argmax;
 pub mod dmmv;
+mod dmmv_blocks;
 #[cfg(target_arch = "x86_64")]
 mod dmmv_v3;
 #[cfg(target_arch = "x86_64")]
