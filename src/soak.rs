@@ -327,7 +327,7 @@ fn open_raw(dev: &Arc<EmulatedDevice>, tier: Tier) -> Option<Box<dyn Submitter>>
             let c = KfdConfig {
                 emulated: true,
                 render_path: Some(node),
-                ring_size: RAW_RING_BYTES as u32,
+                ring_bytes: RAW_RING_BYTES,
                 ..KfdConfig::default()
             };
             KfdSubmitter::open(driver, c).ok().map(|s| Box::new(s) as Box<dyn Submitter>)
