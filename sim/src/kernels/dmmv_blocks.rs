@@ -114,7 +114,7 @@ fn row_dot<D: Fn(&[u8], &mut [f32])>(
         k += m;
     }
     let mut one = [0f32; 1];
-    for (l, (b, xv)) in row[full * unit..].chunks_exact(unit).zip(&x[full..n]).enumerate() {
+    for (l, (b, xv)) in row[full / vals * unit..].chunks_exact(unit).zip(&x[full..n]).enumerate() {
         dequant(b, &mut one);
         acc[l] += one[0] * xv;
     }
