@@ -793,6 +793,29 @@ mod tests {
         }
     }
 
+    /// Every DMMV kernel of the library maps to a format whose kernel names are the
+    /// kernel's, and every format has both kernels (the registry relies on it).
+    #[test]
+    fn every_dmmv_kernel_has_a_format_and_back() {
+        use pm4rt_kernels::{KernelId, KernelKind};
+        let mut seen = Vec::new();
+        for id in KernelId::ALL {
+            let (ty, fused) = match id.kind() {
+                KernelKind::Dmmv { ggml_type } => (ggml_type, false),
+                KernelKind::DmmvArgmax { ggml_type } => (ggml_type, true),
+                _ => continue,
+            };
+            let t = WeightType::from_ggml_type(ty).unwrap_or_else(|| panic!("{id}: type {ty}"));
+            let want = if fused { t.argmax_kernel_name() } else { t.kernel_name() };
+            assert_eq!(id.name(), want);
+            seen.push((t, fused));
+        }
+        for t in WeightType::ALL {
+            assert!(seen.contains(&(t, false)) && seen.contains(&(t, true)), "{t:?}");
+        }
+        assert_eq!(WeightType::from_ggml_type(9), None); // Q8_1
+    }
+
     /// Every backend this CPU can run; the portable fallback always.
     fn backends() -> Vec<Backend> {
         Backend::ALL.into_iter().filter(|b| b.is_available()).collect()
