@@ -153,35 +153,32 @@ fn dequant_q4_1(b: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The 5-bit quants of a Q5_0 / Q5_1 block: `qh` the 4 high-bit bytes, `qs` the 16 nibble
-/// bytes.
+/// The 5-bit quants of a Q5_0 / Q5_1 block as f32 (`qh` the 4 high-bit bytes, `qs` the 16
+/// nibble bytes), each passed with its index to `f`; branch-free so LLVM vectorises it.
 #[inline(always)]
-fn q5_quants(qh: &[u8], qs: &[u8]) -> [u8; 32] {
+fn q5_values(qh: &[u8], qs: &[u8], out: &mut [f32], f: impl Fn(f32) -> f32) {
     let h = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
-    std::array::from_fn(|j| {
-        let nib = if j < 16 { qs[j] & 0x0f } else { qs[j - 16] >> 4 };
-        nib | (((h >> j) & 1) as u8) << 4
-    })
+    let (lo, hi) = out.split_at_mut(16);
+    for (j, ((l, u), q)) in lo.iter_mut().zip(hi.iter_mut()).zip(&qs[..16]).enumerate() {
+        let q = u32::from(*q);
+        *l = f(((q & 0x0f) | (((h >> j) & 1) << 4)) as f32);
+        *u = f(((q >> 4) | (((h >> (j + 16)) & 1) << 4)) as f32);
+    }
 }
 
 /// One Q5_0 block (22 bytes) -> 32 values.
 #[inline(always)]
 fn dequant_q5_0(b: &[u8], out: &mut [f32]) {
     let d = f16_to_f32(le16(b, 0));
-    let q = q5_quants(&b[2..6], &b[6..22]);
-    for (o, q) in out.iter_mut().zip(q) {
-        *o = (i32::from(q) - 16) as f32 * d;
-    }
+    // q - 16 is exact in f32 (|q| < 32), as the integer subtraction of ggml.
+    q5_values(&b[2..6], &b[6..22], out, |q| (q - 16.0) * d);
 }
 
 /// One Q5_1 block (24 bytes) -> 32 values.
 #[inline(always)]
 fn dequant_q5_1(b: &[u8], out: &mut [f32]) {
     let (d, m) = (f16_to_f32(le16(b, 0)), f16_to_f32(le16(b, 2)));
-    let q = q5_quants(&b[4..8], &b[8..24]);
-    for (o, q) in out.iter_mut().zip(q) {
-        *o = d * f32::from(q) + m;
-    }
+    q5_values(&b[4..8], &b[8..24], out, |q| d * q + m);
 }
 
 /// Scale and min of sub-block `s` from the 12 packed bytes (ggml `get_scale_min_k4`).
@@ -226,20 +223,23 @@ fn dequant_q5_k(b: &[u8], out: &mut [f32]) {
     }
 }
 
-/// One Q6_K super-block (210 bytes) -> 256 values.
+/// One Q6_K super-block (210 bytes) -> 256 values, 16 at a time (one scale each).
 #[inline(always)]
 fn dequant_q6_k(b: &[u8], out: &mut [f32]) {
     let (ql, qh, scales) = (&b[..128], &b[128..192], &b[192..208]);
     let d = f16_to_f32(le16(b, 208));
-    for (g, o) in out.chunks_exact_mut(32).enumerate() {
+    for (sub, o) in out.chunks_exact_mut(16).enumerate() {
+        let (g, half) = (sub / 2, sub % 2); // 32-value group, its first or second 16
         let (h, k) = (g / 4, g % 4); // half of 128 values, 32-value group inside it
-        let lo = &ql[64 * h + 32 * (k % 2)..][..32];
-        let hi = &qh[32 * h..][..32];
-        for (i, v) in o.iter_mut().enumerate() {
-            let nib = (lo[i] >> (4 * (k / 2))) & 0x0f;
-            let q = i32::from(nib | (((hi[i] >> (2 * k)) & 3) << 4)) - 32;
-            let sc = f32::from(scales[2 * g + i / 16] as i8);
-            *v = (d * sc) * q as f32;
+        let at = 16 * half;
+        let lo = &ql[64 * h + 32 * (k % 2) + at..][..16];
+        let hi = &qh[32 * h + at..][..16];
+        let ds = d * f32::from(scales[sub] as i8);
+        let (ls, hs) = (4 * (k / 2) as u32, 2 * k as u32);
+        for ((v, l), u) in o.iter_mut().zip(lo).zip(hi) {
+            let q = ((u32::from(*l) >> ls) & 0x0f) | (((u32::from(*u) >> hs) & 3) << 4);
+            // q - 32 is exact in f32, as ggml's integer subtraction.
+            *v = ds * (q as f32 - 32.0);
         }
     }
 }
