@@ -520,13 +520,12 @@ impl<'a> Gguf<'a> {
     /// [`GgufError::BadTensorInfo`] if the shape does not fit `usize`.
     pub fn matrix(&self, name: &str) -> Result<MatTensor<'a>, GgufError> {
         let t = self.info(name)?;
-        let ty = WeightType::from_ggml_type(t.ggml_type).ok_or_else(|| {
-            GgufError::UnsupportedType {
+        let ty =
+            WeightType::from_ggml_type(t.ggml_type).ok_or_else(|| GgufError::UnsupportedType {
                 name: name.to_string(),
                 id: t.ggml_type,
                 type_name: ggml_type_name(t.ggml_type),
-            }
-        })?;
+            })?;
         let bad = |reason: &str| GgufError::BadTensorInfo {
             name: name.to_string(),
             offset: 0,

@@ -152,7 +152,12 @@ fn gemma3_270m_every_weight_type_and_the_lm_head() {
             for i in 0..c.rows {
                 let err = (f64::from(got[i]) - f64::from(want[i])).abs();
                 let tol = depth * U * f64::from(absy[i]) + f64::from(want[i]).abs() * U + 1e-30;
-                assert!(err <= tol, "{case} row {i}: got {} want {} (tol {tol:e})", got[i], want[i]);
+                assert!(
+                    err <= tol,
+                    "{case} row {i}: got {} want {} (tol {tol:e})",
+                    got[i],
+                    want[i]
+                );
             }
             assert_eq!(r.argmax(f), r.argmax(a), "{case}: fused != dmmv + argmax");
             // numpy's argmax of y_ref, when its top two values are farther apart than the bound.

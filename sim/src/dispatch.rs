@@ -51,7 +51,9 @@ use pm4rt_core::code_object::{
 use pm4rt_core::launch::{INITIATOR_CS_W32_EN, RSRC1_PRIV};
 use pm4rt_core::pm4::regs;
 use pm4rt_core::{Error, GfxTarget, Result};
-use pm4rt_kernels::{ArgKind, KernelId, KernelKind, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
+use pm4rt_kernels::{
+    ArgKind, KernelId, KernelKind, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE,
+};
 
 use crate::engine::{DispatchContext, DispatchHook, Footprint};
 use crate::isa::{self, ExecMode, ProgramCache, Target as IsaTarget};

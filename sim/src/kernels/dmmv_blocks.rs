@@ -253,9 +253,9 @@ mod tests {
     #[test]
     fn q4_k_scales_and_nibbles_by_definition() {
         let mut b = vec![0x00, 0x3c, 0x00, 0x38]; // d = 1.0, dmin = 0.5
-        // scales[0..4] = sc 1..4 with high bits 01 (-> sc[4..8] bits 4..5 = 1),
-        // scales[4..8] = mins 5..8 with high bits 10 (-> mn[4..8] bits 4..5 = 2),
-        // scales[8..12] = low nibbles of sc[4..8] = 1..4, high nibbles of mn[4..8] = 9..12.
+                                                  // scales[0..4] = sc 1..4 with high bits 01 (-> sc[4..8] bits 4..5 = 1),
+                                                  // scales[4..8] = mins 5..8 with high bits 10 (-> mn[4..8] bits 4..5 = 2),
+                                                  // scales[8..12] = low nibbles of sc[4..8] = 1..4, high nibbles of mn[4..8] = 9..12.
         b.extend([0x41, 0x42, 0x43, 0x44, 0x85, 0x86, 0x87, 0x88]);
         b.extend([0x91, 0xa2, 0xb3, 0xc4]);
         b.extend((0..128).map(|i| (i % 16) as u8 | (((i + 1) % 16) as u8) << 4));
