@@ -14,13 +14,23 @@
 //! that differs where the reference values are not within their bounds of each other (a tie
 //! the precision cannot resolve) is a disagreement. [`failures`] lists every disagreement and
 //! every tier that failed during the run; `pm4rt compare` exits non-zero when it is not empty.
+//!
+//! # Executors
+//!
+//! The reference always runs pm4rt's kernels natively on the simulator (the fast Rust
+//! implementations, whose bounds the fixtures check against ggml's arithmetic). Each row names
+//! what ran its dispatches ([`Executor`]): a GPU, the native kernels, or the ISA interpreter
+//! on the kernels' machine code. `pm4rt compare --emulate` runs the emulated tiers on machine
+//! code by default, so their agreement column checks the code objects a GPU would run against
+//! the native reference, not the reference against itself.
 
 use std::time::{Duration, Instant};
 
-use crate::probe::{probe_one, Candidate, ProbeOptions, TierStatus};
+use crate::probe::{probe_one, Candidate, Executor, ProbeOptions, TierStatus};
 use crate::rng::SplitMix64;
 use crate::session::{Session, SessionError, WeightFormat};
 use pm4rt_core::{Submitter, Tier};
+use pm4rt_sim::isa::ExecMode;
 
 /// The work every tier runs: an RMS norm of `x`, then the LM-head product `W · norm(x)`, its
 /// argmax, and the fused DMMV + argmax.
@@ -264,6 +274,9 @@ impl Tolerance {
 pub struct TierRow {
     /// The tier's probe status (device, emulated, rejection).
     pub status: TierStatus,
+    /// What ran the tier's dispatches (GPU, native simulator kernels, or the ISA interpreter
+    /// on the kernels' machine code).
+    pub executor: Executor,
     /// Per-operation figures (empty when the tier could not run).
     pub ops: Vec<OpStats>,
     /// Agreement with the simulator (None for the simulator itself or a failed tier).
@@ -277,6 +290,7 @@ impl TierRow {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "status": self.status.to_json(),
+            "executor": self.executor.name(),
             "error": self.error,
             "agreement": self.agreement.map(|a| serde_json::json!({
                 "ok": a.ok(),
@@ -339,7 +353,8 @@ pub fn run(
         return Err(SessionError::BadDimension { what: "iters", value: 0, max: u32::MAX.into() });
     }
     let tol = Tolerance::of(w)?;
-    let reference = crate::runtime::sim_candidate();
+    // The reference runs pm4rt's kernels natively, whatever the rows execute.
+    let reference = crate::runtime::sim_candidate_executing(Some(ExecMode::Native));
     let mut ref_out: Option<Outputs> = None;
     let mut rows = Vec::new();
     let sim_listed = candidates.iter().any(|c| c.tier == Tier::Sim);
@@ -351,7 +366,8 @@ pub fn run(
     for c in order {
         let (status, sub) = probe_one(c, opts);
         let Some(sub) = sub else {
-            rows.push(TierRow { status, ops: Vec::new(), agreement: None, error: None });
+            let executor = c.executor;
+            rows.push(TierRow { status, executor, ops: Vec::new(), agreement: None, error: None });
             continue;
         };
         let (ops, out, error) = match measure(sub, w, iters) {
@@ -369,7 +385,7 @@ pub fn run(
         if c.tier == Tier::Sim && !sim_listed {
             continue; // the reference alone is not a row the user asked for
         }
-        rows.push(TierRow { status, ops, agreement, error });
+        rows.push(TierRow { status, executor: c.executor, ops, agreement, error });
     }
     rows.sort_by_key(|r| r.status.tier); // selection order: umq, kfd, cs, sim
     Ok(rows)

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pm4rt_core::{Submitter, Tier};
+use pm4rt_core::{Errno, Submitter, Tier};
+use pm4rt_sim::isa::ExecMode;
 
 use crate::smoke;
 
@@ -19,7 +20,7 @@ pub struct Rejection {
     /// What was being checked or done (e.g. `"open /dev/kfd"`, `"USERQ CREATE"`).
     pub step: String,
     /// The errno of the failing syscall, when there was one.
-    pub errno: Option<i32>,
+    pub errno: Option<Errno>,
     /// What the check saw.
     pub message: String,
 }
@@ -41,6 +42,35 @@ impl Rejection {
     }
 }
 
+/// What executes a candidate's dispatches: the row label `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    /// A real GPU runs the kernels' machine code.
+    Gpu,
+    /// The simulator's engine (the simulator tier, or the emulated kernel device's GPU) runs
+    /// pm4rt's kernels: natively in Rust, or their machine code on the ISA interpreter.
+    Simulated(ExecMode),
+}
+
+impl Executor {
+    /// `"gpu"`, `"native"` or `"isa"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Gpu => "gpu",
+            Executor::Simulated(ExecMode::Native) => "native",
+            Executor::Simulated(ExecMode::Isa) => "isa",
+            Executor::Simulated(ExecMode::Both) => "both",
+        }
+    }
+
+    /// The executor of a simulated GPU set to `mode` (`None`: the process's mode,
+    /// [`ExecMode::current`], at each dispatch; an invalid `PM4RT_SIM_EXEC` there fails every
+    /// dispatch, and is labelled native).
+    pub fn simulated(mode: Option<ExecMode>) -> Executor {
+        Executor::Simulated(mode.unwrap_or_else(|| ExecMode::current().unwrap_or_default()))
+    }
+}
+
 /// A function that opens a submitter (see [`Candidate::open`]).
 pub type Opener = Arc<dyn Fn() -> Result<Box<dyn Submitter>, Rejection> + Send + Sync>;
 
@@ -54,6 +84,8 @@ pub struct Candidate {
     pub device: String,
     /// True when the device is the emulated kernel device rather than hardware.
     pub emulated: bool,
+    /// What runs the dispatches (a GPU, or the simulator natively or on machine code).
+    pub executor: Executor,
     /// Opens the submitter, or says why it cannot. Callable again: a session that demotes to
     /// this tier at run time opens it then.
     pub open: Opener,
@@ -102,7 +134,7 @@ impl TierStatus {
             "emulated": self.emulated,
             "usable": self.usable(),
             "step": r.map(|r| r.step.clone()),
-            "errno": r.and_then(|r| r.errno),
+            "errno": r.and_then(|r| r.errno).map(|e| e.0),
             "message": r.map(|r| r.message.clone()),
             "probe_ms": self.elapsed.as_secs_f64() * 1e3,
         })

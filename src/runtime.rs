@@ -11,12 +11,13 @@ use pm4rt_backends::cs::{CsConfig, CsSubmitter};
 use pm4rt_backends::kfd::{KfdConfig, KfdSubmitter};
 use pm4rt_backends::umq::{UmqConfig, UmqSubmitter};
 use pm4rt_backends::LinuxDriver;
-use pm4rt_core::{Driver, Submitter, Tier};
+use pm4rt_core::{Driver, Errno, Submitter, Tier};
 use pm4rt_sim::emu::{EmulatedDevice, Preset};
-use pm4rt_sim::SimSubmitter;
+use pm4rt_sim::isa::ExecMode;
+use pm4rt_sim::{SimConfig, SimSubmitter};
 
 use crate::error::{Error, Result};
-use crate::probe::{probe_one, Candidate, ProbeOptions, Rejection, TierStatus};
+use crate::probe::{probe_one, Candidate, Executor, ProbeOptions, Rejection, TierStatus};
 
 pub use pm4rt_core::DEFAULT_RENDER_NODE;
 /// PCI vendor id of AMD, as `/sys/class/drm/renderD*/device/vendor` prints it.
@@ -31,6 +32,9 @@ pub struct Policy {
     pub exclude_sim: bool,
     /// Only this render node for the hardware tiers (from `PM4RT_RENDER_NODE`).
     pub render_node: Option<String>,
+    /// Which executor the simulator tier runs pm4rt's kernels with (`--sim-exec`); `None`:
+    /// `PM4RT_SIM_EXEC` at each dispatch.
+    pub sim_exec: Option<ExecMode>,
     /// Probe settings (retire-smoke deadline).
     pub probe: ProbeOptions,
 }
@@ -141,13 +145,22 @@ impl Machine {
     ///
     /// Errors: [`Error::UnknownPreset`] listing the known names.
     pub fn emulated(name: &str) -> Result<Machine> {
+        Self::emulated_executing(name, None)
+    }
+
+    /// The emulated machine of the preset called `name` whose GPU runs pm4rt's kernels with
+    /// `exec` (`None`: `PM4RT_SIM_EXEC` at each dispatch; `Some(ExecMode::Isa)`: the kernels'
+    /// machine code, as a GPU would).
+    ///
+    /// Errors: [`Error::UnknownPreset`] listing the known names.
+    pub fn emulated_executing(name: &str, exec: Option<ExecMode>) -> Result<Machine> {
         let list = presets();
         let Some(p) = list.iter().find(|p| p.name == name) else {
             let names: Vec<_> = list.iter().map(|p| p.name).collect();
             return Err(Error::UnknownPreset { name: name.to_string(), known: names.join(", ") });
         };
-        let dev = EmulatedDevice::new((p.make)())
-            .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e.0)))?;
+        let dev = EmulatedDevice::new(Preset { exec, ..(p.make)() })
+            .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e)))?;
         Ok(Machine::Emulated(Arc::new(dev)))
     }
 
@@ -160,6 +173,14 @@ impl Machine {
 
     fn is_emulated(&self) -> bool {
         matches!(self, Machine::Emulated(_))
+    }
+
+    /// What runs the hardware tiers' dispatches on this machine.
+    fn executor(&self) -> Executor {
+        match self {
+            Machine::Host => Executor::Gpu,
+            Machine::Emulated(d) => Executor::simulated(d.preset().exec),
+        }
     }
 
     /// The AMD render nodes of the machine, in minor order.
@@ -188,6 +209,7 @@ impl Machine {
 pub fn candidates(machine: &Machine, policy: &Policy) -> Vec<Candidate> {
     let driver = machine.driver();
     let emulated = machine.is_emulated();
+    let executor = machine.executor();
     let mut nodes = machine.render_nodes(driver.as_ref());
     if let Some(n) = &policy.render_node {
         nodes.retain(|x| x == n);
@@ -201,27 +223,28 @@ pub fn candidates(machine: &Machine, policy: &Policy) -> Vec<Candidate> {
             continue;
         }
         if nodes.is_empty() {
-            out.push(missing_node(tier, emulated));
+            out.push(missing_node(tier, emulated, executor));
         }
         for node in &nodes {
-            out.push(hardware_candidate(tier, node, driver.clone(), emulated));
+            out.push(hardware_candidate(tier, node, driver.clone(), emulated, executor));
         }
     }
     if policy.allows(Tier::Sim) {
-        out.push(sim_candidate());
+        out.push(sim_candidate_executing(policy.sim_exec));
     }
     out
 }
 
-fn missing_node(tier: Tier, emulated: bool) -> Candidate {
+fn missing_node(tier: Tier, emulated: bool, executor: Executor) -> Candidate {
     Candidate {
         tier,
         device: "(none)".into(),
         emulated,
+        executor,
         open: Arc::new(|| {
             Err(Rejection {
                 step: "find render node".into(),
-                errno: Some(2),
+                errno: Some(Errno::ENOENT),
                 message: "no AMD render node (/sys/class/drm/renderD* with vendor 0x1002)".into(),
             })
         }),
@@ -233,6 +256,7 @@ fn hardware_candidate(
     node: &str,
     driver: Arc<dyn Driver>,
     emulated: bool,
+    executor: Executor,
 ) -> Candidate {
     let path = node.to_string();
     let boxed = |r: pm4rt_core::Result<Box<dyn Submitter>>| {
@@ -252,21 +276,30 @@ fn hardware_candidate(
             let config = CsConfig { emulated, ..CsConfig::with_path(path.clone()) };
             boxed(CsSubmitter::open(driver.clone(), config).map(|s| Box::new(s) as _))
         }),
-        Tier::Sim => return sim_candidate(),
+        Tier::Sim => return sim_candidate_executing(None),
     };
     let device = if tier == Tier::Kfd { format!("/dev/kfd ({node})") } else { node.to_string() };
-    Candidate { tier, device, emulated, open }
+    Candidate { tier, device, emulated, executor, open }
 }
 
-/// The simulator candidate: always present.
+/// The simulator candidate: always present. Its kernels run as `PM4RT_SIM_EXEC` selects.
 pub fn sim_candidate() -> Candidate {
+    sim_candidate_executing(None)
+}
+
+/// The simulator candidate running pm4rt's kernels with `exec` (`None`: `PM4RT_SIM_EXEC` at
+/// each dispatch).
+pub fn sim_candidate_executing(exec: Option<ExecMode>) -> Candidate {
     Candidate {
         tier: Tier::Sim,
         device: "in-process".to_string(),
         emulated: false,
-        open: Arc::new(|| match SimSubmitter::new() {
-            Ok(s) => Ok(Box::new(s) as Box<dyn Submitter>),
-            Err(e) => Err(Rejection::from_error("create simulator", &e)),
+        executor: Executor::simulated(exec),
+        open: Arc::new(move || {
+            match SimSubmitter::with_config(SimConfig { exec, ..SimConfig::default() }) {
+                Ok(s) => Ok(Box::new(s) as Box<dyn Submitter>),
+                Err(e) => Err(Rejection::from_error("create simulator", &e)),
+            }
         }),
     }
 }
@@ -312,7 +345,7 @@ pub fn reasons(statuses: &[TierStatus]) -> String {
         .iter()
         .filter_map(|s| {
             s.rejection.as_ref().map(|r| {
-                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {e})"));
+                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {})", e.0));
                 format!("  {} {}: {}: {}{errno}", s.tier, s.device, r.step, r.message)
             })
         })

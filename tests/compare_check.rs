@@ -8,12 +8,13 @@
 use std::sync::Arc;
 
 use pm4rt::compare::{self, agree, ArgmaxMatch, Outputs, Tolerance, Workload};
-use pm4rt::probe::{Candidate, ProbeOptions};
+use pm4rt::probe::{Candidate, Executor, ProbeOptions};
 use pm4rt::Tier;
 use pm4rt_core::{Result, Submitter};
 use pm4rt_kernels::KernelId;
 use pm4rt_sim::dispatch::KernelRegistry;
 use pm4rt_sim::engine::{DispatchContext, DispatchHook};
+use pm4rt_sim::isa::ExecMode;
 use pm4rt_sim::SimSubmitter;
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +64,7 @@ fn faulty_cs(fault: Fault) -> Candidate {
         tier: Tier::Cs,
         device: "faulty".into(),
         emulated: true,
+        executor: Executor::Simulated(ExecMode::Native),
         open: Arc::new(move || {
             let sim = SimSubmitter::new().unwrap();
             let inner = KernelRegistry::shared(sim.info().gfx).unwrap();

@@ -81,3 +81,43 @@ fn engine_seeds_run_to_completion() {
         }
     }
 }
+
+#[test]
+fn isa_seeds_reach_their_outcomes() {
+    use pm4rt::fuzz::isa;
+    use pm4rt_sim::isa::ExecError;
+    for (target, name, bytes) in seeds::all() {
+        if target != "isa" {
+            continue;
+        }
+        let outcome = isa::execute(&bytes).unwrap_or_else(|| panic!("{name}: does not decode"));
+        if name.ends_with("_endpgm") && !name.ends_with("sin_endpgm") {
+            assert!(outcome.is_ok(), "{name}: {outcome:?}");
+        } else if name.ends_with("_branch_loop") {
+            assert!(matches!(outcome, Err(ExecError::StepLimit(isa::MAX_STEPS))), "{name}");
+        } else if name.ends_with("_sin_endpgm") {
+            let named = matches!(&outcome, Err(ExecError::Unimplemented { mnemonic, .. })
+                if mnemonic.starts_with("v_sin_f32"));
+            assert!(outcome.is_ok() || named, "{name}: {outcome:?}");
+        } else {
+            // pm4rt's kernels: the interpreter implements every instruction; with zeroed
+            // kernel arguments they end or fault on a null pointer.
+            let ok = matches!(outcome, Ok(()) | Err(ExecError::Memory(_)));
+            assert!(ok, "{name}: {outcome:?}");
+        }
+    }
+}
+
+/// The engine input the CI fuzz run found: a dispatch of unknown code whose
+/// COMPUTE_NUM_THREAD_X/Y/Z make a workgroup of billions of work-items aborted the process on
+/// a 55 GB allocation of waves; it is now refused before any wave is built.
+#[test]
+fn an_oversized_workgroup_is_a_dispatch_error() {
+    let path = fuzz_dir().join("regressions/engine/crash-279a7ea67132944c5b4e0837584b2cabf5c43a76");
+    let bytes = std::fs::read(&path).expect("committed regression input");
+    let outcome = engine::execute(&bytes).expect("non-empty input");
+    let Err(Error::Dispatch { reason, .. }) = &outcome else {
+        panic!("expected a dispatch error, got {outcome:?}");
+    };
+    assert!(reason.contains("a workgroup has 1 to 1024"), "{reason}");
+}

@@ -280,6 +280,7 @@ fn aliased_dmmv_is_refused() {
 fn gfx1100_session_runs_the_gfx1100_code_object() {
     let cfg = SimConfig {
         engine: EngineConfig { gfx: pm4rt::GfxTarget::Gfx1100, ..EngineConfig::default() },
+        ..SimConfig::default()
     };
     let sub = SimSubmitter::with_config(cfg).unwrap();
     let mut s = Session::new(Box::new(sub)).unwrap();

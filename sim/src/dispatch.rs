@@ -5,9 +5,10 @@
 //!
 //! 1. **Identify the code.** `COMPUTE_PGM_LO/HI` give the entry VA; the bytes there are
 //!    compared exactly with the machine code of every kernel of the pm4rt-kernels code object
-//!    for the engine's target ([`CodeObject::code_bytes`], `code_size` bytes each). No match
-//!    (including code at an unmapped VA) is [`Error::Dispatch`] with a reason starting
-//!    `"unknown code"`.
+//!    for the engine's target ([`CodeObject::code_bytes`], `code_size` bytes each). Code that
+//!    matches none of them runs on the ISA interpreter in every mode, from the launch
+//!    registers alone (wave32 only; see `KernelRegistry::run_unknown`); nothing mapped at the
+//!    entry VA is [`Error::Dispatch`] with a reason starting `"unknown code"`.
 //! 2. **Check the launch registers** against the kernel descriptor, as
 //!    [`pm4rt_core::launch::emit_dispatch`] writes them: `COMPUTE_PGM_RSRC1` (PRIV, bit 20, may
 //!    be added: the launcher sets it on gfx11 KFD queues), `RSRC2` (with the
@@ -27,9 +28,16 @@
 //!    from simulated memory ([`GpuMemory::with_slice`]); the small inputs (vectors) are copied,
 //!    so an input may share a BO with the output. Outputs are written back; the packed argmax
 //!    outputs are merged with the 64-bit word already there by `max`, as the GPU's atomic max
-//!    does (the caller zeroes it first). With `PM4RT_SIM_EXEC=isa` (read at each dispatch;
-//!    `native`, the default, is the above) or [`KernelRegistry::with_exec_mode`], the
-//!    kernel's machine code runs on the ISA interpreter instead ([`crate::isa::run_dispatch`]).
+//!    does (the caller zeroes it first).
+//!
+//! The executor of pm4rt's kernels is the [`ExecMode`] given to
+//! [`KernelRegistry::with_exec_mode`], else [`ExecMode::current`] (the process's
+//! `--sim-exec`, else `PM4RT_SIM_EXEC`) read at each dispatch: `native`
+//! (default) runs step 5; `isa` runs the kernel's machine code on the ISA interpreter
+//! ([`crate::isa::run_dispatch`]) instead; `both` runs the two from the same inputs (the
+//! output bytes are saved and restored between them), keeps the native outputs, and fails the
+//! dispatch with [`Error::Dispatch`] naming the kernel and the first differing element when
+//! they disagree beyond the kernel's bound (`agree`).
 //!
 //! Any access outside a mapping — kernarg segment or buffer — is [`Error::Fault`] at the first
 //! unmapped byte. Arguments are taken exactly as the GPU kernel takes them, never refused where
@@ -40,10 +48,14 @@
 //! either is [`Error::Dispatch`] naming the kernel and the argument (a matrix whose size
 //! overflows the address space, a misaligned 64-bit atomic).
 //!
+//! Every dispatch the ISA interpreter runs is counted ([`ExecStats`]: instructions per family,
+//! active lanes, vector memory traffic): [`KernelRegistry::last_stats`] and
+//! [`KernelRegistry::total_stats`].
+//!
 //! The registry also reports each dispatch's [`Footprint`] (the ranges it reads and writes,
 //! from the same arguments), which the engine's strict ordering uses to model stale caches.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pm4rt_core::code_object::{
     CodeObject, CodeObjectError, DeclaredArg, DeclaredKind, Kernel, KernelDescriptor,
@@ -56,8 +68,10 @@ use pm4rt_kernels::{
 };
 
 use crate::engine::{DispatchContext, DispatchHook, Footprint};
-use crate::isa::{self, ExecMode, ProgramCache, Target as IsaTarget};
+use crate::isa::{self, ExecMode, ExecStats, ProgramCache, Target as IsaTarget};
 use crate::kernels::{self, WeightType};
+
+mod agree;
 use crate::memory::GpuMemory;
 
 /// DISPATCH_INITIATOR.COMPUTE_SHADER_EN (bit 0), as in [`pm4rt_core::launch::INITIATOR_BASE`].
@@ -137,6 +151,26 @@ pub struct KernelRegistry {
     mode: Option<ExecMode>,
     /// Decoded machine code for the ISA interpreter, shared by clones.
     programs: Arc<ProgramCache>,
+    /// Applied to the native outputs in [`ExecMode::Both`] before they are compared.
+    perturb_native: Option<fn(KernelId, &mut [u8])>,
+    /// What the interpreter executed, shared by clones.
+    stats: Arc<Mutex<StatsLog>>,
+}
+
+/// The interpreter's counters: the last dispatch's and the sum since the last reset.
+#[derive(Debug, Default)]
+struct StatsLog {
+    last: Option<DispatchStats>,
+    total: ExecStats,
+}
+
+/// What the ISA interpreter executed for one dispatch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// The kernel's name, or `unknown code at <VA>` for code that is none of pm4rt's kernels.
+    pub kernel: String,
+    /// The counters.
+    pub stats: ExecStats,
 }
 
 impl KernelRegistry {
@@ -169,6 +203,8 @@ impl KernelRegistry {
             kernels,
             mode: None,
             programs: Arc::new(ProgramCache::new()),
+            perturb_native: None,
+            stats: Arc::default(),
         })
     }
 
@@ -178,17 +214,51 @@ impl KernelRegistry {
         self
     }
 
+    /// This registry with `perturb` applied, in [`ExecMode::Both`], to each output range
+    /// (the bytes of one [`Footprint`] write range) of the native executor before it is
+    /// compared with the interpreter's: a way to check that a wrong executor is caught.
+    pub fn with_native_perturbation(mut self, perturb: fn(KernelId, &mut [u8])) -> KernelRegistry {
+        self.perturb_native = Some(perturb);
+        self
+    }
+
     /// Run `k` with the ISA interpreter (its machine code decoded once and cached).
     fn run_isa(&self, ctx: &DispatchContext<'_>, k: &RegisteredKernel) -> Result<()> {
-        let target = match self.gfx {
-            GfxTarget::Gfx1100 => IsaTarget::Gfx11,
-            GfxTarget::Gfx1201 => IsaTarget::Gfx12,
-        };
+        let target = self.isa_target();
         let program = self.programs.get(target, &k.code).map_err(|e| Error::Dispatch {
             pgm_va: ctx.pgm_va(),
             reason: format!("{} (ISA interpreter): {e}", k.id),
         })?;
-        isa::run_dispatch(ctx, target, &program, k.id.name())
+        let stats = isa::run_dispatch(ctx, target, &program, k.id.name())?;
+        self.record(k.id.name(), stats);
+        Ok(())
+    }
+
+    /// The counters of the last dispatch the ISA interpreter ran for this registry (or a
+    /// clone), if any since the last [`KernelRegistry::reset_stats`].
+    pub fn last_stats(&self) -> Option<DispatchStats> {
+        self.stats_log().last.clone()
+    }
+
+    /// The counters of every dispatch the ISA interpreter ran since the last reset.
+    pub fn total_stats(&self) -> ExecStats {
+        self.stats_log().total.clone()
+    }
+
+    /// Forget the counters.
+    pub fn reset_stats(&self) {
+        *self.stats_log() = StatsLog::default();
+    }
+
+    fn record(&self, kernel: &str, stats: ExecStats) {
+        let mut log = self.stats_log();
+        log.total.merge(&stats);
+        log.last = Some(DispatchStats { kernel: kernel.to_string(), stats });
+    }
+
+    fn stats_log(&self) -> std::sync::MutexGuard<'_, StatsLog> {
+        // Poisoned only if a thread panicked while adding counters: they are still usable.
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A registry for `gfx` built once per process and shared (what [`crate::SimSubmitter`]
@@ -205,6 +275,21 @@ impl KernelRegistry {
             GfxTarget::Gfx1201 => &GFX1201,
         };
         cell.get_or_init(|| KernelRegistry::new(gfx).map(Arc::new)).clone()
+    }
+
+    /// The [shared](KernelRegistry::shared) registry for `gfx`, running its kernels with
+    /// `mode` (`None`: `PM4RT_SIM_EXEC` at each dispatch). The decoded programs stay shared.
+    ///
+    /// Errors: as [`KernelRegistry::new`].
+    pub fn shared_with_mode(
+        gfx: GfxTarget,
+        mode: Option<ExecMode>,
+    ) -> std::result::Result<Arc<KernelRegistry>, RegistryError> {
+        let shared = Self::shared(gfx)?;
+        Ok(match mode {
+            None => shared,
+            Some(mode) => Arc::new((*shared).clone().with_exec_mode(mode)),
+        })
     }
 
     /// The target the kernels were compiled for.
@@ -229,31 +314,47 @@ impl KernelRegistry {
     /// permission; [`Error::Dispatch`] (`"unknown code ..."`) when no kernel's code matches,
     /// including when the code VA is not mapped.
     pub fn identify(&self, mem: &GpuMemory, pgm_va: u64) -> Result<&RegisteredKernel> {
-        if mem.perms_at(pgm_va).is_some_and(|p| !p.execute) {
-            // Mapped but not executable: the instruction fetch is a GPU page fault.
-            return Err(Error::Fault { va: pgm_va });
-        }
-        let mut fault = None;
-        for k in &self.kernels {
-            match mem.with_code(pgm_va, k.code.len(), |b| b == k.code.as_slice()) {
-                Ok(true) => return Ok(k),
-                Ok(false) => {}
-                Err(Error::Fault { va }) => fault = fault.or(Some(va)),
-                Err(e) => return Err(e),
-            }
-        }
-        let reason = match fault {
-            Some(va) if va == pgm_va => {
-                format!("unknown code: no kernel registered for code at {pgm_va:#x} (not mapped)")
-            }
-            _ => format!(
+        self.find(mem, pgm_va)?.ok_or_else(|| Error::Dispatch {
+            pgm_va,
+            reason: format!(
                 "unknown code: no kernel registered for the bytes at {pgm_va:#x} (none of the \
                  {} {} kernels matches)",
                 self.kernels.len(),
                 self.gfx
             ),
-        };
-        Err(Error::Dispatch { pgm_va, reason })
+        })
+    }
+
+    /// The registered kernel whose code sits at `pgm_va`, or `None` for other (mapped,
+    /// executable) code.
+    ///
+    /// Errors: [`Error::Fault`] at `pgm_va` when its page is mapped without execute
+    /// permission; [`Error::Dispatch`] (`"unknown code ... (not mapped)"`) when nothing is
+    /// mapped there.
+    fn find(&self, mem: &GpuMemory, pgm_va: u64) -> Result<Option<&RegisteredKernel>> {
+        match mem.perms_at(pgm_va) {
+            Some(p) if !p.execute => {
+                // Mapped but not executable: the instruction fetch is a GPU page fault.
+                return Err(Error::Fault { va: pgm_va });
+            }
+            None => {
+                return Err(Error::Dispatch {
+                    pgm_va,
+                    reason: format!(
+                        "unknown code: no kernel registered for code at {pgm_va:#x} (not mapped)"
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+        for k in &self.kernels {
+            match mem.with_code(pgm_va, k.code.len(), |b| b == k.code.as_slice()) {
+                Ok(true) => return Ok(Some(k)),
+                Ok(false) | Err(Error::Fault { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -261,31 +362,41 @@ impl DispatchHook for KernelRegistry {
     fn dispatch(&self, ctx: &mut DispatchContext<'_>) -> Result<()> {
         let mode = match self.mode {
             Some(m) => m,
-            None => ExecMode::from_env()?,
+            None => ExecMode::current()?,
         };
-        match self.prepare(ctx)? {
-            Some((k, kernarg)) => match mode {
-                ExecMode::Native => Run::new(ctx, k).kernel(&Args { k, bytes: &kernarg }),
-                ExecMode::Isa => self.run_isa(ctx, k),
-            },
+        let Some(k) = self.find(ctx.memory, ctx.pgm_va())? else {
+            return self.run_unknown(ctx);
+        };
+        match self.prepare(ctx, k)? {
+            Some(kernarg) => {
+                let args = Args { k, bytes: &kernarg };
+                match mode {
+                    ExecMode::Native => Run::new(ctx, k).kernel(&args),
+                    ExecMode::Isa => self.run_isa(ctx, k),
+                    ExecMode::Both => self.run_both(ctx, k, &args),
+                }
+            }
             None => Ok(()),
         }
     }
 
     fn footprint(&self, ctx: &DispatchContext<'_>) -> Result<Option<Footprint>> {
-        Ok(Some(match self.prepare(ctx)? {
-            Some((k, kernarg)) => Run::new(ctx, k).footprint(&Args { k, bytes: &kernarg })?,
+        let Some(k) = self.find(ctx.memory, ctx.pgm_va())? else {
+            // Interpreted code: what it touches is not known before it runs.
+            return Ok(None);
+        };
+        Ok(Some(match self.prepare(ctx, k)? {
+            Some(kernarg) => Run::new(ctx, k).footprint(&Args { k, bytes: &kernarg })?,
             None => Footprint::default(),
         }))
     }
 }
 
 impl KernelRegistry {
-    /// Identify the kernel, check the launch registers and read the kernarg segment; `None`
-    /// for a grid with a zero dimension (nothing runs).
-    fn prepare(&self, ctx: &DispatchContext<'_>) -> Result<Option<(&RegisteredKernel, Vec<u8>)>> {
+    /// Check the launch registers and read the kernarg segment of `k`; `None` for a grid
+    /// with a zero dimension (nothing runs).
+    fn prepare(&self, ctx: &DispatchContext<'_>, k: &RegisteredKernel) -> Result<Option<Vec<u8>>> {
         let pgm_va = ctx.pgm_va();
-        let k = self.identify(ctx.memory, pgm_va)?;
         check_launch(k, ctx)
             .map_err(|reason| Error::Dispatch { pgm_va, reason: format!("{}: {reason}", k.id) })?;
         if ctx.dim.contains(&0) {
@@ -294,8 +405,110 @@ impl KernelRegistry {
         let kernarg_va = u64::from(ctx.user_data(0)) | (u64::from(ctx.user_data(1)) << 32);
         let mut kernarg = vec![0u8; k.kernel.descriptor.kernarg_size as usize];
         ctx.memory.read(kernarg_va, &mut kernarg)?;
-        Ok(Some((k, kernarg)))
+        Ok(Some(kernarg))
     }
+
+    /// Run `k` on the native executor and on the ISA interpreter from the same inputs and
+    /// compare their outputs ([`agree`]); the native outputs are kept.
+    ///
+    /// The bytes the dispatch writes (its [`Footprint`]) are saved first and restored between
+    /// the two runs, so the interpreter sees the inputs the native run saw even when an input
+    /// shares memory with an output. Errors: either executor's error; [`Error::Dispatch`]
+    /// naming the kernel and the first differing element on disagreement.
+    fn run_both(
+        &self,
+        ctx: &DispatchContext<'_>,
+        k: &RegisteredKernel,
+        args: &Args<'_>,
+    ) -> Result<()> {
+        let run = Run::new(ctx, k);
+        let writes = run.footprint(args)?.writes;
+        let Ok(before) = agree::save(ctx.memory, &writes) else {
+            // An output is not mapped: the native run reports the fault where it meets it.
+            return run.kernel(args);
+        };
+        run.kernel(args)?;
+        let mut native = agree::save(ctx.memory, &writes)?;
+        if let Some(perturb) = self.perturb_native {
+            native.iter_mut().for_each(|bytes| perturb(k.id, bytes));
+        }
+        agree::restore(ctx.memory, &writes, &before)?;
+        self.run_isa(ctx, k)?;
+        let isa = agree::save(ctx.memory, &writes)?;
+        agree::restore(ctx.memory, &writes, &native)?;
+        let check = agree::Check { run: &run, args };
+        check.outputs(&native, &isa).map_err(|d| run.fail(d))
+    }
+
+    /// Run code that is none of the registry's kernels on the ISA interpreter, from the
+    /// launch registers alone (no kernel descriptor is known): the bytes from `COMPUTE_PGM`
+    /// to the end of their mapping (at most [`UNKNOWN_CODE_WINDOW`]) are decoded once
+    /// ([`isa::Program::decode_prefix`]) and cached.
+    ///
+    /// Errors: [`Error::Dispatch`] naming the code VA when the code does not decode, the
+    /// dispatch asks for wave64 (not implemented), or the interpreter stops; [`Error::Fault`]
+    /// for an access outside every mapping.
+    fn run_unknown(&self, ctx: &DispatchContext<'_>) -> Result<()> {
+        let pgm_va = ctx.pgm_va();
+        let fail = |why: String| Error::Dispatch {
+            pgm_va,
+            reason: format!("unknown code at {pgm_va:#x} (ISA interpreter): {why}"),
+        };
+        if ctx.initiator & INITIATOR_COMPUTE_SHADER_EN == 0 {
+            return Err(fail(format!(
+                "DISPATCH_INITIATOR {:#x} lacks COMPUTE_SHADER_EN (bit 0)",
+                ctx.initiator
+            )));
+        }
+        if ctx.initiator & INITIATOR_CS_W32_EN == 0 {
+            return Err(fail("wave64 dispatches (CS_W32_EN clear) are not implemented".into()));
+        }
+        let code = read_code_window(ctx.memory, pgm_va)?;
+        let program =
+            self.programs.get_prefix(self.isa_target(), &code).map_err(|e| fail(e.to_string()))?;
+        if ctx.dim.contains(&0) {
+            return Ok(());
+        }
+        let name = format!("unknown code at {pgm_va:#x}");
+        let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name)?;
+        self.record(&name, stats);
+        Ok(())
+    }
+
+    fn isa_target(&self) -> IsaTarget {
+        match self.gfx {
+            GfxTarget::Gfx1100 => IsaTarget::Gfx11,
+            GfxTarget::Gfx1201 => IsaTarget::Gfx12,
+        }
+    }
+}
+
+/// Most bytes of unknown code read from its entry point (1 MiB: far more than any compute
+/// kernel; the decoder stops at the first `s_code_end` anyway).
+pub const UNKNOWN_CODE_WINDOW: usize = 1 << 20;
+
+/// The executable bytes from `va` to the end of their mapping, at most
+/// [`UNKNOWN_CODE_WINDOW`], read page by page.
+///
+/// Errors: the fault of the first page when `va` itself is not executable.
+fn read_code_window(mem: &GpuMemory, va: u64) -> Result<Vec<u8>> {
+    const PAGE: u64 = 4096;
+    let mut code = Vec::new();
+    let mut at = va;
+    while code.len() < UNKNOWN_CODE_WINDOW {
+        let len = ((PAGE - at % PAGE) as usize).min(UNKNOWN_CODE_WINDOW - code.len());
+        match mem.with_code(at, len, |b| code.extend_from_slice(b)) {
+            Ok(()) => {}
+            Err(e) if code.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+        match at.checked_add(len as u64) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    code.truncate(code.len() - code.len() % 4);
+    Ok(code)
 }
 
 /// Compare the launch registers with what the descriptor requires; the reason on mismatch.

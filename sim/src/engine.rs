@@ -83,7 +83,7 @@ use pm4rt_core::pm4::{
     decode_one, event, CopyData, DecodeError, DecodeErrorKind, IndirectBuffer, Packet, ReleaseMem,
     WaitRegMem, WriteData,
 };
-use pm4rt_core::{Error, Fence, GfxTarget, Result};
+use pm4rt_core::{Errno, Error, Fence, GfxTarget, Result};
 
 use crate::memory::GpuMemory;
 
@@ -286,6 +286,10 @@ pub struct DispatchContext<'a> {
     pub memory: &'a GpuMemory,
     /// The configured GPU generation.
     pub gfx: GfxTarget,
+    /// Set when the queue is being stopped (the engine is shut down or dropped): an executor
+    /// that may run for long (the ISA interpreter on a kernel that never ends) polls it and
+    /// gives up with an error, so stopping a queue never waits for a hung kernel.
+    pub cancel: &'a AtomicBool,
 }
 
 impl DispatchContext<'_> {
@@ -425,7 +429,9 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("pm4rt-sim-queue".into())
             .spawn(move || queue_thread(&worker, rx))
-            .map_err(|e| Error::io("spawn queue thread", e.raw_os_error().unwrap_or(11)))?;
+            .map_err(|e| {
+                Error::io("spawn queue thread", e.raw_os_error().map_or(Errno::EAGAIN, Errno))
+            })?;
         Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
     }
 
@@ -1101,7 +1107,14 @@ impl Executor<'_> {
             }
             .into());
         };
-        let mut ctx = DispatchContext { regs, dim, initiator, memory: &sh.mem, gfx: sh.config.gfx };
+        let mut ctx = DispatchContext {
+            regs,
+            dim,
+            initiator,
+            memory: &sh.mem,
+            gfx: sh.config.gfx,
+            cancel: &sh.shutdown,
+        };
         let footprint = if self.strict() { hook.footprint(&ctx)? } else { None };
         let Some(fp) = footprint else {
             hook.dispatch(&mut ctx)?;

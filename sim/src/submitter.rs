@@ -16,6 +16,7 @@ use pm4rt_core::{
 
 use crate::dispatch::KernelRegistry;
 use crate::engine::{DispatchHook, Engine, EngineConfig, InterruptHook, Work};
+use crate::isa::ExecMode;
 use crate::memory::{GpuMemory, Perms};
 
 /// The GPU VA range the simulator hands out and accepts: `[4 GiB, 128 TiB)`. A tier choice
@@ -27,6 +28,9 @@ pub const SIM_VA_RANGE: Range<u64> = 0x1_0000_0000..0x8000_0000_0000;
 pub struct SimConfig {
     /// The queue engine's settings (WAIT_REG_MEM deadline, IB depth, gfx target).
     pub engine: EngineConfig,
+    /// Which executor runs pm4rt's kernels; `None` (default): `PM4RT_SIM_EXEC` at each
+    /// dispatch (see [`crate::dispatch`]).
+    pub exec: Option<ExecMode>,
 }
 
 /// The simulator tier. See the module documentation.
@@ -67,7 +71,7 @@ impl SimSubmitter {
     /// [`Error::Unsupported`] when the kernel library for the target does not load.
     pub fn with_config(config: SimConfig) -> Result<SimSubmitter> {
         let gfx = config.engine.gfx;
-        let registry = KernelRegistry::shared(gfx)
+        let registry = KernelRegistry::shared_with_mode(gfx, config.exec)
             .map_err(|e| Error::Unsupported(format!("pm4rt kernel library for {gfx}: {e}")))?;
         let mem = Arc::new(GpuMemory::new());
         let engine = Engine::new(Arc::clone(&mem), config.engine)?;
@@ -135,7 +139,8 @@ impl Submitter for SimSubmitter {
             return Err(Error::InvalidArgument("BO size 0".into()));
         }
         let id = BoHandle(self.next_bo);
-        let next = self.next_bo.checked_add(1).ok_or(Error::io("alloc_bo", 12))?;
+        let next =
+            self.next_bo.checked_add(1).ok_or(Error::io("alloc_bo", pm4rt_core::Errno::ENOMEM))?;
         self.mem.create_bo(id, desc.size)?;
         self.next_bo = next;
         self.bos.insert(id, *desc);

@@ -38,7 +38,10 @@ struct Rig {
 
 impl Rig {
     fn new(gfx: GfxTarget) -> Rig {
-        let cfg = SimConfig { engine: EngineConfig { gfx, ..EngineConfig::default() } };
+        let cfg = SimConfig {
+            engine: EngineConfig { gfx, ..EngineConfig::default() },
+            ..SimConfig::default()
+        };
         let mut sim = SimSubmitter::with_config(cfg).unwrap();
         let registry = KernelRegistry::new(gfx).unwrap().with_exec_mode(ExecMode::Isa);
         sim.set_dispatch_hook(Some(Arc::new(registry)));

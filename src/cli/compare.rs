@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use pm4rt::compare::{self, TierRow, Workload, DEFAULT_SHAPE};
 use pm4rt::gguf::Gguf;
+use pm4rt::probe::Executor;
 use pm4rt::rng::SplitMix64;
 use pm4rt::runtime::candidates;
 use pm4rt::session::WeightFormat;
+use pm4rt_sim::isa::ExecMode;
 
 use super::target::TargetArgs;
 
@@ -32,9 +34,10 @@ pub struct Args {
     /// Seed of the synthetic data and of the input vector.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Repetitions per operation (at least 1).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    iters: u32,
+    /// Repetitions per operation (at least 1; default 20, or 2 when any tier interprets
+    /// machine code, which is slower by orders of magnitude).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    iters: Option<u32>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     json: bool,
@@ -62,8 +65,13 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         return Ok(ExitCode::SUCCESS);
     }
     let w = workload(&a)?;
-    let (machine, policy) = a.target.machine_and_policy()?;
-    let rows = compare::run(&candidates(&machine, &policy), &w, a.iters, &policy.probe)?;
+    // Emulated tiers run the kernels' machine code (the reference row stays native), so their
+    // agreement checks the code objects a GPU would run.
+    let (machine, policy) = a.target.machine_and_policy_emulating(Some(ExecMode::Isa))?;
+    let candidates = candidates(&machine, &policy);
+    let interprets = candidates.iter().any(|c| c.executor == Executor::Simulated(ExecMode::Isa));
+    let iters = a.iters.unwrap_or(if interprets { 2 } else { 20 });
+    let rows = compare::run(&candidates, &w, iters, &policy.probe)?;
     let ran = rows.iter().filter(|r| r.error.is_none() && !r.ops.is_empty()).count();
     let mut failures = compare::failures(&rows);
     if ran == 0 {
@@ -72,7 +80,7 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if a.json {
         let doc = serde_json::json!({
             "workload": w.label,
-            "iters": a.iters,
+            "iters": iters,
             "machine": a.target.emulate.as_deref().map_or("host".to_string(), |p| format!("emulated:{p}")),
             "ok": failures.is_empty(),
             "failures": failures,
@@ -80,7 +88,7 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print_table(&w, a.iters, &rows);
+        print_table(&w, iters, &rows);
     }
     for f in &failures {
         eprintln!("compare: {f}");
@@ -97,7 +105,7 @@ fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
         .iter()
         .find(|r| !r.ops.is_empty())
         .map_or(Vec::new(), |r| r.ops.iter().map(|o| o.name).collect());
-    print!("{:<5} {:<10} {:<24}", "tier", "device", "agreement");
+    print!("{:<5} {:<10} {:<6} {:<24}", "tier", "device", "exec", "agreement");
     for n in &names {
         print!(" {:>24}", format!("{n} med/p99 us"));
     }
@@ -112,16 +120,23 @@ fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
             "hardware"
         };
         if let Some(rej) = &s.rejection {
-            println!("{:<5} {:<10} unusable: {}: {}", s.tier.name(), device, rej.step, rej.message);
+            println!(
+                "{:<5} {:<10} {:<6} unusable: {}: {}",
+                s.tier.name(),
+                device,
+                "-",
+                rej.step,
+                rej.message
+            );
             continue;
         }
         if let Some(e) = &r.error {
-            println!("{:<5} {:<10} failed: {e}", s.tier.name(), device);
+            println!("{:<5} {:<10} {:<6} failed: {e}", s.tier.name(), device, r.executor.name());
             continue;
         }
         let agreement = r.agreement.map_or("reference".to_string(), |a| {
             if a.ok() {
-                format!("ok {:.2}x bound, {}", a.worst, a.argmax.name())
+                format!("ok {:.3}x bound, {}", a.worst, a.argmax.name())
             } else if a.nonfinite > 0 {
                 format!("FAIL {} non-finite", a.nonfinite)
             } else if a.worst > 1.0 {
@@ -130,7 +145,7 @@ fn print_table(w: &Workload, iters: u32, rows: &[TierRow]) {
                 format!("FAIL argmax {}/{}", a.argmax.name(), a.fused.name())
             }
         });
-        print!("{:<5} {:<10} {:<24}", s.tier.name(), device, agreement);
+        print!("{:<5} {:<10} {:<6} {:<24}", s.tier.name(), device, r.executor.name(), agreement);
         for o in &r.ops {
             print!(
                 " {:>24}",

@@ -21,6 +21,10 @@ pub struct Args {
     /// Print the report as one JSON document.
     #[arg(long)]
     json: bool,
+    /// How the simulator runs kernels (native, isa, both); default: PM4RT_SIM_EXEC, else
+    /// native.
+    #[arg(long, value_parser = super::target::parse_sim_exec, value_name = "MODE")]
+    sim_exec: Option<pm4rt_sim::isa::ExecMode>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -29,6 +33,9 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("{}  {}", p.name, p.description);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.sim_exec.is_some() {
+        pm4rt_sim::isa::ExecMode::set_process_mode(a.sim_exec);
     }
     let opts =
         SoakOptions { preset: a.emulate, duration: Duration::from_secs(a.seconds), seed: a.seed };

@@ -19,6 +19,7 @@ pub mod emu_ioctl;
 pub mod engine;
 pub mod gguf;
 pub mod input;
+pub mod isa;
 pub mod pm4_decode;
 pub mod seeds;
 
@@ -33,4 +34,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("code_object", code_object::run),
     ("gguf", gguf::run),
     ("emu_ioctl", emu_ioctl::run),
+    ("isa", isa::run),
 ];

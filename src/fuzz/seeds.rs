@@ -28,6 +28,7 @@ pub fn all() -> Vec<Seed> {
     v.extend(code_object());
     v.extend(gguf());
     v.extend(emu_ioctl());
+    v.extend(isa());
     v
 }
 
@@ -432,6 +433,40 @@ fn info_program(preset: u8) -> Vec<u8> {
         p.ioctl(DRM_IOCTL_AMDGPU_INFO, i);
     }
     p.finish()
+}
+
+/// Every kernel's machine code from the committed code objects (user SGPRs pointing at the
+/// data BO), and three snippets (encodings from `llvm-mc-19 -show-encoding`, identical on
+/// gfx1100 and gfx1201): `s_endpgm`; `s_branch -1` (a loop the step bound stops); and
+/// `v_sin_f32 v0, v1` then `s_endpgm` (an instruction the interpreter may lack).
+fn isa() -> Vec<Seed> {
+    const S_ENDPGM: u32 = 0xBFB0_0000;
+    const S_BRANCH_BACK: u32 = 0xBFA0_FFFF;
+    const V_SIN_F32: u32 = 0x7E00_6B01;
+    let sgprs = vec![0u8; super::isa::USER_SGPR_BYTES];
+    let mut v = Vec::new();
+    for (gfx, target, name) in targets() {
+        let flag = u8::from(gfx == GfxTarget::Gfx1100);
+        let co = CodeObject::load(pm4rt_kernels::code_object(target), gfx).unwrap();
+        for id in KernelId::ALL {
+            let code = co.code_bytes(co.kernel(id.name()).unwrap());
+            // Two waves, s[0:1] = the data BO.
+            let bytes = [vec![flag | 2 | 8], sgprs.clone(), code.to_vec()].concat();
+            v.push(("isa", format!("{name}_{}", id.name()), bytes));
+        }
+        for (snippet, code) in [
+            ("endpgm", le(&[S_ENDPGM])),
+            ("branch_loop", le(&[S_BRANCH_BACK])),
+            ("sin_endpgm", le(&[V_SIN_F32, S_ENDPGM])),
+        ] {
+            v.push((
+                "isa",
+                format!("{name}_{snippet}"),
+                [vec![flag], sgprs.clone(), code].concat(),
+            ));
+        }
+    }
+    v
 }
 
 fn emu_ioctl() -> Vec<Seed> {

@@ -86,6 +86,9 @@ pub struct Preset {
     pub wait_cap: Duration,
     /// Extra sysfs / procfs files (`path -> contents`), on top of the generated ones.
     pub extra_files: BTreeMap<String, String>,
+    /// Which executor the emulated GPU runs pm4rt's kernels with; `None`: `PM4RT_SIM_EXEC` at
+    /// each dispatch, like the simulator tier (see [`crate::dispatch`]).
+    pub exec: Option<crate::isa::ExecMode>,
 }
 
 impl Default for Preset {
@@ -128,6 +131,7 @@ impl Preset {
             kfd_version: (1, 18),
             wait_cap: Duration::from_secs(10),
             extra_files: BTreeMap::new(),
+            exec: None,
         }
     }
 

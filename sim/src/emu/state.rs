@@ -153,7 +153,9 @@ impl State {
         let engine = Engine::new(Arc::clone(mem), config).map_err(|_| Errno::EAGAIN)?;
         // The emulated GPU runs pm4rt's kernels like the simulator tier does; a machine whose
         // kernel library does not load runs PM4 without kernels (dispatches then fail).
-        if let Ok(registry) = crate::dispatch::KernelRegistry::shared(preset.gfx) {
+        if let Ok(registry) =
+            crate::dispatch::KernelRegistry::shared_with_mode(preset.gfx, preset.exec)
+        {
             engine.set_dispatch_hook(Some(registry));
         }
         Ok(Arc::new(engine))
@@ -177,7 +179,7 @@ impl State {
             return Err(Errno::ENOENT);
         }
         let fd = self.next_fd;
-        self.next_fd = fd.checked_add(1).ok_or(Errno(24))?;
+        self.next_fd = fd.checked_add(1).ok_or(Errno::EMFILE)?;
         self.files.insert(fd, DrmFile::default());
         Ok(Fd(fd))
     }

@@ -82,6 +82,65 @@ pub enum Family {
     Mubuf,
 }
 
+impl Family {
+    /// Every family, in declaration order ([`Family::index`]).
+    pub const ALL: [Family; 17] = [
+        Family::Sop1,
+        Family::Sop2,
+        Family::Sopk,
+        Family::Sopc,
+        Family::Sopp,
+        Family::Smem,
+        Family::Vop1,
+        Family::Vop2,
+        Family::Vopc,
+        Family::Vop3,
+        Family::Vop3p,
+        Family::Vopd,
+        Family::Ds,
+        Family::Flat,
+        Family::Scratch,
+        Family::Global,
+        Family::Mubuf,
+    ];
+
+    /// Position in [`Family::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Lower-case name of the encoding (`sop1`, `vop3p`, `global`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Sop1 => "sop1",
+            Family::Sop2 => "sop2",
+            Family::Sopk => "sopk",
+            Family::Sopc => "sopc",
+            Family::Sopp => "sopp",
+            Family::Smem => "smem",
+            Family::Vop1 => "vop1",
+            Family::Vop2 => "vop2",
+            Family::Vopc => "vopc",
+            Family::Vop3 => "vop3",
+            Family::Vop3p => "vop3p",
+            Family::Vopd => "vopd",
+            Family::Ds => "ds",
+            Family::Flat => "flat",
+            Family::Scratch => "scratch",
+            Family::Global => "global",
+            Family::Mubuf => "mubuf",
+        }
+    }
+
+    /// True for the families that run per lane under EXEC.
+    pub fn is_vector(self) -> bool {
+        !matches!(
+            self,
+            Family::Sop1 | Family::Sop2 | Family::Sopk | Family::Sopc | Family::Sopp | Family::Smem
+        ) && self != Family::Mubuf
+    }
+}
+
 /// One decoded instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inst {
@@ -99,6 +158,9 @@ pub struct Inst {
     pub len: usize,
     /// The literal constant, if one follows the encoding.
     pub literal: Option<u32>,
+    /// Dwords of the destination and sources 0, 1, 2 (`d`, `a`, `b`, `c` of the opcode's
+    /// shape; 1 when absent), read from the shape once at decode.
+    pub widths: [u8; 4],
 }
 
 impl Inst {
@@ -138,8 +200,13 @@ pub fn decode_all(target: Target, code: &[u8]) -> Result<Vec<Inst>, DecodeError>
 }
 
 /// Decode the instruction at the start of `dw` (at byte `offset`).
+///
+/// Errors: [`DecodeError::Truncated`] when `dw` is empty or ends inside the instruction;
+/// [`DecodeError::Unknown`] for an encoding the target does not have.
 pub fn decode_one(target: Target, dw: &[u32], offset: usize) -> Result<Inst, DecodeError> {
-    let w0 = dw[0];
+    let Some(&w0) = dw.first() else {
+        return Err(DecodeError::Truncated { offset, need: 4, have: 0 });
+    };
     let unknown =
         || DecodeError::Unknown { target, offset, dwords: dw.iter().take(3).copied().collect() };
     let (family, table, code, base_len) = classify(target, w0).ok_or_else(unknown)?;
@@ -149,7 +216,9 @@ pub fn decode_one(target: Target, dw: &[u32], offset: usize) -> Result<Inst, Dec
     let op = lookup(target, table, code).ok_or_else(unknown)?;
     let mut words = [0u32; 4];
     words[..base_len].copy_from_slice(&dw[..base_len]);
-    let mut inst = Inst { offset, family, op, op_y: None, words, len: base_len, literal: None };
+    let widths = ['d', 'a', 'b', 'c'].map(|role| shape_width(op.shape, role));
+    let mut inst =
+        Inst { offset, family, op, op_y: None, words, len: base_len, literal: None, widths };
     if family == Family::Vopd {
         let y = lookup(target, Table::VopdY, inst.bits(21, 17)).ok_or_else(unknown)?;
         inst.op_y = Some(y);
@@ -227,4 +296,9 @@ fn needs_literal(inst: &Inst) -> bool {
     src_fields.iter().enumerate().any(|(i, &(hi, lo))| used(i) && inst.bits(hi, lo) == LITERAL)
         || shape_has_l(inst.op)
         || inst.op_y.is_some_and(shape_has_l)
+}
+
+/// Dwords of operand `role` in an opcode shape (1 when absent).
+pub fn shape_width(shape: &str, role: char) -> u8 {
+    shape.split(' ').find(|t| t.starts_with(role)).and_then(|t| t[1..].parse().ok()).unwrap_or(1)
 }

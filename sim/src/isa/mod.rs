@@ -26,14 +26,16 @@ pub mod decode;
 pub mod exec;
 pub mod launch;
 pub mod program;
+pub mod stats;
 pub mod tables;
 pub mod text;
 pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
-pub use exec::{run_wave, run_workgroup, ExecError, Stop};
+pub use exec::{run_wave, run_workgroup, run_workgroup_counted, Bounds, ExecError, Stop};
 pub use launch::{run_dispatch, ExecMode};
 pub use program::{Program, ProgramCache};
+pub use stats::{ExecStats, MemTraffic};
 pub use wave::{Wave, WaveLaunch};
 
 /// The two instruction-set generations the decoder understands.

@@ -35,7 +35,10 @@ impl Rig {
     }
 
     pub fn with_deadline(wait_deadline: Duration) -> Rig {
-        let cfg = SimConfig { engine: EngineConfig { wait_deadline, ..EngineConfig::default() } };
+        let cfg = SimConfig {
+            engine: EngineConfig { wait_deadline, ..EngineConfig::default() },
+            ..SimConfig::default()
+        };
         let mut sim = SimSubmitter::with_config(cfg).unwrap();
         let data = sim.alloc_bo(&BoDesc::gtt(DATA_SIZE)).unwrap();
         let ib = sim.alloc_bo(&BoDesc::gtt(IB_SIZE)).unwrap();

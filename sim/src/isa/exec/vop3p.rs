@@ -1,0 +1,50 @@
+//! VOP3P: packed and mixed-precision math.
+
+use super::{Result, Step};
+use crate::isa::wave::{Wave, LANES};
+
+impl Step<'_> {
+    /// VOP3P: `v_fma_mix_f32` only. Source `i` is an f16 (low half, or high half when
+    /// op_sel[i]) converted exactly to f32 when op_sel_hi[i], else an f32; neg_lo negates and
+    /// neg_hi takes the absolute value (AMD RDNA3/RDNA4 ISA, V_FMA_MIX_F32).
+    pub(super) fn vop3p(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        if inst.op.name != "v_fma_mix_f32" || inst.bits(15, 15) != 0 {
+            return Err(self.unimplemented());
+        }
+        let op_sel = inst.bits(13, 11);
+        let op_sel_hi = inst.bits(60, 59) | inst.bits(14, 14) << 2;
+        let (neg, abs) = (inst.bits(63, 61), inst.bits(10, 8));
+        let dst = inst.bits(7, 0);
+        let srcs = [
+            self.vsrc(w, inst.bits(40, 32), 1)?,
+            self.vsrc(w, inst.bits(49, 41), 1)?,
+            self.vsrc(w, inst.bits(58, 50), 1)?,
+        ];
+        let exec = w.exec();
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let mut v = [0f32; 3];
+            for (i, src) in srcs.iter().enumerate() {
+                let raw = Self::lane32(w, *src, lane);
+                let mut x = if op_sel_hi >> i & 1 == 1 {
+                    let half = if op_sel >> i & 1 == 1 { raw >> 16 } else { raw & 0xffff };
+                    crate::kernels::f16::f16_to_f32(half as u16)
+                } else {
+                    f32::from_bits(raw)
+                };
+                if abs >> i & 1 == 1 {
+                    x = x.abs();
+                }
+                if neg >> i & 1 == 1 {
+                    x = -x;
+                }
+                v[i] = x;
+            }
+            Self::set_v(w, dst, lane, v[0].mul_add(v[1], v[2]).to_bits());
+        }
+        Ok(())
+    }
+}
