@@ -463,13 +463,16 @@ impl KernelRegistry {
         if ctx.initiator & INITIATOR_CS_W32_EN == 0 {
             return Err(fail("wave64 dispatches (CS_W32_EN clear) are not implemented".into()));
         }
+        // The workgroup shape comes from the launch registers alone: refused before the code
+        // is read or decoded.
+        let name = format!("unknown code at {pgm_va:#x}");
+        isa::check_workgroup(ctx, &name)?;
         let code = read_code_window(ctx.memory, pgm_va)?;
         let program =
             self.programs.get_prefix(self.isa_target(), &code).map_err(|e| fail(e.to_string()))?;
         if ctx.dim.contains(&0) {
             return Ok(());
         }
-        let name = format!("unknown code at {pgm_va:#x}");
         let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name)?;
         self.record(&name, stats);
         Ok(())

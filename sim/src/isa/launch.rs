@@ -110,6 +110,26 @@ impl ExecMode {
     }
 }
 
+/// The workgroup size of the dispatch (COMPUTE_NUM_THREAD_X/Y/Z) when it has 1 to
+/// [`MAX_WORKGROUP_ITEMS`] work-items. Checked from the launch registers alone, before any
+/// code is read or any wave is built.
+///
+/// Errors: [`Error::Dispatch`] naming `kernel`, the three sizes and the product.
+pub fn check_workgroup(ctx: &DispatchContext<'_>, kernel: &str) -> Result<[u32; 3]> {
+    let size = ctx.num_threads();
+    let items = size.iter().map(|&n| u64::from(n)).product::<u64>();
+    if items == 0 || items > MAX_WORKGROUP_ITEMS {
+        return Err(Error::Dispatch {
+            pgm_va: ctx.pgm_va(),
+            reason: format!(
+                "{kernel}: COMPUTE_NUM_THREAD_X/Y/Z = {size:?} make a workgroup of {items} \
+                 work-items; a workgroup has 1 to {MAX_WORKGROUP_ITEMS}"
+            ),
+        });
+    }
+    Ok(size)
+}
+
 /// Run the dispatch of `ctx` with `program` (the code at `ctx.pgm_va()`), naming `kernel` in
 /// errors; what ran, counted ([`ExecStats`]).
 ///
@@ -130,17 +150,7 @@ pub fn run_dispatch(
     kernel: &str,
 ) -> Result<ExecStats> {
     let pgm_va = ctx.pgm_va();
-    let size = ctx.num_threads();
-    let items = size.iter().map(|&n| u64::from(n)).product::<u64>();
-    if items == 0 || items > MAX_WORKGROUP_ITEMS {
-        return Err(Error::Dispatch {
-            pgm_va,
-            reason: format!(
-                "{kernel}: COMPUTE_NUM_THREAD_X/Y/Z = {size:?} make a workgroup of {items} \
-                 work-items; a workgroup has 1 to {MAX_WORKGROUP_ITEMS}"
-            ),
-        });
-    }
+    let size = check_workgroup(ctx, kernel)?;
     let rsrc2 = ctx.regs.sh(regs::COMPUTE_PGM_RSRC2);
     let user: Vec<u32> = (0..(rsrc2 >> 1) & 0x1f).map(|i| ctx.user_data(i as u16)).collect();
     let grid = Grid {

@@ -33,7 +33,7 @@ pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
 pub use exec::{run_wave, run_workgroup, run_workgroup_counted, Bounds, ExecError, Stop};
-pub use launch::{run_dispatch, ExecMode};
+pub use launch::{check_workgroup, run_dispatch, ExecMode};
 pub use program::{Program, ProgramCache};
 pub use stats::{ExecStats, MemTraffic};
 pub use wave::{Wave, WaveLaunch};
