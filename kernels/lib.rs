@@ -166,6 +166,38 @@ pub enum KernelId {
     DmmvQ4_0Argmax,
     /// argmax of `W x` (Q8_0 weights), packed into a u64.
     DmmvQ8_0Argmax,
+    /// `y = W x` with f16 (IEEE binary16) weights.
+    DmmvF16,
+    /// `y = W x` with bfloat16 weights.
+    DmmvBf16,
+    /// `y = W x` with GGML Q4_1 weights.
+    DmmvQ4_1,
+    /// `y = W x` with GGML Q5_0 weights.
+    DmmvQ5_0,
+    /// `y = W x` with GGML Q5_1 weights.
+    DmmvQ5_1,
+    /// `y = W x` with GGML Q4_K weights.
+    DmmvQ4K,
+    /// `y = W x` with GGML Q5_K weights.
+    DmmvQ5K,
+    /// `y = W x` with GGML Q6_K weights.
+    DmmvQ6K,
+    /// argmax of `W x` (f16 (IEEE binary16) weights), packed into a u64.
+    DmmvF16Argmax,
+    /// argmax of `W x` (bfloat16 weights), packed into a u64.
+    DmmvBf16Argmax,
+    /// argmax of `W x` (GGML Q4_1 weights), packed into a u64.
+    DmmvQ4_1Argmax,
+    /// argmax of `W x` (GGML Q5_0 weights), packed into a u64.
+    DmmvQ5_0Argmax,
+    /// argmax of `W x` (GGML Q5_1 weights), packed into a u64.
+    DmmvQ5_1Argmax,
+    /// argmax of `W x` (GGML Q4_K weights), packed into a u64.
+    DmmvQ4KArgmax,
+    /// argmax of `W x` (GGML Q5_K weights), packed into a u64.
+    DmmvQ5KArgmax,
+    /// argmax of `W x` (GGML Q6_K weights), packed into a u64.
+    DmmvQ6KArgmax,
     /// argmax of an f32 vector, packed into a u64.
     ArgmaxF32,
     /// RMS norm of a whole f32 vector times a weight vector.
@@ -176,13 +208,29 @@ pub enum KernelId {
 
 impl KernelId {
     /// Every kernel, in the order of the README table.
-    pub const ALL: [KernelId; 9] = [
+    pub const ALL: [KernelId; 25] = [
         KernelId::DmmvF32,
         KernelId::DmmvQ4_0,
         KernelId::DmmvQ8_0,
         KernelId::DmmvF32Argmax,
         KernelId::DmmvQ4_0Argmax,
         KernelId::DmmvQ8_0Argmax,
+        KernelId::DmmvF16,
+        KernelId::DmmvBf16,
+        KernelId::DmmvQ4_1,
+        KernelId::DmmvQ5_0,
+        KernelId::DmmvQ5_1,
+        KernelId::DmmvQ4K,
+        KernelId::DmmvQ5K,
+        KernelId::DmmvQ6K,
+        KernelId::DmmvF16Argmax,
+        KernelId::DmmvBf16Argmax,
+        KernelId::DmmvQ4_1Argmax,
+        KernelId::DmmvQ5_0Argmax,
+        KernelId::DmmvQ5_1Argmax,
+        KernelId::DmmvQ4KArgmax,
+        KernelId::DmmvQ5KArgmax,
+        KernelId::DmmvQ6KArgmax,
         KernelId::ArgmaxF32,
         KernelId::RmsNormF32,
         KernelId::CopyU32,
@@ -197,6 +245,22 @@ impl KernelId {
             KernelId::DmmvF32Argmax => "dmmv_f32_argmax",
             KernelId::DmmvQ4_0Argmax => "dmmv_q4_0_argmax",
             KernelId::DmmvQ8_0Argmax => "dmmv_q8_0_argmax",
+            KernelId::DmmvF16 => "dmmv_f16",
+            KernelId::DmmvBf16 => "dmmv_bf16",
+            KernelId::DmmvQ4_1 => "dmmv_q4_1",
+            KernelId::DmmvQ5_0 => "dmmv_q5_0",
+            KernelId::DmmvQ5_1 => "dmmv_q5_1",
+            KernelId::DmmvQ4K => "dmmv_q4_k",
+            KernelId::DmmvQ5K => "dmmv_q5_k",
+            KernelId::DmmvQ6K => "dmmv_q6_k",
+            KernelId::DmmvF16Argmax => "dmmv_f16_argmax",
+            KernelId::DmmvBf16Argmax => "dmmv_bf16_argmax",
+            KernelId::DmmvQ4_1Argmax => "dmmv_q4_1_argmax",
+            KernelId::DmmvQ5_0Argmax => "dmmv_q5_0_argmax",
+            KernelId::DmmvQ5_1Argmax => "dmmv_q5_1_argmax",
+            KernelId::DmmvQ4KArgmax => "dmmv_q4_k_argmax",
+            KernelId::DmmvQ5KArgmax => "dmmv_q5_k_argmax",
+            KernelId::DmmvQ6KArgmax => "dmmv_q6_k_argmax",
             KernelId::ArgmaxF32 => "argmax_f32",
             KernelId::RmsNormF32 => "rms_norm_f32",
             KernelId::CopyU32 => "copy_u32",
@@ -210,14 +274,12 @@ impl KernelId {
 
     /// The declared arguments, in order, with their kernarg offsets and sizes.
     pub fn signature(self) -> &'static [ArgSpec] {
-        match self {
-            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => DMMV,
-            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
-                DMMV_ARGMAX
-            }
-            KernelId::ArgmaxF32 => ARGMAX,
-            KernelId::RmsNormF32 => RMS_NORM,
-            KernelId::CopyU32 => COPY,
+        match self.kind() {
+            KernelKind::Dmmv { .. } => DMMV,
+            KernelKind::DmmvArgmax { .. } => DMMV_ARGMAX,
+            KernelKind::ArgmaxF32 => ARGMAX,
+            KernelKind::RmsNormF32 => RMS_NORM,
+            KernelKind::CopyU32 => COPY,
         }
     }
 
@@ -228,17 +290,67 @@ impl KernelId {
 
     /// How the grid is sized for this kernel.
     pub fn grid(self) -> Grid {
-        match self {
-            KernelId::DmmvF32
-            | KernelId::DmmvQ4_0
-            | KernelId::DmmvQ8_0
-            | KernelId::DmmvF32Argmax
-            | KernelId::DmmvQ4_0Argmax
-            | KernelId::DmmvQ8_0Argmax => Grid::RowsPerWave,
-            KernelId::ArgmaxF32 | KernelId::CopyU32 => Grid::ElementsPerLane,
-            KernelId::RmsNormF32 => Grid::Single,
+        match self.kind() {
+            KernelKind::Dmmv { .. } | KernelKind::DmmvArgmax { .. } => Grid::RowsPerWave,
+            KernelKind::ArgmaxF32 | KernelKind::CopyU32 => Grid::ElementsPerLane,
+            KernelKind::RmsNormF32 => Grid::Single,
         }
     }
+
+    /// What the kernel computes, with the GGML weight type of the DMMV kernels (`ggml_type`
+    /// ids of ggml.h: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q4_K 12, Q5_K 13,
+    /// Q6_K 14, BF16 30).
+    pub fn kind(self) -> KernelKind {
+        match self {
+            KernelId::DmmvF32 => KernelKind::Dmmv { ggml_type: 0 },
+            KernelId::DmmvF32Argmax => KernelKind::DmmvArgmax { ggml_type: 0 },
+            KernelId::DmmvQ4_0 => KernelKind::Dmmv { ggml_type: 2 },
+            KernelId::DmmvQ4_0Argmax => KernelKind::DmmvArgmax { ggml_type: 2 },
+            KernelId::DmmvQ8_0 => KernelKind::Dmmv { ggml_type: 8 },
+            KernelId::DmmvQ8_0Argmax => KernelKind::DmmvArgmax { ggml_type: 8 },
+            KernelId::DmmvF16 => KernelKind::Dmmv { ggml_type: 1 },
+            KernelId::DmmvF16Argmax => KernelKind::DmmvArgmax { ggml_type: 1 },
+            KernelId::DmmvBf16 => KernelKind::Dmmv { ggml_type: 30 },
+            KernelId::DmmvBf16Argmax => KernelKind::DmmvArgmax { ggml_type: 30 },
+            KernelId::DmmvQ4_1 => KernelKind::Dmmv { ggml_type: 3 },
+            KernelId::DmmvQ4_1Argmax => KernelKind::DmmvArgmax { ggml_type: 3 },
+            KernelId::DmmvQ5_0 => KernelKind::Dmmv { ggml_type: 6 },
+            KernelId::DmmvQ5_0Argmax => KernelKind::DmmvArgmax { ggml_type: 6 },
+            KernelId::DmmvQ5_1 => KernelKind::Dmmv { ggml_type: 7 },
+            KernelId::DmmvQ5_1Argmax => KernelKind::DmmvArgmax { ggml_type: 7 },
+            KernelId::DmmvQ4K => KernelKind::Dmmv { ggml_type: 12 },
+            KernelId::DmmvQ4KArgmax => KernelKind::DmmvArgmax { ggml_type: 12 },
+            KernelId::DmmvQ5K => KernelKind::Dmmv { ggml_type: 13 },
+            KernelId::DmmvQ5KArgmax => KernelKind::DmmvArgmax { ggml_type: 13 },
+            KernelId::DmmvQ6K => KernelKind::Dmmv { ggml_type: 14 },
+            KernelId::DmmvQ6KArgmax => KernelKind::DmmvArgmax { ggml_type: 14 },
+            KernelId::ArgmaxF32 => KernelKind::ArgmaxF32,
+            KernelId::RmsNormF32 => KernelKind::RmsNormF32,
+            KernelId::CopyU32 => KernelKind::CopyU32,
+        }
+    }
+}
+
+/// What a kernel computes, grouped for launchers and simulators that treat every DMMV
+/// weight format alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelKind {
+    /// `y = W x` (signature `w, x, y, rows, cols`).
+    Dmmv {
+        /// GGML type id of the weights.
+        ggml_type: u32,
+    },
+    /// Fused DMMV + argmax (signature `w, x, out, rows, cols`).
+    DmmvArgmax {
+        /// GGML type id of the weights.
+        ggml_type: u32,
+    },
+    /// argmax of an f32 vector.
+    ArgmaxF32,
+    /// RMS norm of an f32 vector.
+    RmsNormF32,
+    /// u32 copy.
+    CopyU32,
 }
 
 impl fmt::Display for KernelId {
@@ -281,7 +393,7 @@ mod tests {
         for k in KernelId::ALL {
             assert_eq!(KernelId::from_name(k.name()), Some(k));
         }
-        assert_eq!(KernelId::from_name("dmmv_q4_k"), None);
+        assert_eq!(KernelId::from_name("dmmv_q2_k"), None);
         for t in Target::ALL {
             assert_eq!(Target::from_name(t.name()), Some(t));
         }
@@ -304,6 +416,7 @@ mod tests {
         assert_eq!(KernelId::ArgmaxF32.kernarg_size(), 24);
         assert_eq!(KernelId::RmsNormF32.kernarg_size(), 32);
         assert_eq!(KernelId::CopyU32.kernarg_size(), 20);
+        assert_eq!(KernelId::DmmvQ4K.kernarg_size(), 32);
     }
 
     #[test]
@@ -312,6 +425,7 @@ mod tests {
         assert_eq!(KernelId::DmmvF32.grid().workgroups(16), 2);
         assert_eq!(KernelId::ArgmaxF32.grid().workgroups(257), 2);
         assert_eq!(KernelId::CopyU32.grid().workgroups(0), 1);
+        assert_eq!(KernelId::DmmvQ6KArgmax.grid().workgroups(9), 2);
         assert_eq!(KernelId::RmsNormF32.grid().workgroups(100_000), 1);
     }
 }

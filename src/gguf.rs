@@ -116,8 +116,8 @@ pub enum GgufError {
         /// Requested name.
         name: String,
     },
-    /// The tensor's type has no DMMV kernel (only F32, Q4_0 and Q8_0 do).
-    #[error("tensor `{name}` has ggml type {type_name} ({id}), which has no DMMV kernel (supported: F32, Q4_0, Q8_0)")]
+    /// The tensor's type has no DMMV kernel (the supported ones are [`SUPPORTED_TYPES`]).
+    #[error("tensor `{name}` has ggml type {type_name} ({id}), which has no DMMV kernel (supported: {SUPPORTED_TYPES})")]
     UnsupportedType {
         /// Tensor name.
         name: String,
@@ -127,6 +127,10 @@ pub enum GgufError {
         type_name: &'static str,
     },
 }
+
+/// The ggml types with DMMV kernels, as listed in [`GgufError::UnsupportedType`] (the names
+/// of `WeightType::ALL`, checked by a unit test).
+pub const SUPPORTED_TYPES: &str = "F32, Q4_0, Q8_0, F16, BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
 /// ggml type name for an id (ids as in gguf-py's `GGMLQuantizationType`), `unknown` otherwise.
 pub fn ggml_type_name(id: u32) -> &'static str {
@@ -508,26 +512,20 @@ impl<'a> Gguf<'a> {
     }
 
     /// The tensor `name` as a row-major matrix for a DMMV kernel: `cols` = innermost dim,
-    /// `rows` = product of the others, format F32 / Q4_0 / Q8_0, and its bytes.
+    /// `rows` = product of the others, a format of [`SUPPORTED_TYPES`], and its bytes.
     ///
     /// # Errors
     /// [`GgufError::NoSuchTensor`]; [`GgufError::UnsupportedType`] naming the type for any
-    /// other ggml type (e.g. `Q4_K` = 12, `Q6_K` = 14, `F16` = 1);
+    /// other ggml type (e.g. `Q8_1` = 9, `Q2_K` = 10, `IQ4_NL` = 20);
     /// [`GgufError::BadTensorInfo`] if the shape does not fit `usize`.
     pub fn matrix(&self, name: &str) -> Result<MatTensor<'a>, GgufError> {
         let t = self.info(name)?;
-        let ty = match t.ggml_type {
-            0 => WeightType::F32,
-            2 => WeightType::Q4_0,
-            8 => WeightType::Q8_0,
-            id => {
-                return Err(GgufError::UnsupportedType {
-                    name: name.to_string(),
-                    id,
-                    type_name: ggml_type_name(id),
-                })
-            }
-        };
+        let ty =
+            WeightType::from_ggml_type(t.ggml_type).ok_or_else(|| GgufError::UnsupportedType {
+                name: name.to_string(),
+                id: t.ggml_type,
+                type_name: ggml_type_name(t.ggml_type),
+            })?;
         let bad = |reason: &str| GgufError::BadTensorInfo {
             name: name.to_string(),
             offset: 0,
@@ -693,13 +691,31 @@ mod tests {
         let type_at = 24 + 8 + 17 + 8 + 9 + 4 + 16;
         f[type_at] = 14; // Q6_K: dims[0] = 2 is not a block multiple -> BadTensorInfo
         assert!(matches!(Gguf::parse(&f), Err(GgufError::BadTensorInfo { .. })));
-        f[type_at] = 1; // F16
+        f[type_at] = 9; // Q8_1: no DMMV kernel
         let g = Gguf::parse(&f).unwrap();
         let e = g.matrix("t").unwrap_err();
-        assert_eq!(e, GgufError::UnsupportedType { name: "t".into(), id: 1, type_name: "F16" });
-        assert!(e.to_string().contains("F16"));
+        assert_eq!(e, GgufError::UnsupportedType { name: "t".into(), id: 9, type_name: "Q8_1" });
+        assert!(e.to_string().contains("Q8_1"), "{e}");
+        assert!(e.to_string().contains("supported: F32, Q4_0, Q8_0, F16, BF16"), "{e}");
+        f[type_at] = 1; // F16 is supported
+        let g = Gguf::parse(&f).unwrap();
+        assert_eq!(g.matrix("t").unwrap().ty, WeightType::F16);
         assert_eq!(ggml_type_name(12), "Q4_K");
         assert_eq!(ggml_type_name(14), "Q6_K");
         assert!(matches!(g.matrix("u"), Err(GgufError::NoSuchTensor { .. })));
+    }
+
+    #[test]
+    fn supported_types_list_every_weight_type_and_its_ggml_name() {
+        let names: Vec<&str> = WeightType::ALL.iter().map(|t| t.ggml_name()).collect();
+        assert_eq!(SUPPORTED_TYPES, names.join(", "));
+        for t in WeightType::ALL {
+            assert_eq!(ggml_type_name(t.ggml_type()), t.ggml_name(), "{t:?}");
+            assert_eq!(
+                block_layout(t.ggml_type()),
+                Some((t.block_values() as u64, t.block_bytes() as u64)),
+                "{t:?}"
+            );
+        }
     }
 }

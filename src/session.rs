@@ -62,19 +62,47 @@ pub enum WeightFormat {
     Q4_0,
     /// GGML Q8_0: per row `cols / 32` blocks of 34 bytes `{f16 d; i8 qs[32]}`.
     Q8_0,
+    /// IEEE binary16, row-major.
+    F16,
+    /// bfloat16 (upper half of an f32), row-major.
+    Bf16,
+    /// GGML Q4_1: per row `cols / 32` blocks of 20 bytes `{f16 d; f16 m; u8 qs[16]}`.
+    Q4_1,
+    /// GGML Q5_0: per row `cols / 32` blocks of 22 bytes `{f16 d; u8 qh[4]; u8 qs[16]}`.
+    Q5_0,
+    /// GGML Q5_1: per row `cols / 32` blocks of 24 bytes `{f16 d; f16 m; u8 qh[4]; u8 qs[16]}`.
+    Q5_1,
+    /// GGML Q4_K: per row `cols / 256` super-blocks of 144 bytes.
+    Q4K,
+    /// GGML Q5_K: per row `cols / 256` super-blocks of 176 bytes.
+    Q5K,
+    /// GGML Q6_K: per row `cols / 256` super-blocks of 210 bytes.
+    Q6K,
 }
 
 impl WeightFormat {
-    /// The format's name as GGML prints it (`F32`, `Q4_0`, `Q8_0`).
+    /// Every format, in the order of `WeightType::ALL`.
+    pub const ALL: [WeightFormat; 11] = [
+        WeightFormat::F32,
+        WeightFormat::Q4_0,
+        WeightFormat::Q8_0,
+        WeightFormat::F16,
+        WeightFormat::Bf16,
+        WeightFormat::Q4_1,
+        WeightFormat::Q5_0,
+        WeightFormat::Q5_1,
+        WeightFormat::Q4K,
+        WeightFormat::Q5K,
+        WeightFormat::Q6K,
+    ];
+
+    /// The format's name as GGML prints it (`F32`, `Q4_0`, `Q4_K`, ...).
     pub fn name(self) -> &'static str {
-        match self {
-            WeightFormat::F32 => "F32",
-            WeightFormat::Q4_0 => "Q4_0",
-            WeightFormat::Q8_0 => "Q8_0",
-        }
+        self.weight_type().ggml_name()
     }
 
-    /// Values per block: 1 for F32 (any `cols`), 32 for Q4_0 / Q8_0.
+    /// Values per block: 1 for F32 / F16 / BF16 (any `cols`), 32 for Q4_0 / Q4_1 / Q5_0 /
+    /// Q5_1 / Q8_0, 256 for the K-quants.
     pub fn block_values(self) -> usize {
         self.weight_type().block_values()
     }
@@ -110,6 +138,14 @@ impl WeightFormat {
             WeightFormat::F32 => WeightType::F32,
             WeightFormat::Q4_0 => WeightType::Q4_0,
             WeightFormat::Q8_0 => WeightType::Q8_0,
+            WeightFormat::F16 => WeightType::F16,
+            WeightFormat::Bf16 => WeightType::Bf16,
+            WeightFormat::Q4_1 => WeightType::Q4_1,
+            WeightFormat::Q5_0 => WeightType::Q5_0,
+            WeightFormat::Q5_1 => WeightType::Q5_1,
+            WeightFormat::Q4K => WeightType::Q4K,
+            WeightFormat::Q5K => WeightType::Q5K,
+            WeightFormat::Q6K => WeightType::Q6K,
         }
     }
 
@@ -119,6 +155,14 @@ impl WeightFormat {
             WeightType::F32 => WeightFormat::F32,
             WeightType::Q4_0 => WeightFormat::Q4_0,
             WeightType::Q8_0 => WeightFormat::Q8_0,
+            WeightType::F16 => WeightFormat::F16,
+            WeightType::Bf16 => WeightFormat::Bf16,
+            WeightType::Q4_1 => WeightFormat::Q4_1,
+            WeightType::Q5_0 => WeightFormat::Q5_0,
+            WeightType::Q5_1 => WeightFormat::Q5_1,
+            WeightType::Q4K => WeightFormat::Q4K,
+            WeightType::Q5K => WeightFormat::Q5K,
+            WeightType::Q6K => WeightFormat::Q6K,
         }
     }
 
@@ -127,6 +171,14 @@ impl WeightFormat {
             WeightFormat::F32 => KernelId::DmmvF32,
             WeightFormat::Q4_0 => KernelId::DmmvQ4_0,
             WeightFormat::Q8_0 => KernelId::DmmvQ8_0,
+            WeightFormat::F16 => KernelId::DmmvF16,
+            WeightFormat::Bf16 => KernelId::DmmvBf16,
+            WeightFormat::Q4_1 => KernelId::DmmvQ4_1,
+            WeightFormat::Q5_0 => KernelId::DmmvQ5_0,
+            WeightFormat::Q5_1 => KernelId::DmmvQ5_1,
+            WeightFormat::Q4K => KernelId::DmmvQ4K,
+            WeightFormat::Q5K => KernelId::DmmvQ5K,
+            WeightFormat::Q6K => KernelId::DmmvQ6K,
         }
     }
 
@@ -135,6 +187,14 @@ impl WeightFormat {
             WeightFormat::F32 => KernelId::DmmvF32Argmax,
             WeightFormat::Q4_0 => KernelId::DmmvQ4_0Argmax,
             WeightFormat::Q8_0 => KernelId::DmmvQ8_0Argmax,
+            WeightFormat::F16 => KernelId::DmmvF16Argmax,
+            WeightFormat::Bf16 => KernelId::DmmvBf16Argmax,
+            WeightFormat::Q4_1 => KernelId::DmmvQ4_1Argmax,
+            WeightFormat::Q5_0 => KernelId::DmmvQ5_0Argmax,
+            WeightFormat::Q5_1 => KernelId::DmmvQ5_1Argmax,
+            WeightFormat::Q4K => KernelId::DmmvQ4KArgmax,
+            WeightFormat::Q5K => KernelId::DmmvQ5KArgmax,
+            WeightFormat::Q6K => KernelId::DmmvQ6KArgmax,
         }
     }
 }

@@ -118,16 +118,25 @@ fn gguf(tensors: &[(&str, &[u64], u32, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn unsupported_tensors_are_named() {
-    // F16 (ggml type 1) 2 x 32: 128 bytes; a 1-D F32 vector of 32.
+    // Q8_1 (ggml type 9, no DMMV kernel) 2 x 32: 2 blocks of 36 bytes; F16 (type 1) 2 x 32:
+    // 128 bytes; a 1-D F32 vector of 32.
     let file = tmp("types.gguf");
     std::fs::write(
         &file,
-        gguf(&[("half", &[32, 2], 1, &[0u8; 128]), ("vec", &[32], 0, &[0u8; 128])]),
+        gguf(&[
+            ("q81", &[32, 2], 9, &[0u8; 72]),
+            ("half", &[32, 2], 1, &[0u8; 128]),
+            ("vec", &[32], 0, &[0u8; 128]),
+        ]),
     )
     .unwrap();
-    let (ok, _, err) = matvec(&["--gguf", file.to_str().unwrap(), "--tensor", "half"]);
+    let (ok, _, err) = matvec(&["--gguf", file.to_str().unwrap(), "--tensor", "q81"]);
     assert!(!ok);
-    assert!(err.contains("F16"), "{err}");
+    assert!(err.contains("Q8_1"), "{err}");
+    assert!(err.contains("supported: F32, Q4_0, Q8_0, F16, BF16, Q4_1, Q5_0, Q5_1, Q4_K"), "{err}");
+    let (ok, out, err) = matvec(&["--gguf", file.to_str().unwrap(), "--tensor", "half"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("F16 2x32"), "{out}");
     let (ok, _, err) = matvec(&["--gguf", file.to_str().unwrap(), "--tensor", "vec"]);
     assert!(!ok);
     assert!(err.contains("2-D"), "{err}");

@@ -35,6 +35,10 @@ fn backends() -> Vec<Backend> {
     v
 }
 
+/// Every format with fixtures (the `<type>` of `dmmv_<type>.gguf`).
+const FORMATS: [&str; 11] =
+    ["f32", "q4_0", "q8_0", "f16", "bf16", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"];
+
 #[test]
 fn dmmv_matches_numpy() {
     for backend in backends() {
@@ -45,8 +49,8 @@ fn dmmv_matches_numpy() {
 fn dmmv_matches_numpy_on(backend: Backend) {
     const U: f64 = 1.0 / 16_777_216.0;
     let cases = manifest("dmmv");
-    assert!(cases.len() >= 40, "manifest lists {} dmmv cases", cases.len());
-    for ty in ["f32", "q4_0", "q8_0"] {
+    assert!(cases.len() >= 40 + 8 * 12, "manifest lists {} dmmv cases", cases.len());
+    for ty in FORMATS {
         let file = fixture(&format!("dmmv_{ty}.gguf"));
         let g = Gguf::parse(&file).unwrap();
         for c in cases.iter().filter(|c| c[1] == ty) {
@@ -54,6 +58,7 @@ fn dmmv_matches_numpy_on(backend: Backend) {
             let case = format!("{} {ty} {rows}x{cols}", backend.name());
             let m = g.matrix(&format!("w_{rows}x{cols}")).unwrap();
             assert_eq!((m.rows, m.cols), (rows, cols), "{case}");
+            assert_eq!(m.ty.kernel_name(), format!("dmmv_{ty}"), "{case}");
             let x = f32s(&format!("x_{cols}.f32"));
             let want = f32s(&format!("y_{ty}_{rows}x{cols}.f32"));
             let absy = f32s(&format!("absy_{ty}_{rows}x{cols}.f32"));
@@ -71,6 +76,32 @@ fn dmmv_matches_numpy_on(backend: Backend) {
             let fused = dmmv_argmax_with(backend, m.ty, m.bytes, &x, rows, cols).unwrap();
             assert_eq!(fused, argmax_f32(&y, rows).unwrap(), "{case}: fused != dmmv+argmax");
             assert_eq!(unpack(fused).0, unpack(packed).0, "{case}: argmax index");
+        }
+    }
+}
+
+/// Columns that are not a multiple of the block size (32, or 256 for the K-quants) are a
+/// typed error naming the kernel, the columns and the block, on every backend.
+#[test]
+fn cols_not_a_block_multiple_are_typed_errors() {
+    use pm4rt_sim::kernels::{KernelError, WeightType};
+    for (ty, cols, block) in [
+        (WeightType::Q4K, 640, 256),
+        (WeightType::Q5K, 300, 256),
+        (WeightType::Q6K, 32, 256),
+        (WeightType::Q5_0, 48, 32),
+        (WeightType::Q4_1, 33, 32),
+        (WeightType::Q5_1, 16, 32),
+    ] {
+        let w = vec![0u8; 4096];
+        let x = vec![0f32; cols];
+        for backend in backends() {
+            let mut y = [0f32; 1];
+            let e = dmmv_with(backend, ty, &w, &x, &mut y, 1, cols).unwrap_err();
+            let want = KernelError::ColsNotBlockMultiple { kernel: ty.kernel_name(), cols, block };
+            assert_eq!(e, want, "{ty:?}");
+            let e = dmmv_argmax_with(backend, ty, &w, &x, 1, cols).unwrap_err();
+            assert!(e.to_string().contains("not a multiple of the block size"), "{e}");
         }
     }
 }

@@ -37,13 +37,15 @@ fn submissions(s: &Session) -> u64 {
     s.info().counters.submissions
 }
 
+/// The format of a fixture type name (`q4_k` -> Q4_K), matched by GGML name.
 fn format_of(ty: &str) -> WeightFormat {
-    match ty {
-        "f32" => WeightFormat::F32,
-        "q4_0" => WeightFormat::Q4_0,
-        _ => WeightFormat::Q8_0,
-    }
+    let f = WeightFormat::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(ty));
+    f.unwrap_or_else(|| panic!("no format named {ty}"))
 }
+
+/// Every format with fixtures (the `<type>` of `dmmv_<type>.gguf`).
+const FORMATS: [&str; 11] =
+    ["f32", "q4_0", "q8_0", "f16", "bf16", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"];
 
 /// Every dmmv fixture: one batch of dmmv + argmax(y) + fused dmmv_argmax = one submission.
 #[test]
@@ -52,7 +54,7 @@ fn dmmv_argmax_and_fused_lm_head_match_the_fixtures() {
     assert!(cases.len() >= 40, "manifest lists {} dmmv cases", cases.len());
     let mut s = sim_session();
     let mut seen = 0;
-    for ty in ["f32", "q4_0", "q8_0"] {
+    for ty in FORMATS {
         let file = fixture(&format!("dmmv_{ty}.gguf"));
         let g = Gguf::parse(&file).unwrap();
         for c in cases.iter().filter(|c| c[1] == ty) {

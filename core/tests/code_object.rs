@@ -39,6 +39,22 @@ fn readme_kernels() -> Vec<(&'static str, Vec<DeclaredArg<'static>>)> {
         ("dmmv_f32_argmax", fused()),
         ("dmmv_q4_0_argmax", fused()),
         ("dmmv_q8_0_argmax", fused()),
+        ("dmmv_f16", dmmv()),
+        ("dmmv_bf16", dmmv()),
+        ("dmmv_q4_1", dmmv()),
+        ("dmmv_q5_0", dmmv()),
+        ("dmmv_q5_1", dmmv()),
+        ("dmmv_q4_k", dmmv()),
+        ("dmmv_q5_k", dmmv()),
+        ("dmmv_q6_k", dmmv()),
+        ("dmmv_f16_argmax", fused()),
+        ("dmmv_bf16_argmax", fused()),
+        ("dmmv_q4_1_argmax", fused()),
+        ("dmmv_q5_0_argmax", fused()),
+        ("dmmv_q5_1_argmax", fused()),
+        ("dmmv_q4_k_argmax", fused()),
+        ("dmmv_q5_k_argmax", fused()),
+        ("dmmv_q6_k_argmax", fused()),
         ("argmax_f32", vec![p("x", 0), v("n", 8), p("out", 16)]),
         ("rms_norm_f32", vec![p("x", 0), p("weight", 8), p("y", 16), v("n", 24), v("eps", 28)]),
         ("copy_u32", vec![p("src", 0), p("dst", 8), v("n", 16)]),
@@ -50,7 +66,7 @@ fn both_code_objects_hold_every_readme_kernel_with_its_signature() {
     for (target, bytes) in both() {
         let co = CodeObject::load(bytes, target).unwrap();
         assert_eq!(co.target(), target);
-        assert_eq!(co.kernels().len(), 9, "{target}");
+        assert_eq!(co.kernels().len(), 25, "{target}");
         for (name, sig) in readme_kernels() {
             let k = co.kernel(name).unwrap();
             assert!(k.descriptor.is_wave32(), "{target} {name}: not wave32");
@@ -79,10 +95,10 @@ fn header_and_image_match_llvm_readelf() {
     // llvm-readelf-19 --notes: amdhsa.target.
     assert_eq!(a.target_id(), "amdgcn-amd-amdhsa--gfx1201");
     assert_eq!(b.target_id(), "amdgcn-amd-amdhsa--gfx1100");
-    // llvm-readelf-19 -l (gfx1201): last PT_LOAD at vaddr 0x6c80 with memsz 0x380; the code
-    // PT_LOAD at vaddr 0x3400 comes from file offset 0x2400.
-    assert_eq!(a.image().len(), 0x6c80 + 0x380);
-    assert_eq!(&a.image()[0x3400..0x3410], &GFX1201[0x2400..0x2410]);
+    // llvm-readelf-19 -l (gfx1201): last PT_LOAD at vaddr 0x11380 with memsz 0xc80; the code
+    // PT_LOAD at vaddr 0x7200 comes from file offset 0x6200.
+    assert_eq!(a.image().len(), 0x11380 + 0xc80);
+    assert_eq!(&a.image()[0x7200..0x7210], &GFX1201[0x6200..0x6210]);
     // The first PT_LOAD starts at file offset 0 (the ELF header is in the image).
     assert_eq!(&a.image()[..4], b"\x7fELF");
 }
@@ -97,14 +113,14 @@ fn descriptors_match_llvm_objdump_and_readelf() {
     // .kd/.entry/size: llvm-readelf-19 -s; kernarg/LDS/vgpr: llvm-readelf-19 --notes;
     // rsrc1/rsrc2: descriptor bytes (llvm-objdump-19 -s -j .rodata) at .kd + 48 / + 52.
     let rows: [Row; 8] = [
-        (Gfx1201, "dmmv_f32", 0x2180, 0x3400, 368, 32, 0, 0x600f_0040, 0x84, 8),
-        (Gfx1201, "dmmv_q4_0", 0x21c0, 0x3600, 1288, 32, 0, 0x600f_0045, 0x84, 48),
-        (Gfx1201, "argmax_f32", 0x2300, 0x5300, 652, 24, 64, 0x600f_0001, 0x84, 11),
-        (Gfx1201, "rms_norm_f32", 0x2340, 0x5600, 884, 32, 32, 0x600f_0041, 0x84, 11),
-        (Gfx1201, "copy_u32", 0x2380, 0x5a00, 144, 20, 0, 0x600f_0000, 0x84, 4),
-        (Gfx1100, "dmmv_f32", 0x2180, 0x3400, 412, 32, 0, 0x60af_0080, 0x9e, 8),
-        (Gfx1100, "argmax_f32", 0x2300, 0x5200, 628, 24, 64, 0x60af_0081, 0x9e, 11),
-        (Gfx1100, "copy_u32", 0x2380, 0x5900, 140, 20, 0, 0x60af_0080, 0x9e, 4),
+        (Gfx1201, "dmmv_f32", 0x5ac0, 0x7200, 368, 32, 0, 0x600f_0040, 0x84, 8),
+        (Gfx1201, "dmmv_q4_0", 0x5b00, 0x7400, 1288, 32, 0, 0x600f_0045, 0x84, 48),
+        (Gfx1201, "argmax_f32", 0x6040, 0xfa00, 652, 24, 64, 0x600f_0001, 0x84, 11),
+        (Gfx1201, "rms_norm_f32", 0x6080, 0xfd00, 884, 32, 32, 0x600f_0041, 0x84, 11),
+        (Gfx1201, "copy_u32", 0x60c0, 0x10100, 144, 20, 0, 0x600f_0000, 0x84, 4),
+        (Gfx1100, "dmmv_f32", 0x5ac0, 0x7200, 412, 32, 0, 0x60af_0080, 0x9e, 8),
+        (Gfx1100, "argmax_f32", 0x6040, 0xf400, 628, 24, 64, 0x60af_0081, 0x9e, 11),
+        (Gfx1100, "copy_u32", 0x60c0, 0xfb00, 140, 20, 0, 0x60af_0080, 0x9e, 4),
     ];
     for (target, name, kd, entry, size, kernarg, lds, rsrc1, rsrc2, vgprs) in rows {
         let bytes = if target == Gfx1201 { GFX1201 } else { GFX1100 };
@@ -200,7 +216,7 @@ fn code_bytes_start_with_the_disassembled_instruction() {
     let mut codes: Vec<&[u8]> = co.kernels().iter().map(|k| co.code_bytes(k)).collect();
     codes.sort();
     codes.dedup();
-    assert_eq!(codes.len(), 9);
+    assert_eq!(codes.len(), 25);
 }
 
 #[test]
@@ -248,7 +264,7 @@ fn typed_errors_name_what_is_wrong() {
         Err(E::BadNote { .. })
     ));
     let co = CodeObject::parse(GFX1201).unwrap();
-    assert!(matches!(co.kernel("dmmv_q4_k"), Err(E::NoSuchKernel { .. })));
+    assert!(matches!(co.kernel("dmmv_iq4_nl"), Err(E::NoSuchKernel { .. })));
 }
 
 /// Replace every occurrence of `from` by `to` (same length) in a copy of `bytes`.
@@ -280,12 +296,12 @@ fn missing_descriptor_bad_descriptor_and_bad_note() {
         }
         other => panic!("{other:?}"),
     }
-    // copy_u32.kd is at vaddr 0x2380 = file offset 0x2380 (first PT_LOAD maps offset 0 at 0):
+    // copy_u32.kd is at vaddr 0x60c0 = file offset 0x60c0 (first PT_LOAD maps offset 0 at 0):
     // make kernarg_size (offset 8) disagree with the metadata's 20.
     let mut b = GFX1201.to_vec();
-    b[0x2380 + 8] = 24;
+    b[0x60c0 + 8] = 24;
     match CodeObject::parse(&b) {
-        Err(CodeObjectError::BadDescriptor { kernel, offset: 0x2380, reason }) => {
+        Err(CodeObjectError::BadDescriptor { kernel, offset: 0x60c0, reason }) => {
             assert_eq!(kernel, "copy_u32");
             assert!(reason.contains("kernarg_size 24"), "{reason}");
         }
@@ -293,7 +309,7 @@ fn missing_descriptor_bad_descriptor_and_bad_note() {
     }
     // Entry offset moved by 4: no longer 256-aligned.
     let mut b = GFX1201.to_vec();
-    b[0x2380 + 16] += 4;
+    b[0x60c0 + 16] += 4;
     assert!(matches!(CodeObject::parse(&b), Err(CodeObjectError::BadDescriptor { .. })));
     // Break a metadata key: the note no longer has amdhsa.kernels.
     let b = replace_all(GFX1201, b"amdhsa.kernels", b"amdhsa.kernelz");

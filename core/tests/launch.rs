@@ -1,6 +1,6 @@
 //! The launch path against numbers read independently from the committed code object with
 //! `llvm-readelf-19 -s kernels/gfx1201/pm4rt.hsaco` and the raw 64-byte descriptors:
-//! dmmv_q4_0 entry 0x3600, RSRC1 0x600f0045, RSRC2 0x84, LDS 0; rms_norm_f32 entry 0x5600,
+//! dmmv_q4_0 entry 0x7400, RSRC1 0x600f0045, RSRC2 0x84, LDS 0; rms_norm_f32 entry 0xfd00,
 //! RSRC1 0x600f0041, RSRC2 0x84, group_segment_fixed_size 32 (one 512-byte LDS granule).
 
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ fn launch_stream(name: &str, grid: [u32; 3]) -> Vec<u32> {
 fn dmmv_q4_0_dispatch_registers() {
     let (r, packets) = registers(&launch_stream("dmmv_q4_0", [512, 1, 1]));
     assert!(matches!(packets[0], Packet::AcquireMem(_)), "starts with ACQUIRE_MEM");
-    let entry = IMAGE_VA + 0x3600;
+    let entry = IMAGE_VA + 0x7400;
     assert_eq!(r[&regs::COMPUTE_PGM_LO], (entry >> 8) as u32);
     assert_eq!(r[&regs::COMPUTE_PGM_HI], (entry >> 40) as u32);
     assert_eq!(r[&regs::COMPUTE_PGM_RSRC1], 0x600f_0045);
@@ -91,7 +91,7 @@ fn dispatch_clears_restart_and_ends_with_a_cs_partial_flush() {
 
 /// RSRC1.PRIV (bit 20) on gfx11 KFD queues: tinygrad `ops_amd.py: _amd_program_image`
 /// ("priv=1 on gfx11 for cwsr"), kfdtest `NeedCwsrWA` (DEGFX11_12113, gfx 11.0.0). The gfx1100
-/// dmmv_q4_0 descriptor's RSRC1 (byte 48 of `dmmv_q4_0.kd` at 0x21c0 in
+/// dmmv_q4_0 descriptor's RSRC1 (byte 48 of `dmmv_q4_0.kd` at 0x5b00 in
 /// kernels/gfx1100/pm4rt.hsaco) is 0x60af0085; with PRIV 0x60bf0085.
 #[test]
 fn rsrc1_priv_only_on_gfx11_kfd_queues() {
@@ -125,7 +125,7 @@ fn rsrc1_priv_only_on_gfx11_kfd_queues() {
 fn lds_size_is_programmed_from_group_segment_size() {
     let (r, _) = registers(&launch_stream("rms_norm_f32", [1, 1, 1]));
     assert_eq!(r[&regs::COMPUTE_PGM_RSRC2], 0x84 | (1 << 15));
-    assert_eq!(r[&regs::COMPUTE_PGM_LO], ((IMAGE_VA + 0x5600) >> 8) as u32);
+    assert_eq!(r[&regs::COMPUTE_PGM_LO], ((IMAGE_VA + 0xfd00) >> 8) as u32);
 }
 
 #[test]

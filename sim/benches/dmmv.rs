@@ -1,7 +1,7 @@
-//! DMMV throughput (bytes of weights per second) for F32, Q4_0 and Q8_0 on 65536 x 4096
-//! (Q4_0 144 MiB, Q8_0 272 MiB, F32 1 GiB: several times any L3 cache), next to a
-//! streaming-read reference over the same bytes split over the same threads, so the ratio
-//! kernel / streaming read is measured in one run.
+//! DMMV throughput (bytes of weights per second) for every weight format on 65536 x 4096
+//! (Q4_0 144 MiB, Q8_0 272 MiB, Q4_K 144 MiB, F16 512 MiB, F32 1 GiB: several times any L3
+//! cache), next to a streaming-read reference over the same bytes split over the same
+//! threads, so the ratio kernel / streaming read is measured in one run.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pm4rt_sim::kernels::{dmmv, dmmv_with, Backend, WeightType};
@@ -35,8 +35,18 @@ fn weights(ty: WeightType, rows: usize) -> Vec<u8> {
             }
         }
         _ => {
+            // Normal f16 scales (and mins) where the format keeps them (ggml-common.h):
+            // d at byte 0 (and m / dmin at byte 2), Q6_K's d at byte 208; F16 / BF16 values
+            // get a moderate exponent the same way.
+            let highs: &[usize] = match ty {
+                WeightType::Q6K => &[209],
+                WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4K | WeightType::Q5K => &[1, 3],
+                _ => &[1],
+            };
             for b in w.chunks_exact_mut(ty.block_bytes()) {
-                b[1] = 0x20 | (b[1] & 0x83); // normal f16 scale
+                for &h in highs {
+                    b[h] = 0x20 | (b[h] & 0x83);
+                }
             }
         }
     }
@@ -113,7 +123,7 @@ fn bench(c: &mut Criterion) {
     let mut y = vec![0f32; ROWS];
     let mut g = c.benchmark_group("dmmv_65536x4096");
     g.sample_size(20);
-    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+    for ty in WeightType::ALL {
         let w = weights(ty, ROWS);
         g.throughput(Throughput::Bytes(w.len() as u64));
         g.bench_function(format!("{ty:?}"), |b| {
@@ -138,7 +148,7 @@ fn bench_paired(c: &mut Criterion) {
     let mut y = vec![0f32; ROWS];
     let mut g = c.benchmark_group("dmmv_65536x4096_paired");
     g.sample_size(20);
-    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+    for ty in WeightType::ALL {
         let w = weights(ty, ROWS);
         g.bench_function(format!("{ty:?}_time_over_stream_time"), |b| {
             b.iter_custom(|iters| {
@@ -178,7 +188,7 @@ fn bench_backends(c: &mut Criterion) {
     let mut y = vec![0f32; SMALL_ROWS];
     let mut g = c.benchmark_group("dmmv_1thread_48x4096");
     g.sample_size(20);
-    for ty in [WeightType::F32, WeightType::Q4_0, WeightType::Q8_0] {
+    for ty in WeightType::ALL {
         let w = weights(ty, SMALL_ROWS);
         g.throughput(Throughput::Bytes(w.len() as u64));
         for be in Backend::ALL.into_iter().filter(|b| b.is_available()) {

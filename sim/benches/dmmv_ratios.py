@@ -21,11 +21,15 @@ def gib_per_s(name):
     return nbytes / (median_ns(d) * 1e-9) / 2**30
 
 
-for ty in ("F32", "Q4_0", "Q8_0"):
-    k, r = gib_per_s(ty), gib_per_s(f"stream_read_{ty}_bytes")
+def maybe_gib_per_s(name):
+    return gib_per_s(name) if (root / name).exists() else float("nan")
+
+
+for ty in ("F32", "Q4_0", "Q8_0", "F16", "Bf16", "Q4_1", "Q5_0", "Q5_1", "Q4K", "Q5K", "Q6K"):
+    k, r = maybe_gib_per_s(ty), maybe_gib_per_s(f"stream_read_{ty}_bytes")
     paired = base / "dmmv_65536x4096_paired" / f"{ty}_time_over_stream_time"
     p = 1e6 / median_ns(paired) if paired.exists() else float("nan")
     print(
         f"{ty:5} dmmv {k:6.2f} GiB/s  stream read {r:6.2f} GiB/s  "
-        f"ratio {k / r:.2f}  paired ratio {p:.2f}"
+        f"ratio {k / r if r == r else float('nan'):.2f}  paired ratio {p:.2f}"
     )

@@ -63,7 +63,9 @@ use pm4rt_core::code_object::{
 use pm4rt_core::launch::{INITIATOR_CS_W32_EN, RSRC1_PRIV};
 use pm4rt_core::pm4::regs;
 use pm4rt_core::{Error, GfxTarget, Result};
-use pm4rt_kernels::{ArgKind, KernelId, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE};
+use pm4rt_kernels::{
+    ArgKind, KernelId, KernelKind, Target, DMMV_ROWS_PER_WORKGROUP, WORKGROUP_SIZE,
+};
 
 use crate::engine::{DispatchContext, DispatchHook, Footprint};
 use crate::isa::{self, ExecMode, ExecStats, ProgramCache, Target as IsaTarget};
@@ -472,13 +474,16 @@ impl KernelRegistry {
         if ctx.initiator & INITIATOR_CS_W32_EN == 0 {
             return Err(fail("wave64 dispatches (CS_W32_EN clear) are not implemented".into()));
         }
+        // The workgroup shape comes from the launch registers alone: refused before the code
+        // is read or decoded.
+        let name = format!("unknown code at {pgm_va:#x}");
+        isa::check_workgroup(ctx, &name)?;
         let code = read_code_window(ctx.memory, pgm_va)?;
         let program =
             self.programs.get_prefix(self.isa_target(), &code).map_err(|e| fail(e.to_string()))?;
         if ctx.dim.contains(&0) {
             return Ok(());
         }
-        let name = format!("unknown code at {pgm_va:#x}");
         let stats = isa::run_dispatch(ctx, self.isa_target(), &program, &name, self.step_limit)?;
         self.record(&name, stats);
         Ok(())
@@ -656,22 +661,22 @@ impl Run<'_> {
     }
 
     fn kernel(&self, a: &Args<'_>) -> Result<()> {
-        match self.id {
-            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => {
+        match self.id.kind() {
+            KernelKind::Dmmv { .. } => {
                 self.dmmv(&self.dmmv_shape(a), a.ptr("w"), a.ptr("x"), a.ptr("y"))
             }
-            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
+            KernelKind::DmmvArgmax { .. } => {
                 self.dmmv_argmax(&self.dmmv_shape(a), a.ptr("w"), a.ptr("x"), a.ptr("out"))
             }
-            KernelId::ArgmaxF32 => self.argmax(a.ptr("x"), self.lanes(a.u32("n")), a.ptr("out")),
-            KernelId::RmsNormF32 => self.rms_norm(
+            KernelKind::ArgmaxF32 => self.argmax(a.ptr("x"), self.lanes(a.u32("n")), a.ptr("out")),
+            KernelKind::RmsNormF32 => self.rms_norm(
                 a.ptr("x"),
                 a.ptr("weight"),
                 a.ptr("y"),
                 a.u32("n") as usize,
                 a.f32("eps"),
             ),
-            KernelId::CopyU32 => self.copy(a.ptr("src"), a.ptr("dst"), self.lanes(a.u32("n"))),
+            KernelKind::CopyU32 => self.copy(a.ptr("src"), a.ptr("dst"), self.lanes(a.u32("n"))),
         }
     }
 
@@ -679,8 +684,8 @@ impl Run<'_> {
     fn footprint(&self, a: &Args<'_>) -> Result<Footprint> {
         let range = |va: u64, bytes: usize| va..va.saturating_add(bytes as u64);
         let f32s = |va: u64, n: usize| self.bytes("vector", n, 4).map(|b| range(va, b));
-        Ok(match self.id {
-            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => {
+        Ok(match self.id.kind() {
+            KernelKind::Dmmv { .. } => {
                 let s = self.dmmv_shape(a);
                 Footprint {
                     reads: vec![
@@ -690,7 +695,7 @@ impl Run<'_> {
                     writes: vec![f32s(a.ptr("y"), s.rows)?],
                 }
             }
-            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
+            KernelKind::DmmvArgmax { .. } => {
                 let s = self.dmmv_shape(a);
                 let out = a.ptr("out");
                 Footprint {
@@ -702,21 +707,21 @@ impl Run<'_> {
                     writes: vec![range(out, 8)],
                 }
             }
-            KernelId::ArgmaxF32 => {
+            KernelKind::ArgmaxF32 => {
                 let out = a.ptr("out");
                 Footprint {
                     reads: vec![f32s(a.ptr("x"), self.lanes(a.u32("n")))?, range(out, 8)],
                     writes: vec![range(out, 8)],
                 }
             }
-            KernelId::RmsNormF32 => {
+            KernelKind::RmsNormF32 => {
                 let n = a.u32("n") as usize;
                 Footprint {
                     reads: vec![f32s(a.ptr("x"), n)?, f32s(a.ptr("weight"), n)?],
                     writes: vec![f32s(a.ptr("y"), n)?],
                 }
             }
-            KernelId::CopyU32 => {
+            KernelKind::CopyU32 => {
                 let n = self.lanes(a.u32("n"));
                 Footprint {
                     reads: vec![f32s(a.ptr("src"), n)?],
@@ -842,10 +847,13 @@ impl Run<'_> {
     }
 }
 
+/// The weight format of a DMMV kernel (from its GGML type id); F32 for the other kernels,
+/// which never read it.
 fn weight_type(id: KernelId) -> WeightType {
-    match id {
-        KernelId::DmmvQ4_0 | KernelId::DmmvQ4_0Argmax => WeightType::Q4_0,
-        KernelId::DmmvQ8_0 | KernelId::DmmvQ8_0Argmax => WeightType::Q8_0,
+    match id.kind() {
+        KernelKind::Dmmv { ggml_type } | KernelKind::DmmvArgmax { ggml_type } => {
+            WeightType::from_ggml_type(ggml_type).unwrap_or(WeightType::F32)
+        }
         _ => WeightType::F32,
     }
 }

@@ -21,7 +21,7 @@ pub struct Args {
     /// GGUF file holding the weight matrix to use instead of the synthetic one.
     #[arg(long, requires = "tensor")]
     gguf: Option<PathBuf>,
-    /// Tensor name inside --gguf (a 2-D F32, Q4_0 or Q8_0 tensor).
+    /// Tensor name inside --gguf (a 2-D tensor of a type in `pm4rt::gguf::SUPPORTED_TYPES`).
     #[arg(long, requires = "gguf")]
     tensor: Option<String>,
     /// Rows of the synthetic Q4_0 matrix (the default is a 7B model's vocabulary).

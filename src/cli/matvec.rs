@@ -29,7 +29,9 @@ pub struct Args {
     /// GGUF file holding the tensor.
     #[arg(long)]
     gguf: PathBuf,
-    /// Name of a 2-D F32, Q4_0 or Q8_0 tensor in the file (rows x cols, dims [cols, rows]).
+    /// Name of a 2-D tensor in the file (rows x cols, dims [cols, rows]) of a type in
+    /// `pm4rt::gguf::SUPPORTED_TYPES` (F32, Q4_0, Q8_0, F16, BF16, Q4_1, Q5_0, Q5_1, Q4_K,
+    /// Q5_K, Q6_K).
     #[arg(long)]
     tensor: String,
     /// Input vector: raw little-endian f32, exactly `cols` values (default: seeded random).

@@ -33,8 +33,8 @@ enum Command {
     Soak(soak::Args),
     /// Decode a PM4 stream (binary little-endian dwords, or text hex dwords) and print it.
     Disasm(disasm::Args),
-    /// y = W x for a GGUF tensor (F32, Q4_0, Q8_0) on the selected tier: argmax, checksum,
-    /// time.
+    /// y = W x for a GGUF tensor (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0, Q4_K, Q5_K, Q6_K) on the
+    /// selected tier: argmax, checksum, time.
     Matvec(matvec::Args),
 }
 

@@ -22,7 +22,7 @@
 use std::ops::Range;
 
 use pm4rt_core::Result;
-use pm4rt_kernels::KernelId;
+use pm4rt_kernels::KernelKind;
 
 use super::{Args, Run};
 use crate::kernels::{self, argmax};
@@ -91,8 +91,8 @@ impl Check<'_, '_> {
     pub fn outputs(&self, native: &[Vec<u8>], isa: &[Vec<u8>]) -> std::result::Result<(), String> {
         let (Some(n), Some(i)) = (native.first(), isa.first()) else { return Ok(()) };
         let a = self.args;
-        match self.run.id {
-            KernelId::DmmvF32 | KernelId::DmmvQ4_0 | KernelId::DmmvQ8_0 => {
+        match self.run.id.kind() {
+            KernelKind::Dmmv { .. } => {
                 let (yn, yi) = (f32s(n), f32s(i));
                 for (row, (&p, &q)) in yn.iter().zip(&yi).enumerate() {
                     if p.to_bits() == q.to_bits() {
@@ -105,10 +105,10 @@ impl Check<'_, '_> {
                 }
                 Ok(())
             }
-            KernelId::DmmvF32Argmax | KernelId::DmmvQ4_0Argmax | KernelId::DmmvQ8_0Argmax => {
+            KernelKind::DmmvArgmax { .. } => {
                 self.fused_argmax(u64_of(n), u64_of(i)).map_err(|e| e.to_string())?
             }
-            KernelId::RmsNormF32 => {
+            KernelKind::RmsNormF32 => {
                 let count = a.u32("n") as f64;
                 let rel = 2.0 * ((count + 1.0) / 2.0 + 6.0) * ULP;
                 for (k, (&p, &q)) in f32s(n).iter().zip(&f32s(i)).enumerate() {
@@ -119,7 +119,7 @@ impl Check<'_, '_> {
                 }
                 Ok(())
             }
-            KernelId::ArgmaxF32 => {
+            KernelKind::ArgmaxF32 => {
                 let (p, q) = (u64_of(n), u64_of(i));
                 if p == q {
                     return Ok(());
@@ -130,7 +130,7 @@ impl Check<'_, '_> {
                      ({vi:e}), ISA element {rj} ({vj:e}); argmax_f32 must agree exactly"
                 ))
             }
-            KernelId::CopyU32 => match n.iter().zip(i).position(|(p, q)| p != q) {
+            KernelKind::CopyU32 => match n.iter().zip(i).position(|(p, q)| p != q) {
                 None => Ok(()),
                 Some(b) => Err(format!(
                     "native and ISA executors disagree at dst[{}]: copy_u32 must agree exactly",

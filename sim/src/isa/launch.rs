@@ -110,6 +110,26 @@ impl ExecMode {
     }
 }
 
+/// The workgroup size of the dispatch (COMPUTE_NUM_THREAD_X/Y/Z) when it has 1 to
+/// [`MAX_WORKGROUP_ITEMS`] work-items. Checked from the launch registers alone, before any
+/// code is read or any wave is built.
+///
+/// Errors: [`Error::Dispatch`] naming `kernel`, the three sizes and the product.
+pub fn check_workgroup(ctx: &DispatchContext<'_>, kernel: &str) -> Result<[u32; 3]> {
+    let size = ctx.num_threads();
+    let items = size.iter().fold(1u64, |t, &n| t.saturating_mul(u64::from(n)));
+    if items == 0 || items > MAX_WORKGROUP_ITEMS {
+        return Err(Error::Dispatch {
+            pgm_va: ctx.pgm_va(),
+            reason: format!(
+                "{kernel}: COMPUTE_NUM_THREAD_X/Y/Z = {size:?} make a workgroup of {items} \
+                 work-items; a workgroup has 1 to {MAX_WORKGROUP_ITEMS}"
+            ),
+        });
+    }
+    Ok(size)
+}
+
 /// Run the dispatch of `ctx` with `program` (the code at `ctx.pgm_va()`), naming `kernel` in
 /// errors, each workgroup stopped after `max_steps` instructions (normally
 /// [`WORKGROUP_STEP_LIMIT`]); what ran, counted ([`ExecStats`]).
@@ -132,17 +152,7 @@ pub fn run_dispatch(
     max_steps: u64,
 ) -> Result<ExecStats> {
     let pgm_va = ctx.pgm_va();
-    let size = ctx.num_threads();
-    let items = size.iter().fold(1u64, |t, &n| t.saturating_mul(u64::from(n)));
-    if items == 0 || items > MAX_WORKGROUP_ITEMS {
-        return Err(Error::Dispatch {
-            pgm_va,
-            reason: format!(
-                "{kernel}: COMPUTE_NUM_THREAD_X/Y/Z = {size:?} make a workgroup of {items} \
-                 work-items; a workgroup has 1 to {MAX_WORKGROUP_ITEMS}"
-            ),
-        });
-    }
+    let size = check_workgroup(ctx, kernel)?;
     let rsrc2 = ctx.regs.sh(regs::COMPUTE_PGM_RSRC2);
     let user: Vec<u32> = (0..(rsrc2 >> 1) & 0x1f).map(|i| ctx.user_data(i as u16)).collect();
     let grid = Grid {

@@ -33,7 +33,9 @@ pub mod wave;
 
 pub use decode::{decode_all, DecodeError, Family, Inst};
 pub use exec::{run_wave, run_workgroup, run_workgroup_counted, Bounds, ExecError, Stop};
-pub use launch::{run_dispatch, ExecMode, MAX_WORKGROUP_ITEMS, WORKGROUP_STEP_LIMIT};
+pub use launch::{
+    check_workgroup, run_dispatch, ExecMode, MAX_WORKGROUP_ITEMS, WORKGROUP_STEP_LIMIT,
+};
 pub use program::{Program, ProgramCache};
 pub use stats::{ExecStats, MemTraffic};
 pub use wave::{Wave, WaveLaunch};

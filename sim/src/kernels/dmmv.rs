@@ -83,23 +83,66 @@ pub enum WeightType {
     Q4_0,
     /// GGML Q8_0: blocks of 32 values in 34 bytes `{f16 d; i8 qs[32]}` (GGML type 8).
     Q8_0,
+    /// IEEE binary16, 2 bytes per value (GGML type 1).
+    F16,
+    /// bfloat16 (upper half of an f32), 2 bytes per value (GGML type 30).
+    Bf16,
+    /// GGML Q4_1: 32 values in 20 bytes `{f16 d; f16 m; u8 qs[16]}` (GGML type 3).
+    Q4_1,
+    /// GGML Q5_0: 32 values in 22 bytes `{f16 d; u8 qh[4]; u8 qs[16]}` (GGML type 6).
+    Q5_0,
+    /// GGML Q5_1: 32 values in 24 bytes `{f16 d; f16 m; u8 qh[4]; u8 qs[16]}` (GGML type 7).
+    Q5_1,
+    /// GGML Q4_K: 256 values in 144 bytes (GGML type 12).
+    Q4K,
+    /// GGML Q5_K: 256 values in 176 bytes (GGML type 13).
+    Q5K,
+    /// GGML Q6_K: 256 values in 210 bytes (GGML type 14).
+    Q6K,
 }
 
 impl WeightType {
-    /// Values per block (1 for F32: any `cols` is valid).
+    /// Every format, in the order of the kernel table (kernels/README.md).
+    pub const ALL: [WeightType; 11] = [
+        WeightType::F32,
+        WeightType::Q4_0,
+        WeightType::Q8_0,
+        WeightType::F16,
+        WeightType::Bf16,
+        WeightType::Q4_1,
+        WeightType::Q5_0,
+        WeightType::Q5_1,
+        WeightType::Q4K,
+        WeightType::Q5K,
+        WeightType::Q6K,
+    ];
+
+    /// Values per block (1 for F32 / F16 / BF16: any `cols` is valid; 256 for K-quants).
     pub const fn block_values(self) -> usize {
         match self {
-            WeightType::F32 => 1,
-            WeightType::Q4_0 | WeightType::Q8_0 => QK,
+            WeightType::F32 | WeightType::F16 | WeightType::Bf16 => 1,
+            WeightType::Q4_0
+            | WeightType::Q8_0
+            | WeightType::Q4_1
+            | WeightType::Q5_0
+            | WeightType::Q5_1 => QK,
+            WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => super::dmmv_blocks::QK_K,
         }
     }
 
-    /// Bytes per block.
+    /// Bytes per block (ggml `ggml-common.h` block structs; `GGML_QUANT_SIZES` in gguf-py).
     pub const fn block_bytes(self) -> usize {
         match self {
             WeightType::F32 => 4,
+            WeightType::F16 | WeightType::Bf16 => 2,
             WeightType::Q4_0 => 18,
             WeightType::Q8_0 => 34,
+            WeightType::Q4_1 => 20,
+            WeightType::Q5_0 => 22,
+            WeightType::Q5_1 => 24,
+            WeightType::Q4K => 144,
+            WeightType::Q5K => 176,
+            WeightType::Q6K => 210,
         }
     }
 
@@ -107,18 +150,79 @@ impl WeightType {
     pub const fn ggml_type(self) -> u32 {
         match self {
             WeightType::F32 => 0,
+            WeightType::F16 => 1,
             WeightType::Q4_0 => 2,
+            WeightType::Q4_1 => 3,
+            WeightType::Q5_0 => 6,
+            WeightType::Q5_1 => 7,
             WeightType::Q8_0 => 8,
+            WeightType::Q4K => 12,
+            WeightType::Q5K => 13,
+            WeightType::Q6K => 14,
+            WeightType::Bf16 => 30,
         }
     }
 
-    /// Name of the plain DMMV kernel for this format (`dmmv_f32`, `dmmv_q4_0`, `dmmv_q8_0`).
+    /// The format of a GGML type id; `None` for types without DMMV kernels.
+    pub fn from_ggml_type(id: u32) -> Option<WeightType> {
+        WeightType::ALL.into_iter().find(|t| t.ggml_type() == id)
+    }
+
+    /// GGML's name of the format (`F32`, `Q4_K`, ...), as gguf-py and llama.cpp print it.
+    pub const fn ggml_name(self) -> &'static str {
+        match self {
+            WeightType::F32 => "F32",
+            WeightType::F16 => "F16",
+            WeightType::Bf16 => "BF16",
+            WeightType::Q4_0 => "Q4_0",
+            WeightType::Q4_1 => "Q4_1",
+            WeightType::Q5_0 => "Q5_0",
+            WeightType::Q5_1 => "Q5_1",
+            WeightType::Q8_0 => "Q8_0",
+            WeightType::Q4K => "Q4_K",
+            WeightType::Q5K => "Q5_K",
+            WeightType::Q6K => "Q6_K",
+        }
+    }
+
+    /// Name of the plain DMMV kernel for this format (`dmmv_f32`, `dmmv_q4_k`, ...).
     pub const fn kernel_name(self) -> &'static str {
         match self {
             WeightType::F32 => "dmmv_f32",
+            WeightType::F16 => "dmmv_f16",
+            WeightType::Bf16 => "dmmv_bf16",
             WeightType::Q4_0 => "dmmv_q4_0",
+            WeightType::Q4_1 => "dmmv_q4_1",
+            WeightType::Q5_0 => "dmmv_q5_0",
+            WeightType::Q5_1 => "dmmv_q5_1",
             WeightType::Q8_0 => "dmmv_q8_0",
+            WeightType::Q4K => "dmmv_q4_k",
+            WeightType::Q5K => "dmmv_q5_k",
+            WeightType::Q6K => "dmmv_q6_k",
         }
+    }
+
+    /// Name of the fused DMMV + argmax kernel for this format (`dmmv_q4_k_argmax`, ...).
+    pub const fn argmax_kernel_name(self) -> &'static str {
+        match self {
+            WeightType::F32 => "dmmv_f32_argmax",
+            WeightType::F16 => "dmmv_f16_argmax",
+            WeightType::Bf16 => "dmmv_bf16_argmax",
+            WeightType::Q4_0 => "dmmv_q4_0_argmax",
+            WeightType::Q4_1 => "dmmv_q4_1_argmax",
+            WeightType::Q5_0 => "dmmv_q5_0_argmax",
+            WeightType::Q5_1 => "dmmv_q5_1_argmax",
+            WeightType::Q8_0 => "dmmv_q8_0_argmax",
+            WeightType::Q4K => "dmmv_q4_k_argmax",
+            WeightType::Q5K => "dmmv_q5_k_argmax",
+            WeightType::Q6K => "dmmv_q6_k_argmax",
+        }
+    }
+
+    /// Whether the rows of this format are computed by the block decoders of
+    /// `dmmv_blocks` (every format but F32, Q4_0 and Q8_0).
+    const fn is_block_format(self) -> bool {
+        !matches!(self, WeightType::F32 | WeightType::Q4_0 | WeightType::Q8_0)
     }
 
     /// Bytes of one weight row of `cols` values.
@@ -389,11 +493,7 @@ pub fn dmmv_argmax_with(
     rows: usize,
     cols: usize,
 ) -> Result<u64, KernelError> {
-    let kernel = match ty {
-        WeightType::F32 => "dmmv_f32_argmax",
-        WeightType::Q4_0 => "dmmv_q4_0_argmax",
-        WeightType::Q8_0 => "dmmv_q8_0_argmax",
-    };
+    let kernel = ty.argmax_kernel_name();
     let shape = check(ty, kernel, w, x, rows, cols)?;
     if rows > super::argmax::MAX_LEN {
         return Err(KernelError::IndexRange { kernel, len: rows });
@@ -461,6 +561,11 @@ fn rows_fn(
     match backend {
         Backend::Portable => Ok(rows_into),
         #[cfg(target_arch = "x86_64")]
+        Backend::X86V3 if ty.is_block_format() => match super::dmmv_v3::detect() {
+            Some(_) => Ok(rows_into_v3),
+            None => Err(KernelError::BackendUnavailable { kernel, backend: backend.name() }),
+        },
+        #[cfg(target_arch = "x86_64")]
         Backend::X86V3 => match super::dmmv_v3::detect() {
             Some(_) if ty != WeightType::F32 && !super::dmmv_v3::x_in_scaled_range(x) => {
                 Ok(rows_into)
@@ -502,6 +607,9 @@ fn rows_into_v4(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) 
 
 /// Portable rows: computes rows `first .. first + y.len()` into `y` (shape already checked).
 fn rows_into(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    if shape.ty.is_block_format() {
+        return super::dmmv_blocks::rows_into(shape, w, x, first, y);
+    }
     let x = &x[..shape.cols];
     let mut buf = [0f32; CHUNK];
     for (i, out) in y.iter_mut().enumerate() {
@@ -511,6 +619,7 @@ fn rows_into(shape: Shape, w: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
             WeightType::F32 => row_dot(row, x, 4 * 16, &mut buf, dequant_f32),
             WeightType::Q4_0 => row_dot(row, x, 18, &mut buf, dequant_q4_0),
             WeightType::Q8_0 => row_dot(row, x, 34, &mut buf, dequant_q8_0),
+            _ => f32::NAN, // block formats returned above
         };
     }
 }
@@ -586,6 +695,9 @@ pub fn dequantize_row(
             WeightType::F32 => dequant_f32(b, o),
             WeightType::Q4_0 => dequant_q4_0(b, o),
             WeightType::Q8_0 => dequant_q8_0(b, o),
+            _ => {
+                super::dmmv_blocks::dequant_block(ty, b, o);
+            }
         }
     }
     Ok(())
@@ -679,6 +791,29 @@ mod tests {
         for (j, v) in out.iter().enumerate() {
             assert_eq!(*v, (j as f32 - 128.0) * -2.0);
         }
+    }
+
+    /// Every DMMV kernel of the library maps to a format whose kernel names are the
+    /// kernel's, and every format has both kernels (the registry relies on it).
+    #[test]
+    fn every_dmmv_kernel_has_a_format_and_back() {
+        use pm4rt_kernels::{KernelId, KernelKind};
+        let mut seen = Vec::new();
+        for id in KernelId::ALL {
+            let (ty, fused) = match id.kind() {
+                KernelKind::Dmmv { ggml_type } => (ggml_type, false),
+                KernelKind::DmmvArgmax { ggml_type } => (ggml_type, true),
+                _ => continue,
+            };
+            let t = WeightType::from_ggml_type(ty).unwrap_or_else(|| panic!("{id}: type {ty}"));
+            let want = if fused { t.argmax_kernel_name() } else { t.kernel_name() };
+            assert_eq!(id.name(), want);
+            seen.push((t, fused));
+        }
+        for t in WeightType::ALL {
+            assert!(seen.contains(&(t, false)) && seen.contains(&(t, true)), "{t:?}");
+        }
+        assert_eq!(WeightType::from_ggml_type(9), None); // Q8_1
     }
 
     /// Every backend this CPU can run; the portable fallback always.

@@ -79,7 +79,12 @@ impl pulp::NullaryFnOnce for Rows<'_> {
         let Rows { simd, shape, f16, w, x, first, y } = self;
         match shape.ty {
             WeightType::F32 => rows_loop::<GROUP_F32>(simd, shape, f16, w, x, first, y),
-            _ => rows_loop::<GROUP_Q>(simd, shape, f16, w, x, first, y),
+            WeightType::Q4_0 | WeightType::Q8_0 => {
+                rows_loop::<GROUP_Q>(simd, shape, f16, w, x, first, y)
+            }
+            // The block formats' portable rows, inlined here so they are compiled with
+            // AVX2 + FMA enabled (same bits: no FMA contraction).
+            _ => super::dmmv_blocks::rows_into(shape, w, x, first, y),
         }
     }
 }
@@ -123,6 +128,8 @@ fn group<const N: usize>(
         WeightType::F32 => f32_rows(simd, rows, x),
         WeightType::Q4_0 => q_rows::<N, 18, Q4_0>(simd, f16, rows, x),
         WeightType::Q8_0 => q_rows::<N, 34, Q8_0>(simd, f16, rows, x),
+        // Block formats never reach the grouped rows (see `Rows::call`).
+        _ => [f32::NAN; N],
     }
 }
 

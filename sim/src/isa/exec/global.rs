@@ -64,6 +64,13 @@ impl Step<'_> {
             }
             return Ok(());
         }
+        if let Some(high) = match name {
+            "global_load_d16_b16" => Some(false),
+            "global_load_d16_hi_b16" => Some(true),
+            _ => None,
+        } {
+            return self.load_d16(w, [saddr, vaddr, vdst], offset, high);
+        }
         let (load, bytes) = match name {
             "global_load_b32" => (true, 4),
             "global_load_b64" => (true, 8),
@@ -120,6 +127,34 @@ impl Step<'_> {
                 }
                 self.mem.write(addr, &buf[..bytes])?;
             }
+        }
+        Ok(())
+    }
+
+    /// GLOBAL_LOAD_D16_B16 / GLOBAL_LOAD_D16_HI_B16: 16 bits from memory into the low
+    /// (`high` false) or high half of each active lane's VDST, the other half kept (AMD
+    /// RDNA3/RDNA4 ISA, FLAT/GLOBAL chapter; the "d16" loads write half a VGPR).
+    fn load_d16(
+        &mut self,
+        w: &mut Wave,
+        [saddr, vaddr, vdst]: [u32; 3],
+        offset: i32,
+        high: bool,
+    ) -> Result<()> {
+        let exec = w.exec();
+        self.stats.global.loads += 1;
+        self.stats.global.load_bytes += u64::from(exec.count_ones()) * 2;
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let addr = self.flat_addr(w, saddr, vaddr, offset, lane);
+            let mut b = [0u8; 2];
+            self.mem.read(addr, &mut b)?;
+            let v = u32::from(u16::from_le_bytes(b));
+            let old = Self::lane32(w, VSrc::Vgpr(vdst as usize), lane);
+            let new = if high { (old & 0xffff) | v << 16 } else { (old & 0xffff_0000) | v };
+            Self::set_v(w, vdst, lane, new);
         }
         Ok(())
     }

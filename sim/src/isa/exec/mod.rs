@@ -12,10 +12,12 @@
 //! abs/neg/clamp/omod/op_sel), this interpreter does not implement is
 //! [`ExecError::Unimplemented`] naming the mnemonic and its VA: never a wrong result.
 //!
-//! Coverage: the instructions of pm4rt's nine kernels on both targets (scalar integer and
-//! f32 ALU, SMEM loads, integer and f32 VALU incl. VOPD and `v_fma_mix_f32`, compares and
-//! `v_cmpx`, LDS loads/stores and `ds_swizzle_b32` bit-mask mode, barriers, global
-//! loads/stores and `global_atomic_max_u64`), plus neighbours of the same kind.
+//! Coverage: the instructions of pm4rt's 25 kernels on both targets (scalar integer and
+//! f32 ALU, SMEM loads, integer and f32 VALU incl. VOPD, `v_fma_mix_f32` and
+//! `v_pk_lshrrev_b16`, f16 / byte to f32 conversions, byte permutes, 24-bit multiplies,
+//! compares and `v_cmpx`, LDS loads/stores and `ds_swizzle_b32` bit-mask mode, barriers,
+//! global loads/stores incl. the 16-bit `d16` half loads, and `global_atomic_max_u64`), plus
+//! neighbours of the same kind.
 //!
 //! Floating point: f32 arithmetic is Rust's IEEE-754 binary32 (round to nearest even,
 //! denormals kept, fused `mul_add` for the FMA forms); the RSRC1 float mode is not read.

@@ -56,6 +56,11 @@ impl Step<'_> {
                 (u64::from(r as u32), Some(o))
             }
             "s_mul_i32" => (u64::from(a32.wrapping_mul(b32)), None),
+            // S_MULK_I32: D = D * sign_extend(SIMM16), SCC unchanged.
+            "s_mulk_i32" => {
+                let k = i32::from(a as u16 as i16);
+                (u64::from((w.s(d) as i32).wrapping_mul(k) as u32), None)
+            }
             "s_add_f32" => (u64::from(f(a32, b32, |p, q| p + q)), None),
             "s_mul_f32" => (u64::from(f(a32, b32, |p, q| p * q)), None),
             "s_fmac_f32" => {
@@ -70,6 +75,13 @@ impl Step<'_> {
             "s_and_saveexec_b32" => {
                 let old = w.exec();
                 let e = a32 & old;
+                w.set_exec(e);
+                (u64::from(old), Some(e != 0))
+            }
+            // S_AND_NOT1_SAVEEXEC_B32: D = EXEC; EXEC = S0 & ~EXEC; SCC = EXEC != 0.
+            "s_and_not1_saveexec_b32" => {
+                let old = w.exec();
+                let e = a32 & !old;
                 w.set_exec(e);
                 (u64::from(old), Some(e != 0))
             }

@@ -27,7 +27,8 @@ impl Step<'_> {
             if op_sel != 0
                 || inst.bits(15, 15) != 0
                 || inst.bits(60, 59) != 0
-                || ((abs | neg) != 0 && !name.contains("_f32"))
+                || ((abs | neg) != 0
+                    && (!name.contains("_f32") || F32_MODS_REFUSED.contains(&name)))
             {
                 return Err(self.unimplemented());
             }
@@ -193,6 +194,18 @@ impl Step<'_> {
                     rs[l] = p as u64;
                 }
             }
+            Op::SubF32 => each!(|x, y, z, l| u64::from(f(x, y, |p, q| p - q))),
+            Op::SubrevNcU32 => each!(|x, y, z, l| u64::from(y.wrapping_sub(x))),
+            Op::CvtF32Ubyte0 => each!(|x, y, z, l| u64::from(((x & 0xff) as f32).to_bits())),
+            Op::CvtF32F16 => each!(|x, y, z, l| u64::from(f16_to_f32_bits(x as u16))),
+            Op::AndOrB32 => each!(|x, y, z, l| u64::from((x & y) | z)),
+            Op::PermB32 => each!(|x, y, z, l| u64::from(perm_b32(x, y, z))),
+            Op::MulU32U24 => {
+                each!(|x, y, z, l| u64::from((x & 0xff_ffff).wrapping_mul(y & 0xff_ffff)))
+            }
+            Op::MulHiU32U24 => {
+                each!(|x, y, z, l| (u64::from(x & 0xff_ffff) * u64::from(y & 0xff_ffff)) >> 32)
+            }
             Op::BfeU32 => each!(|x, y, z, l| u64::from(bfe_u32(x, y, z))),
             Op::BfeI32 => each!(|x, y, z, l| u64::from(bfe_i32(x, y, z))),
         }
@@ -258,9 +271,21 @@ enum Op {
     MbcntLoU32B32,
     MadU64U32,
     MadCoU64U32,
+    SubF32,
+    SubrevNcU32,
+    CvtF32Ubyte0,
+    CvtF32F16,
+    AndOrB32,
+    PermB32,
+    MulU32U24,
+    MulHiU32U24,
     BfeU32,
     BfeI32,
 }
+
+/// Mnemonics containing `_f32` whose sources are not f32, so the VOP3 abs/neg bits (which
+/// this interpreter applies to bit 31) would be wrong: refused when set.
+const F32_MODS_REFUSED: [&str; 2] = ["v_cvt_f32_f16", "v_cvt_f32_ubyte0"];
 
 impl Op {
     fn of(name: &str) -> Option<Op> {
@@ -293,6 +318,14 @@ impl Op {
             "v_mbcnt_lo_u32_b32" => Op::MbcntLoU32B32,
             "v_mad_u64_u32" => Op::MadU64U32,
             "v_mad_co_u64_u32" => Op::MadCoU64U32,
+            "v_sub_f32" => Op::SubF32,
+            "v_subrev_nc_u32" => Op::SubrevNcU32,
+            "v_cvt_f32_ubyte0" => Op::CvtF32Ubyte0,
+            "v_cvt_f32_f16" => Op::CvtF32F16,
+            "v_and_or_b32" => Op::AndOrB32,
+            "v_perm_b32" => Op::PermB32,
+            "v_mul_u32_u24" => Op::MulU32U24,
+            "v_mul_hi_u32_u24" => Op::MulHiU32U24,
             "v_bfe_u32" => Op::BfeU32,
             "v_bfe_i32" => Op::BfeI32,
             _ => return None,
@@ -348,4 +381,49 @@ fn bfe_i32(x: u32, offset: u32, width: u32) -> u32 {
     let v = bfe_u32(x, o, n);
     let shift = 32 - n;
     (((v << shift) as i32) >> shift) as u32
+}
+
+/// V_CVT_F32_F16: the IEEE binary16 `h` (1 sign, 5 exponent bits biased by 15, 10 mantissa
+/// bits) as the f32 of the same value, exact (denormals become normal f32s, infinities stay
+/// infinite, NaNs become quiet NaNs with the payload shifted into the f32 mantissa).
+fn f16_to_f32_bits(h: u16) -> u32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from(h >> 10) & 0x1f;
+    let man = u32::from(h) & 0x3ff;
+    match exp {
+        0 if man == 0 => sign,
+        0 => {
+            // man * 2^-24: normalise so the leading one is bit 10.
+            let shift = man.leading_zeros() - 21;
+            let e = 127 - 15 + 1 - shift;
+            sign | e << 23 | ((man << shift) & 0x3ff) << 13
+        }
+        0x1f if man == 0 => sign | 0x7f80_0000,
+        // NaN: quieted (IEEE 754 conversion of a signalling NaN), payload kept.
+        0x1f => sign | 0x7fc0_0000 | man << 13,
+        _ => sign | (exp + 127 - 15) << 23 | man << 13,
+    }
+}
+
+/// V_PERM_B32: byte `i` of the result is selected by byte `i` of `sel` from the 8 bytes of
+/// `{S0, S1}` (S1 the low dword): 0..=7 that byte, 8..=11 0xff when the sign bit of byte
+/// 1, 3, 5, 7 is set (else 0), 12 the constant 0, 13..=255 the constant 0xff.
+fn perm_b32(s0: u32, s1: u32, sel: u32) -> u32 {
+    let data = u64::from(s0) << 32 | u64::from(s1);
+    let byte = |k: u32| -> u32 {
+        match k {
+            0..=7 => (data >> (8 * k)) as u32 & 0xff,
+            8..=11 => {
+                let bit = 16 * (k - 8) + 15;
+                if data >> bit & 1 == 1 {
+                    0xff
+                } else {
+                    0
+                }
+            }
+            12 => 0,
+            _ => 0xff,
+        }
+    };
+    (0..4).fold(0, |acc, i| acc | byte(sel >> (8 * i) & 0xff) << (8 * i))
 }

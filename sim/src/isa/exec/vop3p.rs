@@ -9,6 +9,9 @@ impl Step<'_> {
     /// neg_hi takes the absolute value (AMD RDNA3/RDNA4 ISA, V_FMA_MIX_F32).
     pub(super) fn vop3p(&mut self, w: &mut Wave) -> Result<()> {
         let inst = self.inst;
+        if inst.op.name == "v_pk_lshrrev_b16" {
+            return self.pk_lshrrev_b16(w);
+        }
         if inst.op.name != "v_fma_mix_f32" || inst.bits(15, 15) != 0 {
             return Err(self.unimplemented());
         }
@@ -44,6 +47,33 @@ impl Step<'_> {
                 v[i] = x;
             }
             Self::set_v(w, dst, lane, v[0].mul_add(v[1], v[2]).to_bits());
+        }
+        Ok(())
+    }
+
+    /// V_PK_LSHRREV_B16: each 16-bit half of the result is the matching half of S1 shifted
+    /// right (logical) by bits [3:0] of the matching half of S0; op_sel[i] picks the source
+    /// half for the low result half, op_sel_hi[i] for the high one. Clamp and neg (not
+    /// meaningful for this integer op) are refused.
+    fn pk_lshrrev_b16(&mut self, w: &mut Wave) -> Result<()> {
+        let inst = self.inst;
+        if inst.bits(15, 15) != 0 || inst.bits(63, 61) != 0 || inst.bits(10, 8) != 0 {
+            return Err(self.unimplemented());
+        }
+        let op_sel = inst.bits(12, 11);
+        let op_sel_hi = inst.bits(60, 59);
+        let dst = inst.bits(7, 0);
+        let srcs = [self.vsrc(w, inst.bits(40, 32), 1)?, self.vsrc(w, inst.bits(49, 41), 1)?];
+        let half = |x: u32, hi: bool| if hi { x >> 16 } else { x & 0xffff };
+        let exec = w.exec();
+        for lane in 0..LANES {
+            if exec >> lane & 1 == 0 {
+                continue;
+            }
+            let (s0, s1) = (Self::lane32(w, srcs[0], lane), Self::lane32(w, srcs[1], lane));
+            let lo = half(s1, op_sel >> 1 & 1 == 1) >> (half(s0, op_sel & 1 == 1) & 15);
+            let hi = half(s1, op_sel_hi >> 1 & 1 == 1) >> (half(s0, op_sel_hi & 1 == 1) & 15);
+            Self::set_v(w, dst, lane, lo | hi << 16);
         }
         Ok(())
     }
