@@ -18,6 +18,8 @@ pub mod argmax;
 pub mod dmmv;
 mod dmmv_blocks;
 #[cfg(target_arch = "x86_64")]
+mod dmmv_blocks_v4;
+#[cfg(target_arch = "x86_64")]
 mod dmmv_v3;
 #[cfg(target_arch = "x86_64")]
 mod dmmv_v4;
