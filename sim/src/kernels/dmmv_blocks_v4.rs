@@ -69,6 +69,8 @@ trait Block<const BYTES: usize> {
     const VECS: usize;
     /// Per-block values shared by its vectors (scales, decoded quants).
     type Prep: Copy;
+    /// A placeholder [`Block::Prep`] (overwritten before use).
+    fn empty(simd: V4) -> Self::Prep;
     /// Decodes what the vectors of `blk` share.
     fn prep(simd: V4, f16: &[f32; 65536], blk: &[u8; BYTES]) -> Self::Prep;
     /// Dequantized values `16 i .. 16 i + 16` of the block, bit for bit the portable ones.
@@ -131,12 +133,15 @@ fn group<const N: usize, const BYTES: usize, B: Block<BYTES>>(
     let mut acc = [f._mm512_setzero_ps(); N];
     for b in 0..nb {
         let xb = &x16[b * B::VECS..][..B::VECS];
-        let preps: [B::Prep; N] = core::array::from_fn(|r| {
+        // A loop, not `array::from_fn`: a large closure is not reliably inlined into the
+        // feature-enabled frame, and out of it every intrinsic becomes a call.
+        let mut preps = [B::empty(simd); N];
+        for r in 0..N {
             for l in 0..BYTES.div_ceil(64) {
                 dmmv_v3::prefetch(*simd, rows[r], b * BYTES + l * 64 + PREFETCH_BYTES);
             }
-            B::prep(simd, f16, &blocks[r][b])
-        });
+            preps[r] = B::prep(simd, f16, &blocks[r][b]);
+        }
         for (i, xv) in xb.iter().enumerate() {
             let xv: __m512 = cast(*xv);
             for r in 0..N {
@@ -196,6 +201,8 @@ impl Block<32> for F16 {
     const VECS: usize = 1;
     type Prep = ();
     #[inline(always)]
+    fn empty(_: V4) {}
+    #[inline(always)]
     fn prep(_: V4, _: &[f32; 65536], _: &[u8; 32]) {}
     /// `vcvtph2ps`: exact, as [`f16_to_f32`] for every finite value.
     #[inline(always)]
@@ -211,6 +218,8 @@ impl Block<32> for F16 {
 impl Block<32> for Bf16 {
     const VECS: usize = 1;
     type Prep = ();
+    #[inline(always)]
+    fn empty(_: V4) {}
     #[inline(always)]
     fn prep(_: V4, _: &[f32; 65536], _: &[u8; 32]) {}
     /// The upper half of an f32: zero-extend, shift left by 16.
@@ -260,6 +269,11 @@ impl Block<20> for Q4_1 {
     const VECS: usize = 2;
     type Prep = Small;
     #[inline(always)]
+    fn empty(simd: V4) -> Small {
+        let z = simd.avx512f._mm512_setzero_ps();
+        Small { d: z, m: z, q: cast(z), h: 0 }
+    }
+    #[inline(always)]
     fn prep(simd: V4, f16: &[f32; 65536], blk: &[u8; 20]) -> Small {
         let f = simd.avx512f;
         let d = f._mm512_set1_ps(f16[usize::from(le16(blk, 0))]);
@@ -278,6 +292,11 @@ impl Block<22> for Q5_0 {
     const VECS: usize = 2;
     type Prep = Small;
     #[inline(always)]
+    fn empty(simd: V4) -> Small {
+        let z = simd.avx512f._mm512_setzero_ps();
+        Small { d: z, m: z, q: cast(z), h: 0 }
+    }
+    #[inline(always)]
     fn prep(simd: V4, f16: &[f32; 65536], blk: &[u8; 22]) -> Small {
         let f = simd.avx512f;
         let d = f._mm512_set1_ps(f16[usize::from(le16(blk, 0))]);
@@ -295,6 +314,11 @@ impl Block<22> for Q5_0 {
 impl Block<24> for Q5_1 {
     const VECS: usize = 2;
     type Prep = Small;
+    #[inline(always)]
+    fn empty(simd: V4) -> Small {
+        let z = simd.avx512f._mm512_setzero_ps();
+        Small { d: z, m: z, q: cast(z), h: 0 }
+    }
     #[inline(always)]
     fn prep(simd: V4, f16: &[f32; 65536], blk: &[u8; 24]) -> Small {
         let f = simd.avx512f;
@@ -337,29 +361,59 @@ fn k_scales(f16: &[f32; 65536], blk: &[u8]) -> KScales {
     out
 }
 
-/// The nibbles of vector `i` of a Q4_K / Q5_K super-block whose 128 quant bytes start at
-/// `qs`: sub-block `s = i / 2` reads nibble `s % 2` of bytes `32 (s / 2) + 16 (i % 2) ..`.
+/// `[0, 1, .., 15]` and `[16, .., 31]`: the quants a dequantization table is built for.
+const IOTA16: [f32; 16] = iota(0.0);
+const IOTA16_HI: [f32; 16] = iota(16.0);
+
+const fn iota(first: f32) -> [f32; 16] {
+    let mut t = [0f32; 16];
+    let mut n = 0;
+    while n < 16 {
+        t[n] = first + n as f32;
+        n += 1;
+    }
+    t
+}
+
+/// The quant bytes of vector `i` of a Q4_K / Q5_K super-block whose 128 quant bytes start at
+/// `qs`, widened to 32-bit lanes with the lane's nibble in bits 0..4 (the bits above are
+/// ignored by the table lookups): sub-block `s = i / 2` reads nibble `s % 2` of bytes
+/// `32 (s / 2) + 16 (i % 2) ..`.
 #[inline(always)]
 fn k_nibbles(simd: V4, blk: &[u8], qs: usize, i: usize) -> __m512i {
     let (s, half) = (i / 2, i % 2);
     let q = widen(simd, blk, qs + 32 * (s / 2) + 16 * half);
-    nibbles(simd, q, s % 2)
+    if s % 2 == 0 {
+        q
+    } else {
+        simd.avx512f._mm512_srli_epi32::<4>(q)
+    }
+}
+
+/// The dequantization table `d1 n - m1` of sub-block `s` for the quants `n` in `iota` (one
+/// FMA: `d1 n` is exact, so the one rounding is the portable subtraction's).
+#[inline(always)]
+fn k_table(simd: V4, p: &KScales, s: usize, iota: [f32; 16]) -> __m512 {
+    let f = simd.avx512f;
+    f._mm512_fmsub_ps(f._mm512_set1_ps(p.d1[s]), cast(iota), f._mm512_set1_ps(p.m1[s]))
 }
 
 impl Block<144> for Q4K {
     const VECS: usize = 16;
     type Prep = KScales;
     #[inline(always)]
+    fn empty(_: V4) -> KScales {
+        KScales { d1: [0.0; 8], m1: [0.0; 8] }
+    }
+    #[inline(always)]
     fn prep(_: V4, f16: &[f32; 65536], blk: &[u8; 144]) -> KScales {
         k_scales(f16, blk)
     }
-    /// `d1 q - m1`: one FMA (`d1 q` exact).
+    /// The 16 values `d1 n - m1` of the sub-block's table, looked up by nibble (`vpermps`).
     #[inline(always)]
     fn vector(simd: V4, blk: &[u8; 144], p: &KScales, i: usize) -> __m512 {
-        let f = simd.avx512f;
-        let q = f._mm512_cvtepi32_ps(k_nibbles(simd, blk, 16, i));
-        let s = i / 2;
-        f._mm512_fmsub_ps(f._mm512_set1_ps(p.d1[s]), q, f._mm512_set1_ps(p.m1[s]))
+        let table = k_table(simd, p, i / 2, IOTA16);
+        simd.avx512f._mm512_permutexvar_ps(k_nibbles(simd, blk, 16, i), table)
     }
 }
 
@@ -367,10 +421,15 @@ impl Block<176> for Q5K {
     const VECS: usize = 16;
     type Prep = KScales;
     #[inline(always)]
+    fn empty(_: V4) -> KScales {
+        KScales { d1: [0.0; 8], m1: [0.0; 8] }
+    }
+    #[inline(always)]
     fn prep(_: V4, f16: &[f32; 65536], blk: &[u8; 176]) -> KScales {
         k_scales(f16, blk)
     }
-    /// As Q4_K with bit `s` of `qh[16 (i % 2) + l]` as bit 4 of lane `l`.
+    /// As Q4_K, from the table of quants `16 + n` in the lanes where bit `s` of
+    /// `qh[16 (i % 2) + l]` (bit 4 of the quant) is set.
     #[inline(always)]
     fn vector(simd: V4, blk: &[u8; 176], p: &KScales, i: usize) -> __m512 {
         let f = simd.avx512f;
@@ -378,39 +437,92 @@ impl Block<176> for Q5K {
         let n = k_nibbles(simd, blk, 48, i);
         let h = widen(simd, blk, 16 + 16 * (i % 2));
         let k = f._mm512_test_epi32_mask(h, f._mm512_set1_epi32(1 << s));
-        let q = f._mm512_cvtepi32_ps(f._mm512_mask_or_epi32(n, k, n, f._mm512_set1_epi32(16)));
-        f._mm512_fmsub_ps(f._mm512_set1_ps(p.d1[s]), q, f._mm512_set1_ps(p.m1[s]))
+        let lo = f._mm512_permutexvar_ps(n, k_table(simd, p, s, IOTA16));
+        f._mm512_mask_permutexvar_ps(lo, k, n, k_table(simd, p, s, IOTA16_HI))
     }
+}
+
+/// A Q6_K super-block decoded: the 256 quants `q - 32` as bytes in value order, and the 16
+/// scales `d * scales[i]` (exact products).
+#[derive(Clone, Copy)]
+struct Q6Prep {
+    q: [u8; 256],
+    ds: [f32; 16],
+}
+
+/// Per 16-bit lane shift counts: `a` for the first 32 bytes of a vector, `b` for the rest.
+const fn counts(a: u16, b: u16) -> [u16; 32] {
+    let mut c = [a; 32];
+    let mut i = 16;
+    while i < 32 {
+        c[i] = b;
+        i += 1;
+    }
+    c
 }
 
 impl Block<210> for Q6K {
     const VECS: usize = 16;
-    type Prep = f32;
+    type Prep = Q6Prep;
     #[inline(always)]
-    fn prep(_: V4, f16: &[f32; 65536], blk: &[u8; 210]) -> f32 {
-        f16[usize::from(le16(blk, 208))]
+    fn empty(_: V4) -> Q6Prep {
+        Q6Prep { q: [0; 256], ds: [0.0; 16] }
     }
-    /// Vector `i` = 16 values of scale `scales[i]`: group `g = i / 2` of 32, `h = g / 4`,
-    /// `k = g % 4`; low nibble `k / 2` of `ql[64 h + 32 (k % 2) + 16 (i % 2) + l]`, high bits
-    /// `2 k .. 2 k + 2` of `qh[32 h + 16 (i % 2) + l]`; `(d * scale) * (q - 32)`, exact.
+    /// Half `h` of 128 values: group `k < 4` of 32 has low nibble `k / 2` of
+    /// `ql[64 h + 32 (k % 2) + r]` and bits `2 k .. 2 k + 2` of `qh[32 h + r]`, `r < 32`.
+    /// With `L = ql[64 h ..][..64]` and `H` = `qh[32 h ..][..32]` twice, groups 0 and 1 are
+    /// `(L & 15) | (H << (4, 2) & 0x30)` and groups 2 and 3 `(L >> 4 & 15) | (H >> (0, 2) &
+    /// 0x30)` (16-bit shifts by 4 or 2 / 0 or 2 in the two 32-byte halves; bits crossing a
+    /// byte boundary are masked off), then `- 32` bytewise (two's complement `i8`).
     #[inline(always)]
-    fn vector(simd: V4, blk: &[u8; 210], d: &f32, i: usize) -> __m512 {
+    fn prep(simd: V4, f16: &[f32; 65536], blk: &[u8; 210]) -> Q6Prep {
+        let (f, bw) = (simd.avx512f, simd.avx512bw);
+        let d = f16[usize::from(le16(blk, 208))];
+        let mut out = Q6Prep { q: [0; 256], ds: [0.0; 16] };
+        for (i, ds) in out.ds.iter_mut().enumerate() {
+            *ds = d * f32::from(blk[192 + i] as i8);
+        }
+        let (low4, top2, bias) =
+            (f._mm512_set1_epi8(0x0f), f._mm512_set1_epi8(0x30), f._mm512_set1_epi8(32));
+        for h in 0..2 {
+            let l: __m512i = cast(bytes64(blk, 64 * h));
+            let hh: __m512i = f._mm512_broadcast_i64x4(cast(bytes32(blk, 128 + 32 * h)));
+            let g01 = f._mm512_or_si512(
+                f._mm512_and_si512(l, low4),
+                f._mm512_and_si512(bw._mm512_sllv_epi16(hh, cast(counts(4, 2))), top2),
+            );
+            let g23 = f._mm512_or_si512(
+                f._mm512_and_si512(bw._mm512_srli_epi16::<4>(l), low4),
+                f._mm512_and_si512(bw._mm512_srlv_epi16(hh, cast(counts(0, 2))), top2),
+            );
+            let g01: [u8; 64] = cast(bw._mm512_sub_epi8(g01, bias));
+            let g23: [u8; 64] = cast(bw._mm512_sub_epi8(g23, bias));
+            out.q[128 * h..][..64].copy_from_slice(&g01);
+            out.q[128 * h + 64..][..64].copy_from_slice(&g23);
+        }
+        out
+    }
+    /// Values `16 i ..`: `ds[i] * (q - 32)`, exact.
+    #[inline(always)]
+    fn vector(simd: V4, _: &[u8; 210], p: &Q6Prep, i: usize) -> __m512 {
         let f = simd.avx512f;
-        let (g, half) = (i / 2, i % 2);
-        let (h, k) = (g / 4, g % 4);
-        let lo = widen(simd, blk, 64 * h + 32 * (k % 2) + 16 * half);
-        let hi = widen(simd, blk, 128 + 32 * h + 16 * half);
-        let lo = f._mm512_and_si512(
-            f._mm512_srlv_epi32(lo, f._mm512_set1_epi32(4 * (k / 2) as i32)),
-            f._mm512_set1_epi32(0x0f),
-        );
-        let hi = f._mm512_and_si512(
-            f._mm512_srlv_epi32(hi, f._mm512_set1_epi32(2 * k as i32)),
-            f._mm512_set1_epi32(3),
-        );
-        let hi = f._mm512_slli_epi32::<4>(hi);
-        let q = f._mm512_sub_epi32(f._mm512_or_si512(lo, hi), f._mm512_set1_epi32(32));
-        let ds = f._mm512_set1_ps(d * f32::from(blk[192 + i] as i8));
-        f._mm512_mul_ps(ds, f._mm512_cvtepi32_ps(q))
+        let q = f._mm512_cvtepi8_epi32(cast(bytes16(&p.q, 16 * i)));
+        f._mm512_mul_ps(f._mm512_set1_ps(p.ds[i]), f._mm512_cvtepi32_ps(q))
     }
+}
+
+/// `b[at .. at + 32]` as an array.
+#[inline(always)]
+fn bytes32(b: &[u8], at: usize) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    v.copy_from_slice(&b[at..at + 32]);
+    v
+}
+
+/// `b[at .. at + 64]` as an array.
+#[inline(always)]
+fn bytes64(b: &[u8], at: usize) -> [u8; 64] {
+    let mut v = [0u8; 64];
+    v.copy_from_slice(&b[at..at + 64]);
+    v
 }
