@@ -31,10 +31,11 @@
 //! # Order and bound
 //! A row is dequantized into a buffer of [`CHUNK`] values and accumulated with the portable
 //! 16-lane order of [`super::dmmv`] (then its tree), so the documented bound
-//! `(cols / 16 + 6) * 2^-24 * sum |w x|` holds. The X86V3 and X86V4 backends run this same
-//! code inlined into a `pulp` AVX2 + FMA frame (runtime-detected), so LLVM vectorises it
-//! with 256-bit registers; Rust never contracts a multiply and an add into an FMA, so the
-//! bits are the portable ones on every backend.
+//! `(cols / 16 + 6) * 2^-24 * sum |w x|` holds. The X86V3 backend runs this same code
+//! inlined into a `pulp` AVX2 + FMA frame (runtime-detected), so LLVM vectorises it with
+//! 256-bit registers (Rust never contracts a multiply and an add into an FMA); the X86V4
+//! backend runs [`super::dmmv_blocks_v4`], explicit AVX-512 decoders in the same order. The
+//! bits are the portable ones on every backend (tested).
 
 use super::dmmv::{reduce16, Shape, WeightType, CHUNK};
 use super::f16::f16_to_f32;
