@@ -38,6 +38,9 @@
 //!
 //! X86V4, F32: the X86V3 rows (same bits).
 //!
+//! X86V3 and X86V4, the block formats (F16, BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K): the
+//! portable order and the portable bits (`dmmv_blocks`, `dmmv_blocks_v4`).
+//!
 //! X86V4, Q4_0 / Q8_0: 16 lanes. For block `b`, lane `l` computes
 //! `s = q[l] * x_l + q[l+16] x_{l+16}` (a multiply, then an fma), then
 //! `a_{b % 2}[l] = fma(s, d, a_{b % 2}[l])` for the blocks in increasing order; then

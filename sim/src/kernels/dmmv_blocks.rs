@@ -31,10 +31,11 @@
 //! # Order and bound
 //! A row is dequantized into a buffer of [`CHUNK`] values and accumulated with the portable
 //! 16-lane order of [`super::dmmv`] (then its tree), so the documented bound
-//! `(cols / 16 + 6) * 2^-24 * sum |w x|` holds. The X86V3 and X86V4 backends run this same
-//! code inlined into a `pulp` AVX2 + FMA frame (runtime-detected), so LLVM vectorises it
-//! with 256-bit registers; Rust never contracts a multiply and an add into an FMA, so the
-//! bits are the portable ones on every backend.
+//! `(cols / 16 + 6) * 2^-24 * sum |w x|` holds. The X86V3 backend runs this same code
+//! inlined into a `pulp` AVX2 + FMA frame (runtime-detected), so LLVM vectorises it with
+//! 256-bit registers (Rust never contracts a multiply and an add into an FMA); the X86V4
+//! backend runs [`super::dmmv_blocks_v4`], explicit AVX-512 decoders in the same order. The
+//! bits are the portable ones on every backend (tested).
 
 use super::dmmv::{reduce16, Shape, WeightType, CHUNK};
 use super::f16::f16_to_f32;
@@ -246,7 +247,73 @@ fn dequant_q6_k(b: &[u8], out: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dmmv::{dmmv_argmax_with, dmmv_with, Backend};
     use super::*;
+
+    /// Every SIMD backend the CPU has gives the portable rows' bits for every block format
+    /// (their module docs promise the portable order and dequantization): random blocks with
+    /// normal f16 scales / values, 7 rows (groups of rows and a remainder), F16 / BF16 rows
+    /// with a tail past the last multiple of 16 columns, every argmax equal as well.
+    #[test]
+    fn block_formats_same_bits_as_portable_on_every_backend() {
+        let mut s = 0x243f_6a88_85a3_08d3u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        };
+        let rows = 7;
+        for ty in [
+            WeightType::F16,
+            WeightType::Bf16,
+            WeightType::Q4_1,
+            WeightType::Q5_0,
+            WeightType::Q5_1,
+            WeightType::Q4K,
+            WeightType::Q5K,
+            WeightType::Q6K,
+        ] {
+            let cols = match ty {
+                WeightType::F16 | WeightType::Bf16 => 16 * 37 + 9,
+                WeightType::Q4K | WeightType::Q5K | WeightType::Q6K => 3 * QK_K,
+                _ => 32 * 23,
+            };
+            let rb = ty.row_bytes(cols).unwrap();
+            let mut w: Vec<u8> = (0..rows * rb).map(|_| next()).collect();
+            // Normal f16 / bf16 halves (exponent bits set to a moderate range), so no NaN
+            // payload or infinity makes bits differ for reasons outside the kernel.
+            let halves: Vec<usize> = match ty {
+                WeightType::F16 | WeightType::Bf16 => (0..rows * cols).map(|i| 2 * i).collect(),
+                WeightType::Q5_0 | WeightType::Q6K => (0..rows * rb / ty.block_bytes())
+                    .map(|b| b * ty.block_bytes() + if ty == WeightType::Q6K { 208 } else { 0 })
+                    .collect(),
+                _ => (0..rows * rb / ty.block_bytes())
+                    .flat_map(|b| [b * ty.block_bytes(), b * ty.block_bytes() + 2])
+                    .collect(),
+            };
+            for at in halves {
+                let hi = &mut w[at + 1];
+                *hi = match ty {
+                    WeightType::Bf16 => 0x3c | (*hi & 0x80), // exponent 120..121
+                    _ => 0x30 | (*hi & 0x83),                // f16 exponent 12..15
+                };
+            }
+            let x: Vec<f32> = (0..cols).map(|_| f32::from(next()) / 128.0 - 1.0).collect();
+            let mut want = vec![0f32; rows];
+            dmmv_with(Backend::Portable, ty, &w, &x, &mut want, rows, cols).unwrap();
+            let want_max = dmmv_argmax_with(Backend::Portable, ty, &w, &x, rows, cols).unwrap();
+            for be in Backend::ALL.into_iter().filter(|b| b.is_available()) {
+                let mut y = vec![f32::NAN; rows];
+                dmmv_with(be, ty, &w, &x, &mut y, rows, cols).unwrap();
+                for r in 0..rows {
+                    assert_eq!(y[r].to_bits(), want[r].to_bits(), "{be:?} {ty:?} row {r}");
+                }
+                let got = dmmv_argmax_with(be, ty, &w, &x, rows, cols).unwrap();
+                assert_eq!(got, want_max, "{be:?} {ty:?} argmax");
+            }
+        }
+    }
 
     /// Q4_K by the definition: d = 1, dmin = 0.5, scale bytes chosen so every sub-block has
     /// a distinct scale and min, including the packed high bits of sub-blocks 4..7.

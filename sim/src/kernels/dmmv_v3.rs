@@ -82,9 +82,14 @@ impl pulp::NullaryFnOnce for Rows<'_> {
             WeightType::Q4_0 | WeightType::Q8_0 => {
                 rows_loop::<GROUP_Q>(simd, shape, f16, w, x, first, y)
             }
-            // The block formats' portable rows, inlined here so they are compiled with
-            // AVX2 + FMA enabled (same bits: no FMA contraction).
-            _ => super::dmmv_blocks::rows_into(shape, w, x, first, y),
+            // The block formats: AVX2 decoders (same bits as the portable rows); F16 (no
+            // F16C in `pulp`) runs the portable rows, inlined here so they are compiled
+            // with AVX2 + FMA enabled (same bits: no FMA contraction).
+            _ => {
+                if !super::dmmv_blocks_v3::rows_into(simd, shape, w, x, first, y) {
+                    super::dmmv_blocks::rows_into(shape, w, x, first, y);
+                }
+            }
         }
     }
 }

@@ -46,16 +46,18 @@ pub(super) fn rows_into(simd: V4, shape: Shape, w: &[u8], x: &[f32], first: usiz
     let rb = shape.row_bytes;
     let w = &w[first * rb..(first + y.len()) * rb];
     match shape.ty {
-        // F32 and the block formats: the X86V3 rows (AVX-512 implies AVX2 + FMA).
-        WeightType::F32
-        | WeightType::F16
+        // F32: the X86V3 rows (AVX-512 implies AVX2 + FMA).
+        WeightType::F32 => dmmv_v3::rows_into(*simd, shape, w, x, 0, y),
+        WeightType::F16
         | WeightType::Bf16
         | WeightType::Q4_1
         | WeightType::Q5_0
         | WeightType::Q5_1
         | WeightType::Q4K
         | WeightType::Q5K
-        | WeightType::Q6K => dmmv_v3::rows_into(*simd, shape, w, x, 0, y),
+        | WeightType::Q6K => {
+            super::dmmv_blocks_v4::rows_into(simd, shape, w, x, 0, y);
+        }
         WeightType::Q4_0 => {
             simd.vectorize(Rows::<18, Q4_0> { simd, f16, w, rb, x, y, format: PhantomData })
         }

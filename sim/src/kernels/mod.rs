@@ -10,13 +10,18 @@
 //! `#[target_feature]` dispatch), and portable code written over fixed 16-lane arrays that
 //! LLVM vectorises for the compilation target (the fallback on other CPUs). The block formats
 //! added after F32 / Q4_0 / Q8_0 (F16, BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; module
-//! `dmmv_blocks`) have one row code, dequantize-then-accumulate, which the SIMD backends run
-//! inside their AVX2 + FMA frame. The other kernels are portable only.
+//! `dmmv_blocks`) have a portable row code, dequantize-then-accumulate, which the AVX2 backend
+//! runs inside its AVX2 + FMA frame, and AVX-512 decoders (`dmmv_blocks_v4`) computing the same
+//! bits. The other kernels are portable only.
 //! Accumulation orders and the error bound: [`mod@dmmv`].
 
 pub mod argmax;
 pub mod dmmv;
 mod dmmv_blocks;
+#[cfg(target_arch = "x86_64")]
+mod dmmv_blocks_v3;
+#[cfg(target_arch = "x86_64")]
+mod dmmv_blocks_v4;
 #[cfg(target_arch = "x86_64")]
 mod dmmv_v3;
 #[cfg(target_arch = "x86_64")]
