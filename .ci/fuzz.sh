@@ -3,11 +3,16 @@
 # its crash regressions) with the nightly toolchain; fails on any crash, hang (> 1 s per
 # input) or RSS over 1 GiB. New inputs go to a scratch directory, so the tree stays clean.
 #
+# The mutation sequence is fixed (-seed), so CI replays the same first inputs every run and a
+# red run is reproducible with the same seed; a longer local run with that seed covers them.
+#
 #   FUZZ_SECONDS  seconds per target (default 30)
+#   FUZZ_SEED     libFuzzer's random seed (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-30}"
+FUZZ_SEED="${FUZZ_SEED:-1}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "error: the nightly Rust toolchain is missing; cargo-fuzz needs it" >&2
@@ -42,7 +47,7 @@ for t in $targets; do
     echo "--- fuzz $t for ${SECONDS_PER_TARGET}s"
     # -jobs/-workers unset: one process (libFuzzer's default).
     if ! cargo +nightly fuzz run "$t" "${dirs[@]}" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=1024 -timeout=1 \
+        -seed="$FUZZ_SEED" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=1024 -timeout=1 \
         -print_final_stats=1 2>"$work/$t.log"; then
         tail -n 60 "$work/$t.log" >&2
         echo "error: fuzz target $t failed (the crashing input is in fuzz/artifacts/$t/)" >&2

@@ -26,3 +26,9 @@ pub use error::{Error, Result};
 pub use pm4rt_core::{
     pm4, BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo, Tier,
 };
+
+/// The README's code blocks, compiled as doctests so the engine snippet stays in step with the
+/// API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pm4rt_core::{Submitter, Tier};
+use pm4rt_core::{Errno, Submitter, Tier};
 use pm4rt_sim::isa::ExecMode;
 
 use crate::smoke;
@@ -20,7 +20,7 @@ pub struct Rejection {
     /// What was being checked or done (e.g. `"open /dev/kfd"`, `"USERQ CREATE"`).
     pub step: String,
     /// The errno of the failing syscall, when there was one.
-    pub errno: Option<i32>,
+    pub errno: Option<Errno>,
     /// What the check saw.
     pub message: String,
 }
@@ -134,7 +134,7 @@ impl TierStatus {
             "emulated": self.emulated,
             "usable": self.usable(),
             "step": r.map(|r| r.step.clone()),
-            "errno": r.and_then(|r| r.errno),
+            "errno": r.and_then(|r| r.errno).map(|e| e.0),
             "message": r.map(|r| r.message.clone()),
             "probe_ms": self.elapsed.as_secs_f64() * 1e3,
         })

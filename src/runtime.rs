@@ -11,7 +11,7 @@ use pm4rt_backends::cs::{CsConfig, CsSubmitter};
 use pm4rt_backends::kfd::{KfdConfig, KfdSubmitter};
 use pm4rt_backends::umq::{UmqConfig, UmqSubmitter};
 use pm4rt_backends::LinuxDriver;
-use pm4rt_core::{Driver, Submitter, Tier};
+use pm4rt_core::{Driver, Errno, Submitter, Tier};
 use pm4rt_sim::emu::{EmulatedDevice, Preset};
 use pm4rt_sim::isa::ExecMode;
 use pm4rt_sim::{SimConfig, SimSubmitter};
@@ -160,7 +160,7 @@ impl Machine {
             return Err(Error::UnknownPreset { name: name.to_string(), known: names.join(", ") });
         };
         let dev = EmulatedDevice::new(Preset { exec, ..(p.make)() })
-            .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e.0)))?;
+            .map_err(|e| Error::Core(pm4rt_core::Error::io("create emulated device", e)))?;
         Ok(Machine::Emulated(Arc::new(dev)))
     }
 
@@ -244,7 +244,7 @@ fn missing_node(tier: Tier, emulated: bool, executor: Executor) -> Candidate {
         open: Arc::new(|| {
             Err(Rejection {
                 step: "find render node".into(),
-                errno: Some(2),
+                errno: Some(Errno::ENOENT),
                 message: "no AMD render node (/sys/class/drm/renderD* with vendor 0x1002)".into(),
             })
         }),
@@ -345,7 +345,7 @@ pub fn reasons(statuses: &[TierStatus]) -> String {
         .iter()
         .filter_map(|s| {
             s.rejection.as_ref().map(|r| {
-                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {e})"));
+                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {})", e.0));
                 format!("  {} {}: {}: {}{errno}", s.tier, s.device, r.step, r.message)
             })
         })

@@ -107,3 +107,17 @@ fn isa_seeds_reach_their_outcomes() {
         }
     }
 }
+
+/// The engine input the CI fuzz run found: a dispatch of unknown code whose
+/// COMPUTE_NUM_THREAD_X/Y/Z make a workgroup of billions of work-items aborted the process on
+/// a 55 GB allocation of waves; it is now refused before any wave is built.
+#[test]
+fn an_oversized_workgroup_is_a_dispatch_error() {
+    let path = fuzz_dir().join("regressions/engine/crash-279a7ea67132944c5b4e0837584b2cabf5c43a76");
+    let bytes = std::fs::read(&path).expect("committed regression input");
+    let outcome = engine::execute(&bytes).expect("non-empty input");
+    let Err(Error::Dispatch { reason, .. }) = &outcome else {
+        panic!("expected a dispatch error, got {outcome:?}");
+    };
+    assert!(reason.contains("a workgroup has 1 to 1024"), "{reason}");
+}

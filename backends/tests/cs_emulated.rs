@@ -175,7 +175,7 @@ fn injected_cs_failure_is_typed_and_leaks_nothing() {
     let bytes = ib(data_va, 3, data_va + 8, 1);
     s.write_bo(ib_bo, 0, &bytes).unwrap();
     let n = (bytes.len() / 4) as u32;
-    assert_eq!(s.submit_ib(ib_va, n), Err(Error::Io { step: "CS", errno: 12 }));
+    assert_eq!(s.submit_ib(ib_va, n), Err(Error::Io { step: "CS", errno: Errno::ENOMEM }));
     let f = s.submit_ib(ib_va, n).unwrap();
     assert_eq!(f.seq, 1, "a failed submission takes no sequence number");
     s.wait_fence(f, Duration::from_secs(5)).unwrap();

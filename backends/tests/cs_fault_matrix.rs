@@ -64,7 +64,7 @@ fn every_ioctl_of_a_whole_life_failing_is_typed_and_leaks_nothing() {
             assert!(live.is_zero(), "ioctl {req:#x} #{nth}: leaked {live:?}");
             match result {
                 Err(Error::Io { step, errno: e }) => {
-                    assert_eq!(e, errno.0, "ioctl {req:#x} #{nth} at {step}");
+                    assert_eq!(e, errno, "ioctl {req:#x} #{nth} at {step}");
                     assert!(!step.is_empty());
                 }
                 // A failure of the CS or WAIT_CS ioctl with ECANCELED is the kernel's

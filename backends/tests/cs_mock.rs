@@ -19,6 +19,7 @@ use pm4rt_core::abi::drm::{
 };
 use pm4rt_core::abi::ioctl::{decode_arg, decode_array, write_arg};
 use pm4rt_core::driver::user_ptr;
+use pm4rt_core::HostMapping;
 use pm4rt_core::{
     BoDesc, BoHandle, Domain, Driver, Errno, Error, Fd, Fence, GfxTarget, MapAt, Mapping,
     Submitter, Tier,
@@ -91,51 +92,6 @@ fn dev_info() -> InfoDevice {
         virtual_address_max: VA_MAX,
         virtual_address_alignment: 4096,
         ..Default::default()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A CPU mapping backed by host memory.
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct FakeMapping {
-    bytes: Mutex<Vec<u8>>,
-    live: Arc<AtomicUsize>,
-}
-
-impl Drop for FakeMapping {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Mapping for FakeMapping {
-    fn addr(&self) -> u64 {
-        self.bytes.lock().unwrap().as_ptr() as u64
-    }
-    fn len(&self) -> usize {
-        self.bytes.lock().unwrap().len()
-    }
-    fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), Errno> {
-        let b = self.bytes.lock().unwrap();
-        let s = b.get(offset..offset + out.len()).ok_or(Errno::EFAULT)?;
-        out.copy_from_slice(s);
-        Ok(())
-    }
-    fn write(&self, offset: usize, data: &[u8]) -> Result<(), Errno> {
-        let mut b = self.bytes.lock().unwrap();
-        let s = b.get_mut(offset..offset + data.len()).ok_or(Errno::EFAULT)?;
-        s.copy_from_slice(data);
-        Ok(())
-    }
-    fn load_u64(&self, offset: usize) -> Result<u64, Errno> {
-        let mut v = [0u8; 8];
-        self.read(offset, &mut v)?;
-        Ok(u64::from_le_bytes(v))
-    }
-    fn store_u64(&self, offset: usize, value: u64) -> Result<(), Errno> {
-        self.write(offset, &value.to_le_bytes())
     }
 }
 
@@ -501,8 +457,7 @@ impl Driver for FakeAmdgpu {
         if len as u64 > size || offset & 0xFFFF_FFFF != 0 {
             return Err(Errno::EINVAL);
         }
-        self.live_maps.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(FakeMapping { bytes: Mutex::new(vec![0; len]), live: self.live_maps.clone() }))
+        Ok(Box::new(HostMapping::new(len, offset).counted(self.live_maps.clone())))
     }
     fn reserve_va(&self, _len: usize, _align: usize) -> Result<u64, Errno> {
         Err(Errno::EOPNOTSUPP)
@@ -660,7 +615,7 @@ fn mock_ctx_alloc_failure_closes_the_node() {
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     let e = CsSubmitter::open(Arc::new(d), config()).unwrap_err();
-    assert_eq!(e, Error::Io { step: "CTX ALLOC", errno: 12 });
+    assert_eq!(e, Error::Io { step: "CTX ALLOC", errno: Errno::ENOMEM });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1040,14 +995,14 @@ fn open_step_failures_name_the_step_and_release_everything() {
     for (req, nth, errno, step) in cases {
         let fake = FakeAmdgpu::with(|s| s.fail = Some((req, nth, errno)));
         let e = CsSubmitter::open(fake.clone(), config()).unwrap_err();
-        assert_eq!(e, Error::Io { step, errno });
+        assert_eq!(e, Error::Io { step, errno: Errno(errno) });
         assert_eq!(fake.live(), 0, "{step}");
         assert_eq!(fake.events().last(), Some(&Ev::Close), "{step}");
     }
     let fake = FakeAmdgpu::with(|s| s.fail_open = Some(13));
     assert_eq!(
         CsSubmitter::open(fake.clone(), config()).unwrap_err(),
-        Error::Io { step: "open", errno: 13 }
+        Error::Io { step: "open", errno: Errno::EACCES }
     );
     assert_eq!(fake.live(), 0);
 }
@@ -1069,7 +1024,7 @@ fn failing<T: std::fmt::Debug>(
 
 #[test]
 fn alloc_map_submit_wait_free_failures_name_the_step_and_leak_nothing() {
-    let io = |step, errno| Error::Io { step, errno };
+    let io = |step, errno| Error::Io { step, errno: Errno(errno) };
     assert_eq!(
         failing(GEM_CREATE, 1, 12, |s| s.alloc_bo(&BoDesc::gtt(4096))),
         (io("GEM_CREATE", 12), 0)
@@ -1130,7 +1085,10 @@ fn alloc_map_submit_wait_free_failures_name_the_step_and_leak_nothing() {
 fn mmap_failure_closes_the_gem_handle() {
     let fake = FakeAmdgpu::with(|s| s.fail_mmap = Some(12));
     let mut s = open(&fake);
-    assert_eq!(s.alloc_bo(&BoDesc::gtt(4096)), Err(Error::Io { step: "mmap", errno: 12 }));
+    assert_eq!(
+        s.alloc_bo(&BoDesc::gtt(4096)),
+        Err(Error::Io { step: "mmap", errno: Errno::ENOMEM })
+    );
     assert!(fake.st().gems.is_empty());
     drop(s);
     assert_eq!(fake.live(), 0);

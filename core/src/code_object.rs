@@ -534,6 +534,20 @@ impl CodeObject {
     ///
     /// Errors: everything [`CodeObject::parse`] reports, and
     /// [`CodeObjectError::ForeignTarget`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pm4rt_core::code_object::CodeObject;
+    /// use pm4rt_core::GfxTarget;
+    ///
+    /// let bytes = pm4rt_kernels::code_object(pm4rt_kernels::Target::Gfx1201);
+    /// let co = CodeObject::load(bytes, GfxTarget::Gfx1201)?;
+    /// assert!(co.kernel("dmmv_q4_0").is_ok());
+    /// // The same bytes are refused for another GPU.
+    /// assert!(CodeObject::load(bytes, GfxTarget::Gfx1100).is_err());
+    /// # Ok::<(), pm4rt_core::code_object::CodeObjectError>(())
+    /// ```
     pub fn load(bytes: &[u8], device: GfxTarget) -> Result<CodeObject> {
         let co = CodeObject::parse(bytes)?;
         if co.target != device {

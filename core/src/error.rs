@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::errno::Errno;
 use crate::pm4::DecodeError;
 use crate::submitter::{BoHandle, Fence};
 
@@ -38,12 +39,12 @@ pub enum Error {
         va: u64,
     },
     /// A system call failed. `step` names what pm4rt was doing (e.g. `"GEM_CREATE"`).
-    #[error("{step} failed: errno {errno} ({})", errno_name(*errno))]
+    #[error("{step} failed: errno {} ({})", errno.0, errno.name())]
     Io {
         /// The step (usually the ioctl) that failed.
         step: &'static str,
-        /// The positive errno value.
-        errno: i32,
+        /// What the system call returned.
+        errno: Errno,
     },
     /// A command stream could not be decoded. The queue is halted.
     #[error("malformed PM4 in IB at VA {ib_va:#x}, dword {}: {source}", source.offset)]
@@ -123,13 +124,7 @@ pub enum Error {
 
 impl Error {
     /// Build an [`Error::Io`] from a step name and an errno.
-    pub fn io(step: &'static str, errno: i32) -> Self {
+    pub fn io(step: &'static str, errno: Errno) -> Self {
         Error::Io { step, errno }
     }
-}
-
-/// A short symbolic name for the errno values the amdgpu and KFD drivers return (the names of
-/// [`crate::Errno::TABLE`]; `"unknown errno"` otherwise).
-pub fn errno_name(errno: i32) -> &'static str {
-    crate::Errno(errno).name()
 }

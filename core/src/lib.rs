@@ -11,13 +11,17 @@
 pub mod abi;
 pub mod code_object;
 pub mod driver;
+pub mod errno;
 pub mod error;
+pub mod host_mapping;
 pub mod launch;
 pub mod pm4;
 pub mod submitter;
 
-pub use driver::{Driver, Errno, Fd, MapAt, Mapping, DEFAULT_RENDER_NODE};
+pub use driver::{Driver, Fd, MapAt, Mapping, DEFAULT_RENDER_NODE};
+pub use errno::Errno;
 pub use error::{Error, Result};
+pub use host_mapping::HostMapping;
 pub use submitter::{
     check_ib_size, BoDesc, BoHandle, Counters, Domain, Fence, GfxTarget, Submitter, SubmitterInfo,
     Tier, MAX_IB_DWORDS, PAGE_SIZE,

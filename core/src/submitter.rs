@@ -195,6 +195,34 @@ pub struct SubmitterInfo {
 /// The trait is object safe and `Send`: engines hold a `Box<dyn Submitter>` and may move it
 /// between threads. Dropping a submitter waits (bounded) for nothing: it releases the queue,
 /// mappings and BOs in reverse order of creation.
+///
+/// # Examples
+///
+/// One IB on the simulator tier: allocate and map a BO, write an IB that stores a dword into
+/// it, submit, wait for the fence and read the result back.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pm4rt_core::pm4::Builder;
+/// use pm4rt_core::{BoDesc, Submitter};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut s: Box<dyn Submitter> = Box::new(pm4rt_sim::SimSubmitter::new()?);
+/// let data = s.alloc_bo(&BoDesc::gtt(4096))?;
+/// let data_va = s.map_va(data, None)?;
+/// let mut b = Builder::growable(s.info().gfx);
+/// b.write_data(data_va, &[0xC0FFEE])?;
+/// let words = b.into_vec();
+/// let ib = s.alloc_bo(&BoDesc::gtt(4096))?;
+/// let ib_va = s.map_va(ib, None)?;
+/// s.write_bo(ib, 0, bytemuck::cast_slice(&words))?;
+/// let fence = s.submit_ib(ib_va, words.len() as u32)?;
+/// s.wait_fence(fence, Duration::from_secs(5))?;
+/// assert_eq!(pm4rt_core::submitter::read_u32(s.as_ref(), data, 0)?, 0xC0FFEE);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Submitter: Send {
     /// Static facts and the current counters.
     fn info(&self) -> SubmitterInfo;

@@ -83,7 +83,7 @@ use pm4rt_core::pm4::{
     decode_one, event, CopyData, DecodeError, DecodeErrorKind, IndirectBuffer, Packet, ReleaseMem,
     WaitRegMem, WriteData,
 };
-use pm4rt_core::{Error, Fence, GfxTarget, Result};
+use pm4rt_core::{Errno, Error, Fence, GfxTarget, Result};
 
 use crate::memory::GpuMemory;
 
@@ -429,7 +429,9 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("pm4rt-sim-queue".into())
             .spawn(move || queue_thread(&worker, rx))
-            .map_err(|e| Error::io("spawn queue thread", e.raw_os_error().unwrap_or(11)))?;
+            .map_err(|e| {
+                Error::io("spawn queue thread", e.raw_os_error().map_or(Errno::EAGAIN, Errno))
+            })?;
         Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
     }
 

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use pm4rt_core::{BoHandle, Error, Result};
+use pm4rt_core::{BoHandle, Errno, Error, Result};
 
 /// The GPU page size: mappings start and end on multiples of it.
 pub use pm4rt_core::PAGE_SIZE;
@@ -189,16 +189,16 @@ impl GpuMemory {
     /// The caller chooses the id (the submitter's handle, or the emulated device's own).
     ///
     /// Errors: [`Error::InvalidArgument`] for a zero size or an id already in use;
-    /// [`Error::Io`] (`ENOMEM`, 12) when the host cannot provide the memory.
+    /// [`Error::Io`] (`ENOMEM`) when the host cannot provide the memory.
     pub fn create_bo(&self, id: BoHandle, size: u64) -> Result<u64> {
         if size == 0 {
             return Err(Error::InvalidArgument("BO size 0".into()));
         }
         let rounded = page_round_up(size)
             .and_then(|s| usize::try_from(s).ok())
-            .ok_or(Error::Io { step: "alloc_bo", errno: 12 })?;
+            .ok_or(Error::io("alloc_bo", Errno::ENOMEM))?;
         let mut bytes = Vec::new();
-        bytes.try_reserve_exact(rounded).map_err(|_| Error::Io { step: "alloc_bo", errno: 12 })?;
+        bytes.try_reserve_exact(rounded).map_err(|_| Error::io("alloc_bo", Errno::ENOMEM))?;
         bytes.resize(rounded, 0);
         let mut t = self.tables_mut();
         if t.bos.contains_key(&id) {

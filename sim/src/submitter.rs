@@ -139,7 +139,8 @@ impl Submitter for SimSubmitter {
             return Err(Error::InvalidArgument("BO size 0".into()));
         }
         let id = BoHandle(self.next_bo);
-        let next = self.next_bo.checked_add(1).ok_or(Error::io("alloc_bo", 12))?;
+        let next =
+            self.next_bo.checked_add(1).ok_or(Error::io("alloc_bo", pm4rt_core::Errno::ENOMEM))?;
         self.mem.create_bo(id, desc.size)?;
         self.next_bo = next;
         self.bos.insert(id, *desc);

@@ -37,7 +37,7 @@ pub fn run(a: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("{:<5} {:<44} {:<9} {:>9}  reason", "tier", "device", "status", "probe");
         for s in &statuses {
             let reason = s.rejection.as_ref().map_or(String::new(), |r| {
-                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {e})"));
+                let errno = r.errno.map_or(String::new(), |e| format!(" (errno {})", e.0));
                 format!("{}: {}{errno}", r.step, r.message)
             });
             let device =

@@ -171,7 +171,7 @@ pub fn run_program(data: &[u8]) -> Stats {
         1 => Preset::rx7900xtx_gfx1100(),
         _ => {
             // amdgpu.user_queue=1 with compute user queues (AMDGPU_HW_IP_COMPUTE = 1), on a
-            // kernel that also answers UQ_FW_AREAS for compute, so the seeds reach that query.
+            // kernel that also answers UQ_FW_AREAS for compute, so the seed programs reach that query.
             Preset {
                 user_queue: 1,
                 userq_ip_mask: 1 << 1,

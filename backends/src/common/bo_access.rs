@@ -41,7 +41,7 @@ pub(crate) fn write(
     step: &'static str,
 ) -> Result<()> {
     let (m, at) = checked(bo, cpu, size, offset, data.len())?;
-    m.write(at, data).map_err(|e| Error::io(step, e.0))
+    m.write(at, data).map_err(|e| Error::io(step, e))
 }
 
 /// Copy `out.len()` bytes of `bo` from byte `offset` into `out`; errors as [`write()`].
@@ -54,18 +54,18 @@ pub(crate) fn read(
     step: &'static str,
 ) -> Result<()> {
     let (m, at) = checked(bo, cpu, size, offset, out.len())?;
-    m.read(at, out).map_err(|e| Error::io(step, e.0))
+    m.read(at, out).map_err(|e| Error::io(step, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::host_memory::HostMemory;
+    use pm4rt_core::HostMapping;
 
     #[test]
     fn bounds_access_and_errors() {
         let bo = BoHandle(3);
-        let m = HostMemory::new(16);
+        let m = HostMapping::new(16, 0);
         write(bo, Some(&m), 16, 12, &[1, 2, 3, 4], "s").unwrap();
         let mut out = [0u8; 2];
         read(bo, Some(&m), 16, 13, &mut out, "s").unwrap();
@@ -79,6 +79,9 @@ mod tests {
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         // The mapping's own failure becomes Io at the step.
         let e = write(bo, Some(&m), 32, 20, &[0; 4], "my step").unwrap_err();
-        assert!(matches!(e, Error::Io { step: "my step", errno: 14 }), "{e}");
+        assert!(
+            matches!(e, Error::Io { step: "my step", errno: pm4rt_core::Errno::EFAULT }),
+            "{e}"
+        );
     }
 }

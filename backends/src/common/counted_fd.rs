@@ -52,7 +52,7 @@ impl CountedFd {
         user: &mut [&mut [u8]],
     ) -> Result<()> {
         self.ioctls += 1;
-        self.driver.ioctl(self.fd, request, arg, user).map_err(|e| Error::io(step, e.0))
+        self.driver.ioctl(self.fd, request, arg, user).map_err(|e| Error::io(step, e))
     }
 }
 
@@ -67,5 +67,5 @@ impl Drop for CountedFd {
 /// Errors: [`Error::Io`] (`EFAULT`) at `step` when `arg` is shorter than `T`; callers size
 /// their buffers with `arg_for`, so this does not happen, but it stays typed.
 pub(crate) fn decode<T: Pod>(step: &'static str, arg: &[u8]) -> Result<T> {
-    decode_arg(arg).map_err(|_| Error::io(step, Errno::EFAULT.0))
+    decode_arg(arg).map_err(|_| Error::io(step, Errno::EFAULT))
 }

@@ -24,8 +24,6 @@ pub(crate) mod bo_access;
 pub(crate) mod bo_table;
 pub(crate) mod counted_fd;
 pub(crate) mod health;
-#[cfg(test)]
-pub(crate) mod host_memory;
 pub(crate) mod ib;
 pub(crate) mod ring;
 pub(crate) mod ring_queue;

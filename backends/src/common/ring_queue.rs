@@ -128,7 +128,7 @@ impl RingQueue {
 
     fn io(&self) -> impl Fn(pm4rt_core::Errno) -> Error {
         let step = self.step;
-        move |e| Error::io(step, e.0)
+        move |e| Error::io(step, e)
     }
 
     /// The fence BO's value.
@@ -251,24 +251,24 @@ impl RingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::host_memory::HostMemory;
+    use pm4rt_core::HostMapping;
 
     struct Queue {
-        ring: HostMemory,
-        wptr: HostMemory,
-        rptr: HostMemory,
-        fence: HostMemory,
-        doorbell: HostMemory,
+        ring: HostMapping,
+        wptr: HostMapping,
+        rptr: HostMapping,
+        fence: HostMapping,
+        doorbell: HostMapping,
     }
 
     impl Queue {
         fn new(ring_dwords: usize) -> Queue {
             Queue {
-                ring: HostMemory::new(ring_dwords * 4),
-                wptr: HostMemory::new(8),
-                rptr: HostMemory::new(8),
-                fence: HostMemory::new(8),
-                doorbell: HostMemory::new(64),
+                ring: HostMapping::new(ring_dwords * 4, 0),
+                wptr: HostMapping::new(8, 0),
+                rptr: HostMapping::new(8, 0),
+                fence: HostMapping::new(8, 0),
+                doorbell: HostMapping::new(64, 0),
             }
         }
         fn mem(&self) -> QueueMemory<'_> {

@@ -12,8 +12,8 @@ use pm4rt_core::abi::drm::{
 use pm4rt_core::Errno;
 
 /// True for the errnos that mean the context (or device) is gone.
-pub(crate) fn is_loss(errno: i32) -> bool {
-    errno == Errno::ECANCELED.0 || errno == Errno::ETIME.0 || errno == Errno::ENODEV.0
+pub(crate) fn is_loss(errno: Errno) -> bool {
+    matches!(errno, Errno::ECANCELED | Errno::ETIME | Errno::ENODEV)
 }
 
 /// The reset flags of `CTX QUERY_STATE2`, in words.

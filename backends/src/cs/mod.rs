@@ -156,9 +156,9 @@ impl CsSubmitter {
 
     /// Record that the context is gone after `step` failed with `errno`; asks the kernel why
     /// (one `CTX QUERY_STATE2`, skipped when the device itself is gone).
-    fn lose(&mut self, step: &'static str, errno: i32) -> Error {
-        let mut reason = format!("{step} failed with {}", Errno(errno));
-        if errno == Errno::ENODEV.0 {
+    fn lose(&mut self, step: &'static str, errno: Errno) -> Error {
+        let mut reason = format!("{step} failed with {errno}");
+        if errno == Errno::ENODEV {
             reason.push_str(": the device was removed");
         } else {
             match self.res.dev.ctx_query_state2(self.res.ctx_id) {

@@ -106,10 +106,10 @@ impl Dev {
         if spec.cpu {
             let mapped = self.gem_mmap_offset(gem).and_then(|offset| {
                 let len = usize::try_from(spec.size)
-                    .map_err(|_| Error::io(STEP_MMAP, pm4rt_core::Errno::ENOMEM.0))?;
+                    .map_err(|_| Error::io(STEP_MMAP, pm4rt_core::Errno::ENOMEM))?;
                 self.driver()
                     .mmap(self.fd(), offset, len, MapAt::Anywhere)
-                    .map_err(|e| Error::io(STEP_MMAP, e.0))
+                    .map_err(|e| Error::io(STEP_MMAP, e))
             });
             match mapped {
                 Ok(m) => bo.cpu = Some(m),

@@ -58,7 +58,7 @@ pub(crate) fn store<T: Pod>(dst: &mut [u8], value: &T) {
 impl Dev {
     /// Open `path` through `driver`. Counts no ioctl.
     pub(crate) fn open(driver: Arc<dyn Driver>, path: &str) -> Result<Dev> {
-        let fd = driver.open(path).map_err(|e| Error::io(STEP_OPEN, e.0))?;
+        let fd = driver.open(path).map_err(|e| Error::io(STEP_OPEN, e))?;
         Ok(Dev { io: CountedFd::new(driver, fd) })
     }
 

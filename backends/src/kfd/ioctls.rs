@@ -102,7 +102,7 @@ impl Kfd {
     /// `ACQUIRE_VM` of the render node `drm_fd` for `gpu_id`.
     pub(crate) fn acquire_vm(&mut self, drm_fd: Fd, gpu_id: u32) -> Result<()> {
         let drm_fd =
-            u32::try_from(drm_fd.0).map_err(|_| Error::io(STEP_ACQUIRE_VM, Errno::EBADF.0))?;
+            u32::try_from(drm_fd.0).map_err(|_| Error::io(STEP_ACQUIRE_VM, Errno::EBADF))?;
         self.simple(STEP_ACQUIRE_VM, AMDKFD_IOC_ACQUIRE_VM, &AcquireVmArgs { drm_fd, gpu_id })
             .map(|_| ())
     }
@@ -134,7 +134,7 @@ impl Kfd {
         self.call(STEP_APERTURES, AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, &mut arg, &mut [&mut buf])?;
         let out: GetProcessAperturesNewArgs = decode(STEP_APERTURES, &arg)?;
         let n = out.num_of_nodes.min(count) as usize;
-        decode_array(&buf, n).map_err(|_| Error::io(STEP_APERTURES, Errno::EFAULT.0))
+        decode_array(&buf, n).map_err(|_| Error::io(STEP_APERTURES, Errno::EFAULT))
     }
 
     /// `ALLOC_MEMORY_OF_GPU`: returns (handle, mmap offset).
@@ -172,7 +172,7 @@ impl Kfd {
         let out: MapMemoryToGpuArgs = decode(step, &arg)?;
         if out.n_success != 1 {
             // The kernel reports partial success through n_success; one device must be done.
-            return Err(Error::io(step, Errno::EIO.0));
+            return Err(Error::io(step, Errno::EIO));
         }
         Ok(())
     }
@@ -236,7 +236,7 @@ impl Kfd {
         self.call(STEP_WAIT_EVENTS, AMDKFD_IOC_WAIT_EVENTS, &mut arg, &mut [&mut buf])?;
         let out: WaitEventsArgs = decode(STEP_WAIT_EVENTS, &arg)?;
         let data = decode_array(&buf, events.len())
-            .map_err(|_| Error::io(STEP_WAIT_EVENTS, Errno::EFAULT.0))?;
+            .map_err(|_| Error::io(STEP_WAIT_EVENTS, Errno::EFAULT))?;
         Ok((out.wait_result, data))
     }
 }

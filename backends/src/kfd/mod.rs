@@ -156,7 +156,7 @@ fn queue_memory<'a>(
     doorbell: Option<&'a dyn Mapping>,
     doorbell_offset: usize,
 ) -> Result<QueueMemory<'a>> {
-    let missing = || Error::io(STEP_CPU_ACCESS, Errno::EFAULT.0);
+    let missing = || Error::io(STEP_CPU_ACCESS, Errno::EFAULT);
     let map =
         |i: usize| -> Result<&'a dyn Mapping> { queue_bos[i].cpu.as_deref().ok_or_else(missing) };
     Ok(QueueMemory {
@@ -321,8 +321,7 @@ impl Submitter for KfdSubmitter {
         let mut table = std::mem::take(&mut self.res.user_bos);
         let mut reserved = None;
         let handle = table.insert_with(|| {
-            let va =
-                self.va.alloc(size, None).map_err(|_| Error::io(STEP_ALLOC, Errno::ENOMEM.0))?;
+            let va = self.va.alloc(size, None).map_err(|_| Error::io(STEP_ALLOC, Errno::ENOMEM))?;
             reserved = Some(va);
             self.res.make_bo(va, size, flags, desc.cpu_access, false)
         });
@@ -440,7 +439,7 @@ impl Submitter for KfdSubmitter {
                 return Ok(());
             }
             if result == KFD_IOC_WAIT_RESULT_FAIL {
-                return Err(Error::io(STEP_WAIT_EVENTS, Errno::EIO.0));
+                return Err(Error::io(STEP_WAIT_EVENTS, Errno::EIO));
             }
         }
     }

@@ -96,13 +96,13 @@ impl Resources {
         let (handle, offset) = self.kfd.alloc(va, size, gpu_id, flags)?;
         let mut bo = Bo { handle, va, size, cpu: None, gpu_mapped: false };
         let render = self.render.unwrap_or(Fd(-1));
-        let len = usize::try_from(size).map_err(|_| Error::io(STEP_MMAP, Errno::ENOMEM.0));
+        let len = usize::try_from(size).map_err(|_| Error::io(STEP_MMAP, Errno::ENOMEM));
         let r = len.and_then(|len| {
             if cpu {
                 bo.cpu = Some(
                     self.driver
                         .mmap(render, offset, len, MapAt::Fixed(va))
-                        .map_err(|e| Error::io(STEP_MMAP, e.0))?,
+                        .map_err(|e| Error::io(STEP_MMAP, e))?,
                 );
             }
             if gpu_map {
@@ -145,7 +145,7 @@ pub(super) struct Opened {
 /// [`Resources`]) before the error returns.
 pub(super) fn open(driver: Arc<dyn Driver>, config: &KfdConfig) -> Result<Opened> {
     config.check()?;
-    let kfd_fd = driver.open(&config.kfd_path).map_err(|e| Error::io(STEP_OPEN_KFD, e.0))?;
+    let kfd_fd = driver.open(&config.kfd_path).map_err(|e| Error::io(STEP_OPEN_KFD, e))?;
     let mut res = Resources {
         driver: Arc::clone(&driver),
         kfd: Kfd::new(Arc::clone(&driver), kfd_fd),
@@ -187,7 +187,7 @@ pub(super) fn open(driver: Arc<dyn Driver>, config: &KfdConfig) -> Result<Opened
         .clone()
         .unwrap_or_else(|| format!("/dev/dri/renderD{}", node.drm_render_minor));
     res.gpu_id = node.gpu_id;
-    res.render = Some(driver.open(&render_path).map_err(|e| Error::io(STEP_OPEN_RENDER, e.0))?);
+    res.render = Some(driver.open(&render_path).map_err(|e| Error::io(STEP_OPEN_RENDER, e))?);
     let render = res.render.unwrap_or(Fd(-1));
     res.kfd.acquire_vm(render, node.gpu_id)?;
     if (version.major_version, version.minor_version) >= RUNTIME_ENABLE_SINCE {
@@ -208,7 +208,7 @@ pub(super) fn open(driver: Arc<dyn Driver>, config: &KfdConfig) -> Result<Opened
         .ok_or_else(|| Error::InvalidArgument(format!("va_window {}", config.va_window)))?;
     let base = driver
         .reserve_va(window_len, PAGE_SIZE as usize)
-        .map_err(|e| Error::io(STEP_RESERVE_VA, e.0))?;
+        .map_err(|e| Error::io(STEP_RESERVE_VA, e))?;
     res.window = Some((base, window_len));
     let end = base + window_len as u64;
     if base < aperture.gpuvm_base || end - 1 > aperture.gpuvm_limit {
@@ -294,7 +294,7 @@ pub(super) fn open(driver: Arc<dyn Driver>, config: &KfdConfig) -> Result<Opened
                 KFD_DOORBELL_MAP_SIZE,
                 MapAt::Anywhere,
             )
-            .map_err(|e| Error::io(STEP_MMAP_DOORBELL, e.0))?,
+            .map_err(|e| Error::io(STEP_MMAP_DOORBELL, e))?,
     );
     Ok(Opened {
         res,

@@ -135,13 +135,13 @@ pub fn node_from_properties(
 /// when no GPU node matches or the matching node's files are malformed.
 pub fn find_node(driver: &dyn Driver, root: &str, sel: NodeSelector) -> Result<TopologyNode> {
     let nodes_dir = format!("{root}/nodes");
-    let names = driver.list_dir(&nodes_dir).map_err(|e| Error::io(STEP_TOPOLOGY, e.0))?;
+    let names = driver.list_dir(&nodes_dir).map_err(|e| Error::io(STEP_TOPOLOGY, e))?;
     let mut ids: Vec<u32> = names.iter().filter_map(|n| n.parse().ok()).collect();
     ids.sort_unstable();
     let mut seen = Vec::new();
     for id in ids {
         let gpu_path = format!("{nodes_dir}/{id}/gpu_id");
-        let text = driver.read_file(&gpu_path).map_err(|e| Error::io(STEP_TOPOLOGY, e.0))?;
+        let text = driver.read_file(&gpu_path).map_err(|e| Error::io(STEP_TOPOLOGY, e))?;
         let gpu_id: u32 = text
             .trim()
             .parse()
@@ -150,7 +150,7 @@ pub fn find_node(driver: &dyn Driver, root: &str, sel: NodeSelector) -> Result<T
             continue; // CPU-only node
         }
         let path = format!("{nodes_dir}/{id}/properties");
-        let text = driver.read_file(&path).map_err(|e| Error::io(STEP_TOPOLOGY, e.0))?;
+        let text = driver.read_file(&path).map_err(|e| Error::io(STEP_TOPOLOGY, e))?;
         let props = parse_properties(&path, &text)?;
         let minor = props.get("drm_render_minor").copied();
         let hit = match sel {

@@ -155,7 +155,7 @@ fn create_queue(res: &mut Resources, config: &UmqConfig, probe: &UmqProbe) -> Re
     // cannot start the queue at garbage.
     for i in [Q_WPTR, Q_RPTR, Q_FENCE] {
         if let Some(m) = &qbos[i].cpu {
-            m.store_u64(0, 0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e.0))?;
+            m.store_u64(0, 0).map_err(|e| Error::io(STEP_QUEUE_ACCESS, e))?;
         }
     }
     // The queue's buffers must be mapped in the page tables before the CP reads them.

@@ -32,7 +32,6 @@ use pm4rt_core::abi::drm::{
     InfoDevice, InfoHwIp, InfoQueryHwIp, InfoUqMetadataCompute, AMDGPU_HW_IP_COMPUTE,
     AMDGPU_INFO_DEV_INFO, AMDGPU_INFO_HW_IP_INFO, AMDGPU_INFO_UQ_FW_AREAS,
 };
-use pm4rt_core::error::errno_name;
 use pm4rt_core::{Errno, Error, Result};
 
 use super::ioctls::{STEP_INFO_DEV, STEP_INFO_HW_IP, STEP_INFO_UQ_FW_AREAS};
@@ -59,7 +58,7 @@ pub enum ProbeFailure {
         /// The path read.
         path: String,
         /// The errno of the read.
-        errno: i32,
+        errno: Errno,
     },
     /// The `user_queue` parameter is not an integer.
     ParamUnparsable {
@@ -85,7 +84,7 @@ pub enum ProbeFailure {
     /// (`EINVAL`, `EOPNOTSUPP`).
     FwAreasFailed {
         /// The errno.
-        errno: i32,
+        errno: Errno,
     },
     /// UQ_FW_AREAS(COMPUTE) reported an unusable EOP size or alignment (zero, or an alignment
     /// that is not a power of two).
@@ -100,7 +99,7 @@ pub enum ProbeFailure {
         /// The step.
         step: &'static str,
         /// The errno.
-        errno: i32,
+        errno: Errno,
     },
 }
 
@@ -109,8 +108,9 @@ impl fmt::Display for ProbeFailure {
         match self {
             ProbeFailure::ParamUnreadable { path, errno } => write!(
                 f,
-                "{path} unreadable ({} {errno}): kernel without amdgpu user queues",
-                errno_name(*errno)
+                "{path} unreadable ({} {}): kernel without amdgpu user queues",
+                errno.name(),
+                errno.0
             ),
             ProbeFailure::ParamUnparsable { text } => {
                 write!(f, "amdgpu.user_queue = {text:?} is not an integer")
@@ -128,15 +128,14 @@ impl fmt::Display for ProbeFailure {
             }
             ProbeFailure::FwAreasFailed { errno } => write!(
                 f,
-                "INFO UQ_FW_AREAS(COMPUTE) failed with {} ({errno})",
-                errno_name(*errno)
+                "INFO UQ_FW_AREAS(COMPUTE) failed with {errno}"
             ),
             ProbeFailure::BadEop { size, alignment } => write!(
                 f,
                 "UQ_FW_AREAS(COMPUTE) eop_size = {size}, eop_alignment = {alignment}: unusable"
             ),
             ProbeFailure::Io { step, errno } => {
-                write!(f, "{step} failed with {} ({errno})", errno_name(*errno))
+                write!(f, "{step} failed with {errno}")
             }
         }
     }
@@ -155,7 +154,7 @@ pub struct UmqProbe {
     pub eop: Option<InfoUqMetadataCompute>,
     /// The errno of UQ_FW_AREAS(COMPUTE) when the kernel does not report compute metadata
     /// (`EINVAL` on Linux 6.17, `EOPNOTSUPP`); the EOP layout is then Mesa's.
-    pub eop_not_reported: Option<i32>,
+    pub eop_not_reported: Option<Errno>,
     /// Every failed check, in probe order. Empty = user queues usable.
     pub failures: Vec<ProbeFailure>,
 }
@@ -251,7 +250,7 @@ pub(crate) fn probe(dev: &mut Dev, param_path: &str) -> UmqProbe {
         },
         Err(e) => p
             .failures
-            .push(ProbeFailure::ParamUnreadable { path: param_path.to_string(), errno: e.0 }),
+            .push(ProbeFailure::ParamUnreadable { path: param_path.to_string(), errno: e }),
     }
     let none = InfoQueryHwIp { ip_type: 0, ip_instance: 0 };
     let compute = InfoQueryHwIp { ip_type: AMDGPU_HW_IP_COMPUTE, ip_instance: 0 };
@@ -282,9 +281,7 @@ pub(crate) fn probe(dev: &mut Dev, param_path: &str) -> UmqProbe {
             }
             p.eop = Some(m);
         }
-        Err(Error::Io { errno, .. })
-            if errno == Errno::EINVAL.0 || errno == Errno::EOPNOTSUPP.0 =>
-        {
+        Err(Error::Io { errno, .. }) if errno == Errno::EINVAL || errno == Errno::EOPNOTSUPP => {
             p.eop_not_reported = Some(errno);
         }
         Err(Error::Io { errno, .. }) => p.failures.push(ProbeFailure::FwAreasFailed { errno }),
@@ -297,7 +294,7 @@ fn io_failure(e: Error) -> ProbeFailure {
     match e {
         Error::Io { step, errno } => ProbeFailure::Io { step, errno },
         // Dev::info only fails with Error::Io; keep the mapping total.
-        _ => ProbeFailure::Io { step: "INFO", errno: pm4rt_core::Errno::EIO.0 },
+        _ => ProbeFailure::Io { step: "INFO", errno: Errno::EIO },
     }
 }
 

@@ -66,6 +66,23 @@ enum Sink<'a> {
 ///
 /// Every method either appends whole packets or returns an error and leaves the buffer and
 /// [`Builder::len`] unchanged: it never writes past the buffer.
+///
+/// # Examples
+///
+/// ```
+/// use pm4rt_core::pm4::Builder;
+/// use pm4rt_core::GfxTarget;
+///
+/// let mut b = Builder::growable(GfxTarget::Gfx1201);
+/// b.write_data(0x1_0000_0000, &[42])?;
+/// let ib = b.into_vec();
+/// // A type-3 header (bits 31:30 = 3) whose opcode (bits 15:8) is IT_WRITE_DATA, 0x37
+/// // (Mesa `src/amd/common/sid.h`: `PKT3_WRITE_DATA`).
+/// assert_eq!(ib[0] >> 30, 3);
+/// assert_eq!((ib[0] >> 8) & 0xFF, 0x37);
+/// assert_eq!(*ib.last().unwrap(), 42);
+/// # Ok::<(), pm4rt_core::pm4::EncodeError>(())
+/// ```
 pub struct Builder<'a> {
     sink: Sink<'a>,
     gfx: GfxTarget,

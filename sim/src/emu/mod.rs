@@ -116,6 +116,21 @@ pub struct IoctlFault {
     pub errno: Errno,
 }
 
+impl IoctlFault {
+    /// Count one call of the ioctl numbered `nr` in `counts` and return the call's 1-based
+    /// number with the injected failure of that call in `faults`, if one is armed.
+    pub(crate) fn count_call(
+        counts: &mut std::collections::HashMap<u8, u64>,
+        faults: &[IoctlFault],
+        nr: u8,
+    ) -> (u64, Option<Errno>) {
+        let count = counts.entry(nr).or_insert(0);
+        *count += 1;
+        let nth = *count;
+        (nth, faults.iter().find(|f| f.nr == nr && f.nth == nth).map(|f| f.errno))
+    }
+}
+
 /// The emulated amdgpu device. See the module documentation.
 #[derive(Debug)]
 pub struct EmulatedDevice {
@@ -254,7 +269,7 @@ impl Driver for EmulatedDevice {
         files.extend(kfd::topology_files(&preset));
         if files.contains_key(path) {
             // ENOTDIR (20): opendir of a regular file.
-            return Err(Errno(20));
+            return Err(Errno::ENOTDIR);
         }
         let prefix = format!("{}/", path.trim_end_matches('/'));
         let mut names: Vec<String> = files

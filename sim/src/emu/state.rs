@@ -179,7 +179,7 @@ impl State {
             return Err(Errno::ENOENT);
         }
         let fd = self.next_fd;
-        self.next_fd = fd.checked_add(1).ok_or(Errno(24))?;
+        self.next_fd = fd.checked_add(1).ok_or(Errno::EMFILE)?;
         self.files.insert(fd, DrmFile::default());
         Ok(Fd(fd))
     }

@@ -7,7 +7,7 @@ use pm4rt_core::driver::Fd;
 use pm4rt_core::Errno;
 
 use super::user::UserMem;
-use super::{drm, syncobj, userq, EmulatedDevice};
+use super::{drm, syncobj, userq, EmulatedDevice, IoctlFault};
 
 /// A handler: the kernel-side argument buffer (`kdata`, `max(in, out, driver size)` bytes,
 /// zero-extended) and the caller's user memory.
@@ -94,11 +94,8 @@ pub(crate) fn dispatch(
         if ioc_type(request) != d::DRM_IOCTL_BASE {
             return Err(s.fail(Errno::ENOTTY, format!("request {request:#x} is not a DRM ioctl")));
         }
-        let count = s.ioctl_counts.entry(nr).or_insert(0);
-        *count += 1;
-        let count = *count;
-        if let Some(f) = s.faults.iter().find(|f| f.nr == nr && f.nth == count) {
-            let e = f.errno;
+        let s = &mut *s;
+        if let (count, Some(e)) = IoctlFault::count_call(&mut s.ioctl_counts, &s.faults, nr) {
             return Err(s.fail(e, format!("injected failure of ioctl nr {nr:#x} call {count}")));
         }
     }

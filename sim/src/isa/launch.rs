@@ -24,6 +24,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 /// Instructions one workgroup may execute before the dispatch is stopped as hung.
 pub const WORKGROUP_STEP_LIMIT: u64 = 1 << 32;
 
+/// Most work-items in one workgroup: the upper bound of LLVM's `amdgpu-flat-work-group-size`
+/// (default `1,1024`, AMDGPUUsage "Function Attributes") and of ROCr's
+/// `HSA_AGENT_INFO_WORKGROUP_MAX_SIZE` on gfx11/gfx12. A dispatch whose
+/// `COMPUTE_NUM_THREAD_X*Y*Z` is 0 or above this is refused before any wave is built.
+pub const MAX_WORKGROUP_ITEMS: u64 = 1024;
+
 /// [`ExecMode::set_process_mode`]'s choice: 0 none, 1 native, 2 isa, 3 both.
 static PROCESS_MODE: AtomicU8 = AtomicU8::new(0);
 
@@ -115,7 +121,8 @@ impl ExecMode {
 ///
 /// Errors: [`Error::Fault`] for an access outside every mapping; [`Error::Dispatch`] naming
 /// the kernel for anything else the interpreter stops on (unimplemented instruction with its
-/// VA, LDS out of range, a workgroup exceeding [`WORKGROUP_STEP_LIMIT`]).
+/// VA, LDS out of range, a workgroup exceeding [`WORKGROUP_STEP_LIMIT`], a workgroup of 0 or
+/// more than [`MAX_WORKGROUP_ITEMS`] work-items).
 pub fn run_dispatch(
     ctx: &DispatchContext<'_>,
     target: Target,
@@ -123,6 +130,17 @@ pub fn run_dispatch(
     kernel: &str,
 ) -> Result<ExecStats> {
     let pgm_va = ctx.pgm_va();
+    let size = ctx.num_threads();
+    let items = size.iter().map(|&n| u64::from(n)).product::<u64>();
+    if items == 0 || items > MAX_WORKGROUP_ITEMS {
+        return Err(Error::Dispatch {
+            pgm_va,
+            reason: format!(
+                "{kernel}: COMPUTE_NUM_THREAD_X/Y/Z = {size:?} make a workgroup of {items} \
+                 work-items; a workgroup has 1 to {MAX_WORKGROUP_ITEMS}"
+            ),
+        });
+    }
     let rsrc2 = ctx.regs.sh(regs::COMPUTE_PGM_RSRC2);
     let user: Vec<u32> = (0..(rsrc2 >> 1) & 0x1f).map(|i| ctx.user_data(i as u16)).collect();
     let grid = Grid {
@@ -133,11 +151,12 @@ pub fn run_dispatch(
         user: &user,
         rsrc2,
         lds_bytes: (((rsrc2 >> 15) & 0x1ff) * LDS_GRANULE_BYTES) as usize,
-        size: ctx.num_threads(),
+        size,
         dim: ctx.dim,
         cancel: ctx.cancel,
     };
-    let total = u64::from(grid.dim[0]) * u64::from(grid.dim[1]) * u64::from(grid.dim[2]);
+    // At most 2^96 - 1 workgroups: saturate (the cancel flag ends a grid that large).
+    let total = grid.dim.iter().fold(1u64, |t, &d| t.saturating_mul(u64::from(d)));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total as usize);
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);

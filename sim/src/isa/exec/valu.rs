@@ -182,7 +182,7 @@ impl Step<'_> {
             Op::CvtF32U32 => each!(|x, y, z, l| u64::from((x as f32).to_bits())),
             Op::LshrrevB16 => each!(|x, y, z, l| u64::from((y & 0xffff) >> (x & 15))),
             Op::MbcntLoU32B32 => {
-                each!(|x, y, z, l| u64::from((x & ((1u32 << l) - 1)).count_ones() + y))
+                each!(|x, y, z, l| u64::from((x & ((1u32 << l) - 1)).count_ones().wrapping_add(y)))
             }
             Op::MadU64U32 | Op::MadCoU64U32 => {
                 let zh = high(c);
