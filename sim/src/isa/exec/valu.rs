@@ -1,6 +1,7 @@
 //! VOP1/VOP2/VOP3 (compares are handed to `vopc`): per-lane integer and
 //! f32 vector ALU, carries, the division helpers and bitfield extracts.
 
+use super::half::{f16_from_f64, f16_to_f64};
 use super::vopc::CompareDst;
 use super::{f, ExecError, Result, Step, VSrc};
 use crate::isa::decode::Family;
@@ -19,6 +20,7 @@ impl Step<'_> {
         // VOP3 input modifiers: abs [10:8] (not in VOP3B, whose [14:8] is the carry-out SGPR)
         // and neg [63:61], applied to f32 operands only; op_sel, clamp and omod are not
         // implemented.
+        let float_op = name.contains("_f32") || name.contains("_f16");
         let (abs, neg) = if fam == Family::Vop3 {
             let vop3b = inst.op.shape.contains('e');
             let abs = if vop3b { 0 } else { inst.bits(10, 8) };
@@ -27,7 +29,7 @@ impl Step<'_> {
             if op_sel != 0
                 || inst.bits(15, 15) != 0
                 || inst.bits(60, 59) != 0
-                || ((abs | neg) != 0 && !name.contains("_f32"))
+                || ((abs | neg) != 0 && !float_op)
             {
                 return Err(self.unimplemented());
             }
@@ -35,10 +37,13 @@ impl Step<'_> {
         } else {
             (0, 0)
         };
+        // Sign bit of the operand: bit 15 for f16 operations (except conversions from f32).
+        let sign_bit: u32 =
+            if name.contains("_f16") && !name.ends_with("_f32") { 0x8000 } else { 0x8000_0000 };
         let m = |i: u32, x: u32| {
-            let x = if abs >> i & 1 == 1 { x & 0x7fff_ffff } else { x };
+            let x = if abs >> i & 1 == 1 { x & !sign_bit } else { x };
             if neg >> i & 1 == 1 {
-                x ^ 0x8000_0000
+                x ^ sign_bit
             } else {
                 x
             }
@@ -77,6 +82,11 @@ impl Step<'_> {
         }
         if name == "v_readfirstlane_b32" {
             let lane = if exec == 0 { 0 } else { exec.trailing_zeros() as usize };
+            w.set_s(dst, Self::lane32(w, a, lane));
+            return Ok(());
+        }
+        if name == "v_readlane_b32" {
+            let lane = (self.scalar_src(w, src1, 1)? as usize) % LANES;
             w.set_s(dst, Self::lane32(w, a, lane));
             return Ok(());
         }
@@ -126,6 +136,8 @@ impl Step<'_> {
                 _ => {}
             }
         }
+        // 16-bit results replace the low half of the destination and keep its high half.
+        let old = w.vgpr.get(dst as usize).copied().unwrap_or([0; LANES]);
         let mut rs = [0u64; LANES];
         let mut carries = [false; LANES];
         macro_rules! each {
@@ -194,6 +206,46 @@ impl Step<'_> {
                 }
             }
             Op::BfeU32 => each!(|x, y, z, l| u64::from(bfe_u32(x, y, z))),
+            Op::LshrrevB64 => {
+                let yh = high(b);
+                each!(|x, y, z, l| (u64::from(y) | u64::from(yh[l]) << 32) >> (x & 63))
+            }
+            Op::SubNcU32 => each!(|x, y, z, l| u64::from(x.wrapping_sub(y))),
+            Op::SubrevNcU32 => each!(|x, y, z, l| u64::from(y.wrapping_sub(x))),
+            Op::LshlOrB32 => each!(|x, y, z, l| u64::from((x << (y & 31)) | z)),
+            Op::XadU32 => each!(|x, y, z, l| u64::from((x ^ y).wrapping_add(z))),
+            Op::Or3B32 => each!(|x, y, z, l| u64::from(x | y | z)),
+            Op::MulLoU32 => each!(|x, y, z, l| u64::from(x.wrapping_mul(y))),
+            Op::MulHiU32 => each!(|x, y, z, l| (u64::from(x) * u64::from(y)) >> 32),
+            Op::MulHiI32 => each!(|x, y, z, l| u64::from(
+                ((i64::from(x as i32) * i64::from(y as i32)) >> 32) as u32
+            )),
+            Op::MulU32U24 => {
+                each!(|x, y, z, l| u64::from((x & 0xff_ffff).wrapping_mul(y & 0xff_ffff)))
+            }
+            Op::MaxI32 => each!(|x, y, z, l| u64::from((x as i32).max(y as i32) as u32)),
+            Op::MinI32 => each!(|x, y, z, l| u64::from((x as i32).min(y as i32) as u32)),
+            Op::MaxU32 => each!(|x, y, z, l| u64::from(x.max(y))),
+            Op::MinU32 => each!(|x, y, z, l| u64::from(x.min(y))),
+            Op::BcntU32B32 => each!(|x, y, z, l| u64::from(x.count_ones().wrapping_add(y))),
+            Op::ClzI32U32 => {
+                each!(|x, y, z, l| u64::from(if x == 0 { u32::MAX } else { x.leading_zeros() }))
+            }
+            Op::PermB32 => each!(|x, y, z, l| u64::from(perm_b32(x, y, z))),
+            Op::RcpIflagF32 => each!(|x, y, z, l| u64::from((1.0 / f32::from_bits(x)).to_bits())),
+            Op::CvtU32F32 => each!(|x, y, z, l| u64::from(f32::from_bits(x) as u32)),
+            Op::CvtI32F32 => each!(|x, y, z, l| u64::from(f32::from_bits(x) as i32 as u32)),
+            Op::SubNcU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_sub(y)))),
+            Op::AddNcU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_add(y)))),
+            Op::MulLoU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_mul(y)))),
+            Op::AddF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p + q)))),
+            Op::SubF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p - q)))),
+            Op::MulF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p * q)))),
+            Op::CvtF32F16 => each!(|x, y, z, l| u64::from((f16_to_f64(x as u16) as f32).to_bits())),
+            Op::CvtF16F32 => each!(|x, y, z, l| u64::from(lo16(
+                old[l],
+                u32::from(f16_from_f64(f64::from(f32::from_bits(x))))
+            ))),
             Op::BfeI32 => each!(|x, y, z, l| u64::from(bfe_i32(x, y, z))),
         }
         let mut carry_out = 0u32;
@@ -260,6 +312,34 @@ enum Op {
     MadCoU64U32,
     BfeU32,
     BfeI32,
+    LshrrevB64,
+    SubNcU32,
+    SubrevNcU32,
+    LshlOrB32,
+    XadU32,
+    Or3B32,
+    MulLoU32,
+    MulHiU32,
+    MulHiI32,
+    MulU32U24,
+    MaxI32,
+    MinI32,
+    MaxU32,
+    MinU32,
+    BcntU32B32,
+    ClzI32U32,
+    PermB32,
+    RcpIflagF32,
+    CvtU32F32,
+    CvtI32F32,
+    SubNcU16,
+    AddNcU16,
+    MulLoU16,
+    AddF16,
+    SubF16,
+    MulF16,
+    CvtF32F16,
+    CvtF16F32,
 }
 
 impl Op {
@@ -295,6 +375,34 @@ impl Op {
             "v_mad_co_u64_u32" => Op::MadCoU64U32,
             "v_bfe_u32" => Op::BfeU32,
             "v_bfe_i32" => Op::BfeI32,
+            "v_lshrrev_b64" => Op::LshrrevB64,
+            "v_sub_nc_u32" => Op::SubNcU32,
+            "v_subrev_nc_u32" => Op::SubrevNcU32,
+            "v_lshl_or_b32" => Op::LshlOrB32,
+            "v_xad_u32" => Op::XadU32,
+            "v_or3_b32" => Op::Or3B32,
+            "v_mul_lo_u32" => Op::MulLoU32,
+            "v_mul_hi_u32" => Op::MulHiU32,
+            "v_mul_hi_i32" => Op::MulHiI32,
+            "v_mul_u32_u24" => Op::MulU32U24,
+            "v_max_i32" => Op::MaxI32,
+            "v_min_i32" => Op::MinI32,
+            "v_max_u32" => Op::MaxU32,
+            "v_min_u32" => Op::MinU32,
+            "v_bcnt_u32_b32" => Op::BcntU32B32,
+            "v_clz_i32_u32" => Op::ClzI32U32,
+            "v_perm_b32" => Op::PermB32,
+            "v_rcp_iflag_f32" => Op::RcpIflagF32,
+            "v_cvt_u32_f32" => Op::CvtU32F32,
+            "v_cvt_i32_f32" => Op::CvtI32F32,
+            "v_sub_nc_u16" => Op::SubNcU16,
+            "v_add_nc_u16" => Op::AddNcU16,
+            "v_mul_lo_u16" => Op::MulLoU16,
+            "v_add_f16" => Op::AddF16,
+            "v_sub_f16" => Op::SubF16,
+            "v_mul_f16" => Op::MulF16,
+            "v_cvt_f32_f16" => Op::CvtF32F16,
+            "v_cvt_f16_f32" => Op::CvtF16F32,
             _ => return None,
         })
     }
@@ -332,6 +440,40 @@ fn div_fixup(q: u32, den: u32, num: u32) -> u32 {
         return sign;
     }
     (q & 0x7fff_ffff) | sign
+}
+
+/// `new`'s low 16 bits over `old`'s high 16 bits.
+fn lo16(old: u32, new: u32) -> u32 {
+    (old & 0xffff_0000) | (new & 0xffff)
+}
+
+/// A binary16 operation on the low halves of `x` and `y`, computed exactly in f64 and rounded
+/// once (see `half`).
+fn h2(x: u32, y: u32, op: impl Fn(f64, f64) -> f64) -> u32 {
+    u32::from(f16_from_f64(op(f16_to_f64(x as u16), f16_to_f64(y as u16))))
+}
+
+/// V_PERM_B32: byte i of the result is selected by byte i of `sel` from the 8 bytes of
+/// {S0, S1} (S1 the low dword): 0..=7 that byte, 8..=11 the sign (bit 15, 31, 47, 63)
+/// replicated, 12 zero, 13 and above 0xff.
+fn perm_b32(s0: u32, s1: u32, sel: u32) -> u32 {
+    let data = (u64::from(s0) << 32) | u64::from(s1);
+    (0..4).fold(0u32, |acc, i| {
+        let s = (sel >> (8 * i)) & 0xff;
+        let byte = match s {
+            0..=7 => (data >> (8 * s)) & 0xff,
+            8..=11 => {
+                if data >> (16 * (s - 8) + 15) & 1 == 1 {
+                    0xff
+                } else {
+                    0
+                }
+            }
+            12 => 0,
+            _ => 0xff,
+        };
+        acc | (byte as u32) << (8 * i)
+    })
 }
 
 fn bfe_u32(x: u32, offset: u32, width: u32) -> u32 {
