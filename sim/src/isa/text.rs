@@ -191,7 +191,28 @@ fn operands(target: Target, inst: &Inst, shape: &str, half: Half) -> Vec<String>
         };
         out.push(text);
     }
+    if matches!(fam, Family::Flat | Family::Global) && atomic_returns(target, inst) {
+        // Returning atomics print the destination first; it is as wide as the data, half of
+        // it for compare-and-swap (data and compare value).
+        let data = shape_width(shape, 'b');
+        let width = if inst.op.name.contains("cmpswap") { data / 2 } else { data };
+        out.insert(0, flat_operand(target, inst, "d", width.max(1)));
+    }
     out
+}
+
+/// Whether a FLAT/GLOBAL atomic returns the old value: gfx11 GLC (bit 14), gfx12 TH bit 0
+/// (`TH_ATOMIC_RETURN`).
+pub fn atomic_returns(target: Target, inst: &Inst) -> bool {
+    inst.op.name.contains("_atomic_")
+        && match target {
+            Target::Gfx11 => inst.bits(14, 14) == 1,
+            Target::Gfx12 => inst.bits(52, 52) == 1,
+        }
+}
+
+fn shape_width(shape: &str, role: char) -> u32 {
+    shape.split(' ').find_map(|t| t.strip_prefix(role)).map_or(1, |w| w.parse().unwrap_or(1))
 }
 
 fn flat_saddr(target: Target, inst: &Inst) -> u32 {
@@ -341,7 +362,9 @@ fn modifiers(target: Target, inst: &Inst, s: &mut String) {
                     let _ = write!(s, " offset:{off}");
                 }
                 let th = b(54, 52);
-                if th != 0 {
+                if th == 1 && inst.op.name.contains("_atomic_") {
+                    s.push_str(" th:TH_ATOMIC_RETURN");
+                } else if th != 0 {
                     let _ = write!(s, " th:{th}");
                 }
                 match b(51, 50) {
@@ -364,8 +387,11 @@ fn modifiers(target: Target, inst: &Inst, s: &mut String) {
     }
 }
 
-/// `printSwizzle`: the bit-mask mode (offset bit 15 clear) with and-mask 0x1f, or-mask 0
-/// and a power-of-two xor-mask is `SWAP`; anything else prints as the raw offset.
+/// `AMDGPUInstPrinter::printSwizzle`: the bit-mask mode (offset bit 15 clear) with
+/// and-mask 0x1f and or-mask 0 is `SWAP,xor` for a power-of-two xor-mask and `REVERSE,xor+1`
+/// when xor + 1 is a power of two; with xor-mask 0, an or-mask below the group size
+/// 0x20 - and-mask (a power of two > 1) is `BROADCAST,group,or`; anything else prints as the
+/// raw offset.
 fn swizzle(offset: u32) -> String {
     if offset & 0x8000 == 0 {
         let and = offset & 0x1f;
@@ -373,6 +399,13 @@ fn swizzle(offset: u32) -> String {
         let xor = offset >> 10 & 0x1f;
         if and == 0x1f && or == 0 && xor.is_power_of_two() {
             return format!("swizzle(SWAP,{xor})");
+        }
+        if and == 0x1f && or == 0 && xor > 0 && (xor + 1).is_power_of_two() {
+            return format!("swizzle(REVERSE,{})", xor + 1);
+        }
+        let group = 0x1f - and + 1;
+        if group > 1 && group.is_power_of_two() && or < group && xor == 0 {
+            return format!("swizzle(BROADCAST,{group},{or})");
         }
     }
     format!("0x{offset:x}")

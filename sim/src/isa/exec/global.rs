@@ -65,11 +65,7 @@ impl Step<'_> {
             return Ok(());
         }
         if let Some(op) = GlobalAtomic::of(name) {
-            // Return the old value: gfx11 GLC (bit 14), gfx12 TH bit 0 (TH_ATOMIC_RETURN).
-            let rtn = match target {
-                Target::Gfx11 => inst.bits(14, 14) == 1,
-                Target::Gfx12 => inst.bits(52, 52) == 1,
-            };
+            let rtn = crate::isa::text::atomic_returns(target, inst);
             let exec = w.exec();
             self.stats.global.atomics += 1;
             let _atomic = ATOMIC_RMW.lock().unwrap_or_else(|e| e.into_inner());
