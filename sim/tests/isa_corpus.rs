@@ -339,3 +339,84 @@ fn f16_math(#[case] gfx: GfxTarget) {
     }
     check(gfx, "out", &r.get_u16(0x8000, want.len()), &want);
 }
+
+/// Items for the DPP kernel: a multiple of 16, so every 16-lane row (and 8-lane DPP8 group)
+/// is wholly active or wholly inactive; the last wave is still partial (16 of 32 lanes).
+const N_DPP: u32 = 3 * WG + 80;
+
+#[rstest]
+#[case::gfx1201(GfxTarget::Gfx1201)]
+#[case::gfx1100(GfxTarget::Gfx1100)]
+fn dpp_u32(#[case] gfx: GfxTarget) {
+    let mut r = rig(gfx);
+    let a = Rng(7).u32s(N_DPP);
+    r.put_u32(0, &a);
+    let args = [("a", data_va(0)), ("out", data_va(0x4000)), ("n", u64::from(N_DPP))];
+    run(&mut r, "dpp_u32", &args, N_DPP.div_ceil(WG));
+    let mut want = Vec::new();
+    for i in 0..N_DPP as usize {
+        let (row, idx) = (i / 16 * 16, i % 16);
+        want.extend_from_slice(&[
+            a[(i & !3) | (3 - (i & 3))],
+            if idx == 0 { 0xdead_beef } else { a[i - 1] },
+            a[row + 15 - idx],
+            a[(i & !7) | (7 - (i & 7))],
+        ]);
+    }
+    check(gfx, "out", &r.get_u32(0x4000, want.len()), &want);
+}
+
+/// Round the f16 result of an operation on finite values; infinities pass through.
+fn round_f16(v: f64) -> u16 {
+    if v.is_infinite() {
+        if v > 0.0 {
+            0x7c00
+        } else {
+            0xfc00
+        }
+    } else {
+        f16_from_f64(v)
+    }
+}
+
+#[rstest]
+#[case::gfx1201(GfxTarget::Gfx1201)]
+#[case::gfx1100(GfxTarget::Gfx1100)]
+fn half2_math(#[case] gfx: GfxTarget) {
+    let mut r = rig(gfx);
+    let mut rng = Rng(8);
+    let mut gen = || loop {
+        let h = rng.next_u64() as u16;
+        if h & 0x7c00 != 0x7c00 && h & 0x7fff != 0 {
+            break u32::from(h);
+        }
+    };
+    let a: Vec<u32> = (0..N).map(|_| gen() | gen() << 16).collect();
+    let b: Vec<u32> = (0..N).map(|_| gen() | gen() << 16).collect();
+    r.put_u32(0, &a);
+    r.put_u32(0x4000, &b);
+    let args =
+        [("a", data_va(0)), ("b", data_va(0x4000)), ("out", data_va(0x8000)), ("n", u64::from(N))];
+    run(&mut r, "half2_math", &args, GROUPS);
+    let val = |h: u16| {
+        if h & 0x7fff == 0x7c00 {
+            f64::from(h as i16).signum() * f64::INFINITY
+        } else {
+            f16_to_f64(h)
+        }
+    };
+    let mut want = Vec::new();
+    for i in 0..N as usize {
+        let mut s = 0u32;
+        let mut d = 0u32;
+        for half in 0..2 {
+            let (x, y) = ((a[i] >> (16 * half)) as u16, (b[i] >> (16 * half)) as u16);
+            let (fx, fy) = (f16_to_f64(x), f16_to_f64(y));
+            let p = round_f16(fx * fy);
+            s |= u32::from(round_f16(val(p) + fx)) << (16 * half);
+            d |= u32::from(round_f16(fx - fy)) << (16 * half);
+        }
+        want.extend_from_slice(&[s, d]);
+    }
+    check(gfx, "out", &r.get_u32(0x8000, want.len()), &want);
+}

@@ -3,13 +3,17 @@
 //! the order of the opcode's shape, then the modifiers. Branch targets print as the raw
 //! unsigned simm16 (as `llvm-objdump` does before its `<symbol+offset>` comment).
 
-use super::decode::{Family, Inst};
+use super::decode::{Dpp, Family, Inst};
 use super::Target;
 use std::fmt::Write;
 
 /// The text of `inst` for `target`, without address or encoding columns.
 pub fn format(target: Target, inst: &Inst) -> String {
-    let mut s = String::from(inst.op.name);
+    let dpp = inst.dpp();
+    let mut s = match dpp {
+        Some(_) => format!("{}_dpp", inst.op.name.strip_suffix("_e32").unwrap_or(inst.op.name)),
+        None => String::from(inst.op.name),
+    };
     match inst.family {
         Family::Sopp => sopp(target, inst, &mut s),
         Family::Vopd => {
@@ -27,9 +31,50 @@ pub fn format(target: Target, inst: &Inst) -> String {
             let ops = operands(target, inst, inst.op.shape, Half::X);
             push_ops(&mut s, &ops);
             modifiers(target, inst, &mut s);
+            if let Some(d) = dpp {
+                dpp_modifiers(d, &mut s);
+            }
         }
     }
     s
+}
+
+/// `AMDGPUInstPrinter::printDPPCtrl`, `printDPP8`, `printRowMask`, `printBankMask`,
+/// `printDppBoundCtrl`, `printDppFI` (the gfx10+ controls).
+fn dpp_modifiers(dpp: Dpp, s: &mut String) {
+    match dpp {
+        Dpp::Dpp8 { sel, fi } => {
+            let lanes: Vec<String> = (0..8).map(|i| format!("{}", sel >> (3 * i) & 7)).collect();
+            let _ = write!(s, " dpp8:[{}]", lanes.join(","));
+            if fi {
+                s.push_str(" fi:1");
+            }
+        }
+        Dpp::Dpp16 { ctrl, fi, bound_ctrl, row_mask, bank_mask } => {
+            let c = match ctrl {
+                0x00..=0xff => {
+                    let q: Vec<String> =
+                        (0..4).map(|i| format!("{}", ctrl >> (2 * i) & 3)).collect();
+                    format!("quad_perm:[{}]", q.join(","))
+                }
+                0x101..=0x10f => format!("row_shl:{}", ctrl & 0xf),
+                0x111..=0x11f => format!("row_shr:{}", ctrl & 0xf),
+                0x121..=0x12f => format!("row_ror:{}", ctrl & 0xf),
+                0x140 => "row_mirror".into(),
+                0x141 => "row_half_mirror".into(),
+                0x150..=0x15f => format!("row_share:{}", ctrl & 0xf),
+                0x160..=0x16f => format!("row_xmask:{}", ctrl & 0xf),
+                _ => format!("/* invalid dpp_ctrl {ctrl:#x} */"),
+            };
+            let _ = write!(s, " {c} row_mask:0x{row_mask:x} bank_mask:0x{bank_mask:x}");
+            if bound_ctrl {
+                s.push_str(" bound_ctrl:1");
+            }
+            if fi {
+                s.push_str(" fi:1");
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -142,6 +187,9 @@ fn operands(target: Target, inst: &Inst, shape: &str, half: Half) -> Vec<String>
             (Family::Smem, "k") => smem_offset(target, inst),
             (Family::Vop1, "d") if scalar_vop3_dst(inst.op.name) => src_name(b(24, 17), width, lit),
             (Family::Vop1 | Family::Vop2, "d") => vgpr(b(24, 17), width),
+            (Family::Vop1 | Family::Vop2 | Family::Vopc, "a") if inst.dpp().is_some() => {
+                vgpr(b(39, 32), width)
+            }
             (Family::Vop1 | Family::Vop2 | Family::Vopc, "a") => src_name(b(8, 0), width, lit),
             (Family::Vop2 | Family::Vopc, "b") => vgpr(b(16, 9), width),
             (Family::Vop3 | Family::Vop3p, "d") => {

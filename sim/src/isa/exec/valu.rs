@@ -4,7 +4,7 @@
 use super::half::{f16_from_f64, f16_to_f64};
 use super::vopc::CompareDst;
 use super::{f, ExecError, Result, Step, VSrc};
-use crate::isa::decode::Family;
+use crate::isa::decode::{Dpp, Family};
 use crate::isa::wave::{Wave, LANES, VCC_LO};
 
 impl Step<'_> {
@@ -54,7 +54,12 @@ impl Step<'_> {
             Family::Vop2 | Family::Vopc => (inst.bits(8, 0), inst.bits(16, 9) + 256, 0),
             _ => (inst.bits(40, 32), inst.bits(49, 41), inst.bits(58, 50)),
         };
-        let a = self.vsrc(w, src0, wa)?;
+        let dpp = inst.dpp();
+        let a = match dpp {
+            // The DPP dword holds the real src0 VGPR in [7:0] (bits 39:32 of the instruction).
+            Some(_) => VSrc::Vgpr(inst.bits(39, 32) as usize),
+            None => self.vsrc(w, src0, wa)?,
+        };
         let b = self.vsrc(w, src1, wb)?;
         let c = self.vsrc(w, src2, wc)?;
         let dst = match fam {
@@ -117,7 +122,13 @@ impl Step<'_> {
                 VSrc::Scalar(x) => [(x >> 32) as u32; LANES],
             }
         };
-        let (xs, ys, zs) = (gather(a, 0), gather(b, 1), gather(c, 2));
+        let (mut xs, ys, zs) = (gather(a, 0), gather(b, 1), gather(c, 2));
+        let mut exec = exec;
+        if let Some(d) = dpp {
+            let (src, written) = self.dpp_lanes(d, &xs, exec, wa)?;
+            xs = src;
+            exec &= written;
+        }
         // Operations that may stop on an active lane are checked before anything is written.
         for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
             match op {
@@ -276,6 +287,72 @@ impl Step<'_> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Step<'_> {
+    /// src0 after the DPP lane selection `d` (SIDefines.h `DppCtrl`; AMD RDNA3/RDNA4 ISA,
+    /// "DPP"), and the mask of lanes that are written: DPP16 writes only the rows of
+    /// row_mask and the banks (4-lane groups of a row) of bank_mask; a lane whose source is
+    /// outside its row (row_shl/shr) reads 0 with bound_ctrl, else it is not written. A read of
+    /// an inactive source lane without fetch-inactive, DPP modifiers (neg/abs) and 64-bit
+    /// operands are reported as unimplemented.
+    fn dpp_lanes(
+        &self,
+        d: Dpp,
+        xs: &[u32; LANES],
+        exec: u32,
+        width: u32,
+    ) -> Result<([u32; LANES], u32)> {
+        let unsupported =
+            |what: &'static str| ExecError::Unimplemented { mnemonic: what, va: self.va };
+        if width != 1 {
+            return Err(unsupported("DPP with a 64-bit operand"));
+        }
+        let mut out = [0u32; LANES];
+        let mut written = 0u32;
+        for lane in 0..LANES {
+            let (from, fi, zero_if_invalid) = match d {
+                Dpp::Dpp8 { sel, fi } => {
+                    (Some((lane & !7) | (sel >> (3 * (lane & 7)) & 7) as usize), fi, false)
+                }
+                Dpp::Dpp16 { ctrl, fi, bound_ctrl, row_mask, bank_mask } => {
+                    if self.inst.bits(55, 52) != 0 {
+                        return Err(unsupported("DPP16 with neg/abs modifiers"));
+                    }
+                    let (row, idx) = (lane & !15, lane & 15);
+                    if row_mask >> (lane / 16) & 1 == 0 || bank_mask >> (idx / 4) & 1 == 0 {
+                        continue;
+                    }
+                    let c = ctrl as usize;
+                    let src = match ctrl {
+                        0x00..=0xff => Some((lane & !3) | (c >> (2 * (lane & 3)) & 3)),
+                        0x101..=0x10f => (idx + (c & 15) < 16).then(|| lane + (c & 15)),
+                        0x111..=0x11f => idx.checked_sub(c & 15).map(|i| row + i),
+                        0x121..=0x12f => Some(row + (idx + 16 - (c & 15)) % 16),
+                        0x140 => Some(row + 15 - idx),
+                        0x141 => Some((lane & !7) + 7 - (lane & 7)),
+                        0x150..=0x15f => Some(row + (c & 15)),
+                        0x160..=0x16f => Some(row + (idx ^ (c & 15))),
+                        _ => return Err(unsupported("DPP16 dpp_ctrl")),
+                    };
+                    (src, fi, bound_ctrl)
+                }
+            };
+            match from {
+                Some(f) if exec >> f & 1 == 1 || fi => {
+                    out[lane] = xs[f];
+                    written |= 1 << lane;
+                }
+                Some(_) if exec >> lane & 1 == 1 => {
+                    return Err(unsupported("DPP read of an inactive lane"));
+                }
+                Some(_) => {}
+                None if zero_if_invalid => written |= 1 << lane,
+                None => {}
+            }
+        }
+        Ok((out, written))
     }
 }
 

@@ -176,3 +176,37 @@ KERNEL void f16_math(global const ushort *a, global const ushort *b, global usho
     out[4 * i + 2] = (ushort)f;
     out[4 * i + 3] = (ushort)(f >> 16);
 }
+
+/* (h) DPP inside a wave on v = a[i] (items >= n hold v = 0 but write nothing); rows are 16
+ * lanes: out[4i] = v of lane (lane & ~3) | (3 - lane & 3) (quad_perm [3,2,1,0]);
+ * out[4i+1] = v of lane - 1 in the row, 0xdeadbeef for the row's first lane (row_shr:1 without
+ * bound_ctrl keeps the old value); out[4i+2] = v of lane row + 15 - lane % 16 (row_mirror);
+ * out[4i+3] = v of lane (lane & ~7) | (7 - lane & 7) (dpp8 [7,6,5,4,3,2,1,0]). */
+KERNEL void dpp_u32(global const uint *a, global uint *out, uint n) {
+    const uint i = item();
+    const int v = (int)(i < n ? a[i] : 0u);
+    const int q = __builtin_amdgcn_update_dpp((int)0, v, 0x1b, 0xf, 0xf, false);
+    const int s = __builtin_amdgcn_update_dpp((int)0xdeadbeef, v, 0x111, 0xf, 0xf, false);
+    const int m = __builtin_amdgcn_update_dpp((int)0, v, 0x140, 0xf, 0xf, false);
+    const int r = __builtin_amdgcn_mov_dpp8(v, 7 | 6 << 3 | 5 << 6 | 4 << 9 | 3 << 12 | 2 << 15 |
+                                                   1 << 18 | 0 << 21);
+    if (i < n) {
+        out[4 * i + 0] = (uint)q;
+        out[4 * i + 1] = (uint)s;
+        out[4 * i + 2] = (uint)m;
+        out[4 * i + 3] = (uint)r;
+    }
+}
+
+/* (i) Packed f16 (half2) on x = a[i], y = b[i] (two binary16 each): out[2i] = x * y + x,
+ * out[2i+1] = x - y, each computed per component with one rounding per operation. */
+KERNEL void half2_math(global const uint *a, global const uint *b, global uint *out, uint n) {
+    const uint i = item();
+    if (i >= n) {
+        return;
+    }
+    const half2 x = as_half2(a[i]), y = as_half2(b[i]);
+    const half2 p = x * y;
+    out[2 * i + 0] = as_uint(p + x);
+    out[2 * i + 1] = as_uint(x - y);
+}
