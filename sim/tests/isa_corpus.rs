@@ -46,7 +46,7 @@ impl Rng {
 
 fn run(r: &mut IsaRig, name: &str, args: &[(&str, u64)], groups: u32) {
     let gfx = r.gfx;
-    r.run(name, args, groups).unwrap_or_else(|e| panic!("{gfx:?} {name}: {e}"));
+    r.run_kernel(name, args, groups).unwrap_or_else(|e| panic!("{gfx:?} {name}: {e}"));
 }
 
 /// First differing index of `got` and `want`, for a readable failure.

@@ -9,6 +9,7 @@ use pm4rt_core::code_object::CodeObject;
 use pm4rt_core::launch::{emit_barrier, emit_dispatch, Launch};
 use pm4rt_core::pm4::{Builder, FenceInterrupt};
 use pm4rt_core::{BoDesc, BoHandle, Error, Fence, GfxTarget, Submitter, Tier};
+use pm4rt_kernels::KernelId;
 use pm4rt_sim::dispatch::KernelRegistry;
 use pm4rt_sim::engine::EngineConfig;
 use pm4rt_sim::{SimConfig, SimSubmitter};
@@ -19,6 +20,14 @@ pub const ISA_WAIT: Duration = Duration::from_secs(60);
 pub const ISA_DATA: u64 = 0x10_0000_0000;
 /// Size of the data BO.
 pub const ISA_DATA_SIZE: u64 = 1 << 20;
+
+/// Size of the kernarg BO.
+const KERNARG_SIZE: u64 = 64 * 1024;
+/// Kernarg bytes per dispatch of one IB.
+const KERNARG_SLOT: u64 = 512;
+
+/// One dispatch of pm4rt's kernels: kernel, kernarg values by declared name, workgroups in X.
+pub type Dispatch<'a> = (KernelId, &'a [(&'a str, u64)], u32);
 
 /// One dispatch: kernel name, kernarg bytes, workgroups in X.
 pub type RawDispatch<'a> = (&'a str, Vec<u8>, u32);
@@ -52,7 +61,7 @@ impl IsaRig {
         let code = sim.alloc_bo(&BoDesc::code(co.image().len() as u64)).unwrap();
         let image_va = sim.map_va(code, None).unwrap();
         sim.write_bo(code, 0, co.image()).unwrap();
-        let kernarg = sim.alloc_bo(&BoDesc::gtt(4096)).unwrap();
+        let kernarg = sim.alloc_bo(&BoDesc::gtt(KERNARG_SIZE)).unwrap();
         let kernarg_va = sim.map_va(kernarg, None).unwrap();
         let ib = sim.alloc_bo(&BoDesc::gtt(65536)).unwrap();
         let ib_va = sim.map_va(ib, None).unwrap();
@@ -146,8 +155,11 @@ impl IsaRig {
     pub fn submit_raw(&mut self, calls: &[RawDispatch<'_>]) -> Result<Fence, Error> {
         let mut b = Builder::growable(self.gfx);
         for (i, (name, bytes, groups)) in calls.iter().enumerate() {
-            let slot = 256 * i as u64;
-            assert!(bytes.len() <= 256 && slot + 256 <= 4096, "kernarg slots exhausted");
+            let slot = KERNARG_SLOT * i as u64;
+            assert!(
+                bytes.len() as u64 <= KERNARG_SLOT && slot + KERNARG_SLOT <= KERNARG_SIZE,
+                "kernarg slots exhausted"
+            );
             self.sim.write_bo(self.kernarg, slot, bytes).unwrap();
             if i > 0 {
                 emit_barrier(&mut b).unwrap();
@@ -177,9 +189,43 @@ impl IsaRig {
     }
 
     /// Run kernel `name` once with the named arguments over `groups` workgroups.
-    pub fn run(&mut self, name: &str, args: &[(&str, u64)], groups: u32) -> Result<(), Error> {
+    pub fn run_kernel(
+        &mut self,
+        name: &str,
+        args: &[(&str, u64)],
+        groups: u32,
+    ) -> Result<(), Error> {
         let bytes = self.kernarg_bytes(name, args);
         self.run_raw(&[(name, bytes, groups)])
+    }
+}
+
+impl IsaRig {
+    /// The kernarg bytes of pm4rt's kernel `id` from arguments by declared name (the
+    /// signature in pm4rt_kernels).
+    pub fn pm4rt_kernarg(id: KernelId, args: &[(&str, u64)]) -> Vec<u8> {
+        let mut bytes = vec![0u8; id.kernarg_size() as usize];
+        for (name, v) in args {
+            let a = id.signature().iter().find(|a| a.name == *name).unwrap();
+            let o = a.offset as usize;
+            bytes[o..o + a.size as usize].copy_from_slice(&v.to_le_bytes()[..a.size as usize]);
+        }
+        bytes
+    }
+
+    /// Submit pm4rt-kernel dispatches in one IB (barriers between them, a fence at the end).
+    pub fn submit(&mut self, calls: &[Dispatch<'_>]) -> Result<Fence, Error> {
+        let raw: Vec<RawDispatch<'_>> = calls
+            .iter()
+            .map(|(id, args, groups)| (id.name(), IsaRig::pm4rt_kernarg(*id, args), *groups))
+            .collect();
+        self.submit_raw(&raw)
+    }
+
+    /// [`IsaRig::submit`] and wait for the fence.
+    pub fn run(&mut self, calls: &[Dispatch<'_>]) -> Result<(), Error> {
+        let fence = self.submit(calls)?;
+        self.sim.wait_fence(fence, ISA_WAIT)
     }
 }
 

@@ -311,7 +311,7 @@ impl Step<'_> {
         }
         let mut out = [0u32; LANES];
         let mut written = 0u32;
-        for lane in 0..LANES {
+        for (lane, o) in out.iter_mut().enumerate() {
             let (from, fi, zero_if_invalid) = match d {
                 Dpp::Dpp8 { sel, fi } => {
                     (Some((lane & !7) | (sel >> (3 * (lane & 7)) & 7) as usize), fi, false)
@@ -341,7 +341,7 @@ impl Step<'_> {
             };
             match from {
                 Some(f) if exec >> f & 1 == 1 || fi => {
-                    out[lane] = xs[f];
+                    *o = xs[f];
                     written |= 1 << lane;
                 }
                 Some(_) if exec >> lane & 1 == 1 => {
