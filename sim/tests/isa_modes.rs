@@ -5,133 +5,26 @@
 //! even in `native` mode. Expected values are computed by the tests from the kernel contract
 //! (kernels/README.md), never by the simulator.
 
-use std::sync::Arc;
+mod common;
+
+use common::isa_rig::{Dispatch, IsaRig, ISA_DATA as DATA};
 use std::time::{Duration, Instant};
 
-use pm4rt_core::code_object::CodeObject;
-use pm4rt_core::launch::{emit_barrier, emit_dispatch, Launch};
-use pm4rt_core::pm4::{Builder, FenceInterrupt};
-use pm4rt_core::{BoDesc, BoHandle, Error, GfxTarget, Submitter};
+use pm4rt_core::{Error, GfxTarget, Submitter};
 use pm4rt_kernels::KernelId;
 use pm4rt_sim::dispatch::KernelRegistry;
-use pm4rt_sim::engine::EngineConfig;
 use pm4rt_sim::isa::ExecMode;
-use pm4rt_sim::{SimConfig, SimSubmitter};
-
-/// One dispatch: kernel, kernarg values by declared name, workgroups in X.
-type Dispatch<'a> = (KernelId, &'a [(&'a str, u64)], u32);
 
 /// A [`Dispatch`] owning its arguments.
 type OwnedDispatch = (KernelId, Vec<(&'static str, u64)>, u32);
 
-const WAIT: Duration = Duration::from_secs(60);
-const DATA: u64 = 0x10_0000_0000;
 const TARGETS: [GfxTarget; 2] = [GfxTarget::Gfx1201, GfxTarget::Gfx1100];
 
-struct Rig {
-    sim: SimSubmitter,
-    gfx: GfxTarget,
-    co: CodeObject,
-    image_va: u64,
-    kernarg: BoHandle,
-    kernarg_va: u64,
-    ib: BoHandle,
-    ib_va: u64,
-    fence_va: u64,
-    data: BoHandle,
-    seq: u64,
-}
+type Rig = IsaRig;
 
-impl Rig {
-    fn new(gfx: GfxTarget, registry: KernelRegistry) -> Rig {
-        let cfg = SimConfig {
-            engine: EngineConfig { gfx, ..EngineConfig::default() },
-            ..SimConfig::default()
-        };
-        let mut sim = SimSubmitter::with_config(cfg).unwrap();
-        sim.set_dispatch_hook(Some(Arc::new(registry)));
-        let target = match gfx {
-            GfxTarget::Gfx1100 => pm4rt_kernels::Target::Gfx1100,
-            GfxTarget::Gfx1201 => pm4rt_kernels::Target::Gfx1201,
-        };
-        let co = CodeObject::load(pm4rt_kernels::code_object(target), gfx).unwrap();
-        let code = sim.alloc_bo(&BoDesc::code(co.image().len() as u64)).unwrap();
-        let image_va = sim.map_va(code, None).unwrap();
-        sim.write_bo(code, 0, co.image()).unwrap();
-        let kernarg = sim.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-        let kernarg_va = sim.map_va(kernarg, None).unwrap();
-        let ib = sim.alloc_bo(&BoDesc::gtt(65536)).unwrap();
-        let ib_va = sim.map_va(ib, None).unwrap();
-        let fence = sim.alloc_bo(&BoDesc::gtt(4096)).unwrap();
-        let fence_va = sim.map_va(fence, None).unwrap();
-        let data = sim.alloc_bo(&BoDesc::gtt(1 << 20)).unwrap();
-        assert_eq!(sim.map_va(data, Some(DATA)).unwrap(), DATA);
-        Rig { sim, gfx, co, image_va, kernarg, kernarg_va, ib, ib_va, fence_va, data, seq: 0 }
-    }
-
-    fn with_mode(gfx: GfxTarget, mode: ExecMode) -> Rig {
-        Rig::new(gfx, KernelRegistry::new(gfx).unwrap().with_exec_mode(mode))
-    }
-
-    fn put(&mut self, off: u64, b: &[u8]) {
-        self.sim.write_bo(self.data, off, b).unwrap();
-    }
-
-    fn put_f32(&mut self, off: u64, v: &[f32]) {
-        let b: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-        self.put(off, &b);
-    }
-
-    fn get_f32(&self, off: u64, n: usize) -> Vec<f32> {
-        let mut b = vec![0u8; 4 * n];
-        self.sim.read_bo(self.data, off, &mut b).unwrap();
-        b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-    }
-
-    fn get_u64(&self, off: u64) -> u64 {
-        let mut b = [0u8; 8];
-        self.sim.read_bo(self.data, off, &mut b).unwrap();
-        u64::from_le_bytes(b)
-    }
-
-    /// Dispatch `calls` in one IB with barriers between them and a fence; wait.
-    fn run(&mut self, calls: &[Dispatch<'_>]) -> Result<(), Error> {
-        let fence = self.submit(calls)?;
-        self.sim.wait_fence(fence, WAIT)
-    }
-
-    /// Submit `calls` in one IB with barriers between them and a fence; its fence.
-    fn submit(&mut self, calls: &[Dispatch<'_>]) -> Result<pm4rt_core::Fence, Error> {
-        let mut b = Builder::growable(self.gfx);
-        for (i, (id, args, groups)) in calls.iter().enumerate() {
-            let slot = 64 * i as u64;
-            let mut bytes = vec![0u8; id.kernarg_size() as usize];
-            for (name, v) in args.iter() {
-                let a = id.signature().iter().find(|a| a.name == *name).unwrap();
-                let o = a.offset as usize;
-                bytes[o..o + a.size as usize].copy_from_slice(&v.to_le_bytes()[..a.size as usize]);
-            }
-            self.sim.write_bo(self.kernarg, slot, &bytes).unwrap();
-            if i > 0 {
-                emit_barrier(&mut b).unwrap();
-            }
-            let l = Launch {
-                kernel: self.co.kernel(id.name()).unwrap(),
-                image_va: self.image_va,
-                grid: [*groups, 1, 1],
-                workgroup: None,
-                kernarg_va: self.kernarg_va + slot,
-                tier: pm4rt_core::Tier::Sim,
-            };
-            emit_dispatch(&mut b, self.gfx, &l).unwrap();
-        }
-        self.seq += 1;
-        b.release_mem_fence(self.fence_va, self.seq, FenceInterrupt::None).unwrap();
-        let ib = b.into_vec();
-        let bytes: Vec<u8> = ib.iter().flat_map(|d| d.to_le_bytes()).collect();
-        self.sim.write_bo(self.ib, 0, &bytes).unwrap();
-        self.sim.submit_ib(self.ib_va, ib.len() as u32)
-    }
+/// A rig with pm4rt's code object whose registry runs in `mode`.
+fn with_mode(gfx: GfxTarget, mode: ExecMode) -> Rig {
+    IsaRig::with_pm4rt_kernels(gfx, KernelRegistry::new(gfx).unwrap().with_exec_mode(mode))
 }
 
 fn a(off: u64) -> u64 {
@@ -219,10 +112,10 @@ fn run_all(rig: &mut Rig, calls: &[OwnedDispatch]) -> Result<(), Error> {
 fn both_mode_accepts_every_kernel_on_random_inputs_and_keeps_native_outputs() {
     for gfx in TARGETS {
         for seed in [1u64, 2] {
-            let mut both = Rig::with_mode(gfx, ExecMode::Both);
+            let mut both = with_mode(gfx, ExecMode::Both);
             let calls = random_workload(&mut both, seed);
             run_all(&mut both, &calls).unwrap_or_else(|e| panic!("{gfx} seed {seed}: {e}"));
-            let mut native = Rig::with_mode(gfx, ExecMode::Native);
+            let mut native = with_mode(gfx, ExecMode::Native);
             let calls = random_workload(&mut native, seed);
             run_all(&mut native, &calls).unwrap();
             // `both` leaves the native executor's bytes.
@@ -262,7 +155,7 @@ fn both_mode_fails_naming_kernel_and_element_when_the_native_output_is_wrong() {
                     bytes[4..8].copy_from_slice(&65.0f32.to_le_bytes());
                 }
             });
-        let mut rig = Rig::new(gfx, perturbed);
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, perturbed);
         let args = two_rows(&mut rig);
         let e = rig.run(&[(KernelId::DmmvF32, &args, 1)]).unwrap_err();
         match &e {
@@ -289,7 +182,7 @@ fn both_mode_accepts_a_difference_within_the_bound() {
                     bytes[0..4].copy_from_slice(&up.to_le_bytes());
                 }
             });
-        let mut rig = Rig::new(gfx, registry);
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, registry);
         let args = two_rows(&mut rig);
         rig.run(&[(KernelId::DmmvF32, &args, 1)]).unwrap_or_else(|e| panic!("{gfx}: {e}"));
         // The native (perturbed) bytes are kept.
@@ -313,7 +206,7 @@ fn both_mode_fused_argmax_accepts_a_tie_and_refuses_a_lower_row() {
             .unwrap()
             .with_exec_mode(ExecMode::Both)
             .with_native_perturbation(|_, b| b.copy_from_slice(&packed(64.0, 1).to_le_bytes()));
-        let mut rig = Rig::new(gfx, tie);
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, tie);
         let args = setup(&mut rig);
         rig.run(&[(KernelId::DmmvF32Argmax, &args, 1)]).unwrap_or_else(|e| panic!("{gfx}: {e}"));
         // Native claims row 2 with 64.0: its own value is 32, below the maximum.
@@ -321,7 +214,7 @@ fn both_mode_fused_argmax_accepts_a_tie_and_refuses_a_lower_row() {
             .unwrap()
             .with_exec_mode(ExecMode::Both)
             .with_native_perturbation(|_, b| b.copy_from_slice(&packed(64.0, 2).to_le_bytes()));
-        let mut rig = Rig::new(gfx, wrong);
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, wrong);
         let args = setup(&mut rig);
         let e = rig.run(&[(KernelId::DmmvF32Argmax, &args, 1)]).unwrap_err();
         assert!(
@@ -335,7 +228,7 @@ fn both_mode_fused_argmax_accepts_a_tie_and_refuses_a_lower_row() {
 #[test]
 fn native_mode_interprets_code_that_is_not_a_pm4rt_kernel() {
     for gfx in TARGETS {
-        let mut rig = Rig::with_mode(gfx, ExecMode::Native);
+        let mut rig = with_mode(gfx, ExecMode::Native);
         // copy_u32 with its `s_nop 0` (BF800000 in llvm-objdump-19's disassembly of both
         // committed code objects) turned into `s_nop 1` (BF800001): the same program, other
         // bytes, so the registry does not know it and the interpreter runs it.
@@ -358,7 +251,7 @@ fn native_mode_interprets_code_that_is_not_a_pm4rt_kernel() {
 #[test]
 fn a_kernel_that_never_ends_times_out_and_dropping_the_queue_stops_it() {
     for gfx in TARGETS {
-        let mut rig = Rig::with_mode(gfx, ExecMode::Isa);
+        let mut rig = with_mode(gfx, ExecMode::Isa);
         // copy_u32 whose first instruction is `s_branch -1` (BFA0FFFF, llvm-mc-19
         // -show-encoding on gfx1100 and gfx1201): every wave spins at its entry, and the
         // workgroup step bound (2^32 instructions) is minutes away.
@@ -378,7 +271,7 @@ fn a_kernel_that_never_ends_times_out_and_dropping_the_queue_stops_it() {
 fn a_step_limit_stops_a_kernel_that_never_ends_with_a_dispatch_error() {
     for gfx in TARGETS {
         let registry = KernelRegistry::new(gfx).unwrap().with_exec_mode(ExecMode::Isa);
-        let mut rig = Rig::new(gfx, registry.with_step_limit(1000));
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, registry.with_step_limit(1000));
         // copy_u32 starting with `s_branch -1` (BFA0FFFF, as above): each workgroup stops
         // after 1000 instructions instead of 2^32.
         let k = rig.co.kernel("copy_u32").unwrap().clone();
@@ -404,7 +297,7 @@ fn exec_mode_names_include_both() {
 fn isa_dispatches_are_counted_per_family_and_memory_kind() {
     for gfx in TARGETS {
         let registry = KernelRegistry::new(gfx).unwrap().with_exec_mode(ExecMode::Isa);
-        let mut rig = Rig::new(gfx, registry.clone());
+        let mut rig = IsaRig::with_pm4rt_kernels(gfx, registry.clone());
         let src: Vec<f32> = (0..300).map(|i| i as f32).collect();
         rig.put_f32(0, &src);
         let args = [("src", a(0)), ("dst", a(0x2000)), ("n", 300)];

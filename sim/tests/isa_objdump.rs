@@ -1,7 +1,9 @@
 //! The ISA decoder's text equals LLVM 19's disassembly (`llvm-objdump-19 -d --mcpu=<target>`)
-//! for every instruction of every kernel of both committed code objects.
+//! for every instruction of every kernel of the committed code objects: pm4rt's kernels and the
+//! interpreter's test corpus (sim/tests/isa_kernels), on both targets.
 //!
-//! The reference text is the committed `fixtures/isa/<target>.dis`, produced by
+//! The reference text is the committed `fixtures/isa/<target>.dis` and
+//! `fixtures/isa/corpus-<target>.dis`, produced by
 //! `fixtures/isa/gen.sh`. When llvm-objdump-19 is installed the test also re-runs it and
 //! requires the fixture to be byte-identical; without it the test says so and compares with
 //! the fixture alone, unless `PM4RT_REQUIRE_LLVM` is set (as CI does): then it fails.
@@ -18,8 +20,13 @@ const TARGETS: [(&str, GfxTarget, Target); 2] = [
     ("gfx1100", GfxTarget::Gfx1100, Target::Gfx11),
 ];
 
-fn fixture(mcpu: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/isa/{mcpu}.dis"));
+/// A committed code object: fixture name, directory of `<target>/<file>` relative to the
+/// crate, file name.
+const OBJECTS: [(&str, &str, &str); 2] =
+    [("", "../kernels", "pm4rt.hsaco"), ("corpus-", "tests/isa_kernels", "corpus.hsaco")];
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/isa/{name}.dis"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -40,10 +47,13 @@ fn parse_listing(listing: &str) -> BTreeMap<u64, String> {
 fn decoder_text_equals_llvm_objdump_for_every_committed_instruction() {
     let mut compared = 0usize;
     let mut mismatches = Vec::new();
-    for (mcpu, gfx, target) in TARGETS {
-        let reference = parse_listing(&fixture(mcpu));
-        let co = CodeObject::load(pm4rt_kernels::code_object_by_name(mcpu).unwrap(), gfx)
-            .expect("committed code object loads");
+    for ((mcpu, gfx, target), (prefix, dir, file)) in
+        TARGETS.into_iter().flat_map(|t| OBJECTS.map(|o| (t, o)))
+    {
+        let reference = parse_listing(&fixture(&format!("{prefix}{mcpu}")));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(mcpu).join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let co = CodeObject::load(&bytes, gfx).expect("committed code object loads");
         for kernel in co.kernels() {
             let insts = match decode_all(target, co.code_bytes(kernel)) {
                 Ok(insts) => insts,
@@ -81,11 +91,12 @@ fn decoder_text_equals_llvm_objdump_for_every_committed_instruction() {
 
 #[test]
 fn fixtures_are_what_llvm_objdump_19_prints() {
-    let kernels = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernels");
-    for (mcpu, _, _) in TARGETS {
+    for ((mcpu, _, _), (prefix, dir, file)) in
+        TARGETS.into_iter().flat_map(|t| OBJECTS.map(|o| (t, o)))
+    {
         let run = Command::new("llvm-objdump-19")
-            .current_dir(&kernels)
-            .args(["-d", &format!("--mcpu={mcpu}"), &format!("{mcpu}/pm4rt.hsaco")])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .args(["-d", &format!("--mcpu={mcpu}"), &format!("{mcpu}/{file}")])
             .output();
         let Ok(out) = run else {
             assert!(
@@ -103,8 +114,8 @@ fn fixtures_are_what_llvm_objdump_19_prints() {
         let text = String::from_utf8(out.stdout).expect("utf-8");
         assert_eq!(
             text,
-            fixture(mcpu),
-            "{mcpu}: fixture is stale (run sim/tests/fixtures/isa/gen.sh)"
+            fixture(&format!("{prefix}{mcpu}")),
+            "{prefix}{mcpu}: fixture is stale (run sim/tests/fixtures/isa/gen.sh)"
         );
     }
 }

@@ -169,6 +169,28 @@ impl Inst {
         self.len * 4
     }
 
+    /// The DPP selection of a VOP1/VOP2/VOPC instruction whose src0 is a DPP marker.
+    pub fn dpp(&self) -> Option<Dpp> {
+        if !matches!(self.family, Family::Vop1 | Family::Vop2 | Family::Vopc) {
+            return None;
+        }
+        let ext = self.words[1];
+        let b = |hi: u32, lo: u32| (ext >> lo) & ((1u32 << (hi - lo + 1)) - 1);
+        match self.bits(8, 0) {
+            SRC_DPP16 => Some(Dpp::Dpp16 {
+                ctrl: b(16, 8),
+                fi: b(18, 18) == 1,
+                bound_ctrl: b(19, 19) == 1,
+                row_mask: b(31, 28),
+                bank_mask: b(27, 24),
+            }),
+            SRC_DPP8 | SRC_DPP8_FI => {
+                Some(Dpp::Dpp8 { sel: b(31, 8), fi: self.bits(8, 0) == SRC_DPP8_FI })
+            }
+            _ => None,
+        }
+    }
+
     /// Bits `lo..=hi` of the instruction's 128-bit word (dword 0 = bits 0..31).
     pub fn bits(&self, hi: u32, lo: u32) -> u32 {
         let w = u128::from(self.words[0])
@@ -181,6 +203,38 @@ impl Inst {
 }
 
 const LITERAL: u32 = 255;
+
+/// src0 values of VOP1/VOP2/VOPC that announce a DPP dword (SIDefines.h
+/// `AMDGPU::DPP::DppFiMode` / `EncValues`): DPP16 (0xFA), DPP8 (0xE9), DPP8 with FI (0xEA).
+const SRC_DPP16: u32 = 0xFA;
+const SRC_DPP8: u32 = 0xE9;
+const SRC_DPP8_FI: u32 = 0xEA;
+
+/// The lane selection of a DPP instruction (its second dword).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dpp {
+    /// DPP16: `dpp_ctrl` [16:8], fetch-inactive [18], bound_ctrl [19], row_mask [31:28],
+    /// bank_mask [27:24] of the DPP dword.
+    Dpp16 {
+        /// The lane-selection control.
+        ctrl: u32,
+        /// Fetch inactive lanes.
+        fi: bool,
+        /// Out-of-range or invalid source lanes read 0 (else the lane is not written).
+        bound_ctrl: bool,
+        /// Rows (16 lanes) that are written.
+        row_mask: u32,
+        /// Banks (4 lanes of each row) that are written.
+        bank_mask: u32,
+    },
+    /// DPP8: lane `l` reads lane `(l & !7) | sel[l & 7]` (3 bits each).
+    Dpp8 {
+        /// The eight 3-bit lane selects.
+        sel: u32,
+        /// Fetch inactive lanes.
+        fi: bool,
+    },
+}
 
 /// Decode `code` (a kernel's machine code) into instructions, in order.
 pub fn decode_all(target: Target, code: &[u8]) -> Result<Vec<Inst>, DecodeError> {
@@ -222,6 +276,19 @@ pub fn decode_one(target: Target, dw: &[u32], offset: usize) -> Result<Inst, Dec
     if family == Family::Vopd {
         let y = lookup(target, Table::VopdY, inst.bits(21, 17)).ok_or_else(unknown)?;
         inst.op_y = Some(y);
+    }
+    if inst.dpp().is_some() {
+        // DPP16 / DPP8: one more dword with the real src0 VGPR and the lane selection.
+        let Some(&ext) = dw.get(base_len) else {
+            return Err(DecodeError::Truncated {
+                offset,
+                need: (base_len + 1) * 4,
+                have: dw.len() * 4,
+            });
+        };
+        inst.words[base_len] = ext;
+        inst.len += 1;
+        return Ok(inst);
     }
     if needs_literal(&inst) {
         let Some(&lit) = dw.get(base_len) else {

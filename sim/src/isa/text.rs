@@ -3,13 +3,17 @@
 //! the order of the opcode's shape, then the modifiers. Branch targets print as the raw
 //! unsigned simm16 (as `llvm-objdump` does before its `<symbol+offset>` comment).
 
-use super::decode::{Family, Inst};
+use super::decode::{Dpp, Family, Inst};
 use super::Target;
 use std::fmt::Write;
 
 /// The text of `inst` for `target`, without address or encoding columns.
 pub fn format(target: Target, inst: &Inst) -> String {
-    let mut s = String::from(inst.op.name);
+    let dpp = inst.dpp();
+    let mut s = match dpp {
+        Some(_) => format!("{}_dpp", inst.op.name.strip_suffix("_e32").unwrap_or(inst.op.name)),
+        None => String::from(inst.op.name),
+    };
     match inst.family {
         Family::Sopp => sopp(target, inst, &mut s),
         Family::Vopd => {
@@ -27,9 +31,50 @@ pub fn format(target: Target, inst: &Inst) -> String {
             let ops = operands(target, inst, inst.op.shape, Half::X);
             push_ops(&mut s, &ops);
             modifiers(target, inst, &mut s);
+            if let Some(d) = dpp {
+                dpp_modifiers(d, &mut s);
+            }
         }
     }
     s
+}
+
+/// `AMDGPUInstPrinter::printDPPCtrl`, `printDPP8`, `printRowMask`, `printBankMask`,
+/// `printDppBoundCtrl`, `printDppFI` (the gfx10+ controls).
+fn dpp_modifiers(dpp: Dpp, s: &mut String) {
+    match dpp {
+        Dpp::Dpp8 { sel, fi } => {
+            let lanes: Vec<String> = (0..8).map(|i| format!("{}", sel >> (3 * i) & 7)).collect();
+            let _ = write!(s, " dpp8:[{}]", lanes.join(","));
+            if fi {
+                s.push_str(" fi:1");
+            }
+        }
+        Dpp::Dpp16 { ctrl, fi, bound_ctrl, row_mask, bank_mask } => {
+            let c = match ctrl {
+                0x00..=0xff => {
+                    let q: Vec<String> =
+                        (0..4).map(|i| format!("{}", ctrl >> (2 * i) & 3)).collect();
+                    format!("quad_perm:[{}]", q.join(","))
+                }
+                0x101..=0x10f => format!("row_shl:{}", ctrl & 0xf),
+                0x111..=0x11f => format!("row_shr:{}", ctrl & 0xf),
+                0x121..=0x12f => format!("row_ror:{}", ctrl & 0xf),
+                0x140 => "row_mirror".into(),
+                0x141 => "row_half_mirror".into(),
+                0x150..=0x15f => format!("row_share:{}", ctrl & 0xf),
+                0x160..=0x16f => format!("row_xmask:{}", ctrl & 0xf),
+                _ => format!("/* invalid dpp_ctrl {ctrl:#x} */"),
+            };
+            let _ = write!(s, " {c} row_mask:0x{row_mask:x} bank_mask:0x{bank_mask:x}");
+            if bound_ctrl {
+                s.push_str(" bound_ctrl:1");
+            }
+            if fi {
+                s.push_str(" fi:1");
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -142,6 +187,9 @@ fn operands(target: Target, inst: &Inst, shape: &str, half: Half) -> Vec<String>
             (Family::Smem, "k") => smem_offset(target, inst),
             (Family::Vop1, "d") if scalar_vop3_dst(inst.op.name) => src_name(b(24, 17), width, lit),
             (Family::Vop1 | Family::Vop2, "d") => vgpr(b(24, 17), width),
+            (Family::Vop1 | Family::Vop2 | Family::Vopc, "a") if inst.dpp().is_some() => {
+                vgpr(b(39, 32), width)
+            }
             (Family::Vop1 | Family::Vop2 | Family::Vopc, "a") => src_name(b(8, 0), width, lit),
             (Family::Vop2 | Family::Vopc, "b") => vgpr(b(16, 9), width),
             (Family::Vop3 | Family::Vop3p, "d") => {
@@ -191,7 +239,28 @@ fn operands(target: Target, inst: &Inst, shape: &str, half: Half) -> Vec<String>
         };
         out.push(text);
     }
+    if matches!(fam, Family::Flat | Family::Global) && atomic_returns(target, inst) {
+        // Returning atomics print the destination first; it is as wide as the data, half of
+        // it for compare-and-swap (data and compare value).
+        let data = shape_width(shape, 'b');
+        let width = if inst.op.name.contains("cmpswap") { data / 2 } else { data };
+        out.insert(0, flat_operand(target, inst, "d", width.max(1)));
+    }
     out
+}
+
+/// Whether a FLAT/GLOBAL atomic returns the old value: gfx11 GLC (bit 14), gfx12 TH bit 0
+/// (`TH_ATOMIC_RETURN`).
+pub fn atomic_returns(target: Target, inst: &Inst) -> bool {
+    inst.op.name.contains("_atomic_")
+        && match target {
+            Target::Gfx11 => inst.bits(14, 14) == 1,
+            Target::Gfx12 => inst.bits(52, 52) == 1,
+        }
+}
+
+fn shape_width(shape: &str, role: char) -> u32 {
+    shape.split(' ').find_map(|t| t.strip_prefix(role)).map_or(1, |w| w.parse().unwrap_or(1))
 }
 
 fn flat_saddr(target: Target, inst: &Inst) -> u32 {
@@ -341,7 +410,9 @@ fn modifiers(target: Target, inst: &Inst, s: &mut String) {
                     let _ = write!(s, " offset:{off}");
                 }
                 let th = b(54, 52);
-                if th != 0 {
+                if th == 1 && inst.op.name.contains("_atomic_") {
+                    s.push_str(" th:TH_ATOMIC_RETURN");
+                } else if th != 0 {
                     let _ = write!(s, " th:{th}");
                 }
                 match b(51, 50) {
@@ -364,8 +435,11 @@ fn modifiers(target: Target, inst: &Inst, s: &mut String) {
     }
 }
 
-/// `printSwizzle`: the bit-mask mode (offset bit 15 clear) with and-mask 0x1f, or-mask 0
-/// and a power-of-two xor-mask is `SWAP`; anything else prints as the raw offset.
+/// `AMDGPUInstPrinter::printSwizzle`: the bit-mask mode (offset bit 15 clear) with
+/// and-mask 0x1f and or-mask 0 is `SWAP,xor` for a power-of-two xor-mask and `REVERSE,xor+1`
+/// when xor + 1 is a power of two; with xor-mask 0, an or-mask below the group size
+/// 0x20 - and-mask (a power of two > 1) is `BROADCAST,group,or`; anything else prints as the
+/// raw offset.
 fn swizzle(offset: u32) -> String {
     if offset & 0x8000 == 0 {
         let and = offset & 0x1f;
@@ -373,6 +447,13 @@ fn swizzle(offset: u32) -> String {
         let xor = offset >> 10 & 0x1f;
         if and == 0x1f && or == 0 && xor.is_power_of_two() {
             return format!("swizzle(SWAP,{xor})");
+        }
+        if and == 0x1f && or == 0 && xor > 0 && (xor + 1).is_power_of_two() {
+            return format!("swizzle(REVERSE,{})", xor + 1);
+        }
+        let group = 0x1f - and + 1;
+        if group > 1 && group.is_power_of_two() && or < group && xor == 0 {
+            return format!("swizzle(BROADCAST,{group},{or})");
         }
     }
     format!("0x{offset:x}")

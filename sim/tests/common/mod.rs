@@ -1,6 +1,8 @@
 //! Shared test rig: a SimSubmitter with a data BO and an IB BO at fixed VAs.
 #![allow(dead_code)]
 
+pub mod isa_rig;
+
 use std::time::Duration;
 
 use pm4rt_core::pm4::{encode_packet, Packet, ReleaseMem, WaitRegMem, WriteData};

@@ -34,6 +34,29 @@ impl Step<'_> {
             }
             return Ok(());
         }
+        if name == "ds_bpermute_b32" {
+            // Lane `l` reads DATA0 of lane ((ADDR[l] + offset) / 4) mod 32; an inactive source
+            // lane reads 0.
+            let src = w.vgpr.get(data0 as usize).copied().unwrap_or([0; LANES]);
+            let idx = w.vgpr.get(addr as usize).copied().unwrap_or([0; LANES]);
+            let mut out = [0u32; LANES];
+            for (lane, o) in out.iter_mut().enumerate() {
+                let from = (idx[lane].wrapping_add(offset) / 4) as usize % LANES;
+                *o = if exec >> from & 1 == 1 { src[from] } else { 0 };
+            }
+            for (lane, v) in out.iter().enumerate() {
+                if exec >> lane & 1 == 1 {
+                    Self::set_v(w, vdst, lane, *v);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(op) = LdsAtomic::of(name) {
+            return self.ds_atomic(w, op, name.contains("_rtn_"), vdst, addr, data0, offset);
+        }
+        if let Some((store, dwords, stride)) = two_addr(name) {
+            return self.ds_2addr(w, store, dwords, stride, [vdst, addr, data0, inst.bits(55, 48)]);
+        }
         let (store, dwords) = match name {
             "ds_store_b32" => (true, 1),
             "ds_store_b64" => (true, 2),
@@ -66,6 +89,144 @@ impl Step<'_> {
                     let b = &self.lds[at..at + 4];
                     let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                     Self::set_v(w, vdst + i as u32, lane, v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `ds_{load,store}_2addr[_stride64]_b{32,64}`: (store, dwords per element, offset scale in
+/// elements).
+fn two_addr(name: &str) -> Option<(bool, usize, u32)> {
+    Some(match name {
+        "ds_store_2addr_b32" => (true, 1, 1),
+        "ds_store_2addr_stride64_b32" => (true, 1, 64),
+        "ds_store_2addr_b64" => (true, 2, 1),
+        "ds_store_2addr_stride64_b64" => (true, 2, 64),
+        "ds_load_2addr_b32" => (false, 1, 1),
+        "ds_load_2addr_stride64_b32" => (false, 1, 64),
+        "ds_load_2addr_b64" => (false, 2, 1),
+        "ds_load_2addr_stride64_b64" => (false, 2, 64),
+        _ => return None,
+    })
+}
+
+/// The 32-bit LDS read-modify-write operations (`ds_<op>_u32/_b32` and their `_rtn_` forms).
+#[derive(Clone, Copy)]
+enum LdsAtomic {
+    Add,
+    Sub,
+    MinU,
+    MaxU,
+    MinI,
+    MaxI,
+    And,
+    Or,
+    Xor,
+}
+
+impl LdsAtomic {
+    fn of(name: &str) -> Option<LdsAtomic> {
+        let base = name.replace("_rtn", "");
+        Some(match base.as_str() {
+            "ds_add_u32" => LdsAtomic::Add,
+            "ds_sub_u32" => LdsAtomic::Sub,
+            "ds_min_u32" => LdsAtomic::MinU,
+            "ds_max_u32" => LdsAtomic::MaxU,
+            "ds_min_i32" => LdsAtomic::MinI,
+            "ds_max_i32" => LdsAtomic::MaxI,
+            "ds_and_b32" => LdsAtomic::And,
+            "ds_or_b32" => LdsAtomic::Or,
+            "ds_xor_b32" => LdsAtomic::Xor,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, old: u32, v: u32) -> u32 {
+        match self {
+            LdsAtomic::Add => old.wrapping_add(v),
+            LdsAtomic::Sub => old.wrapping_sub(v),
+            LdsAtomic::MinU => old.min(v),
+            LdsAtomic::MaxU => old.max(v),
+            LdsAtomic::MinI => (old as i32).min(v as i32) as u32,
+            LdsAtomic::MaxI => (old as i32).max(v as i32) as u32,
+            LdsAtomic::And => old & v,
+            LdsAtomic::Or => old | v,
+            LdsAtomic::Xor => old ^ v,
+        }
+    }
+}
+
+impl Step<'_> {
+    /// An LDS atomic: the active lanes in lane order, each reading, combining and writing its
+    /// dword (the `_rtn_` forms return the old value in VDST).
+    #[allow(clippy::too_many_arguments)]
+    fn ds_atomic(
+        &mut self,
+        w: &mut Wave,
+        op: LdsAtomic,
+        rtn: bool,
+        vdst: u32,
+        addr: u32,
+        data0: u32,
+        offset: u32,
+    ) -> Result<()> {
+        let exec = w.exec();
+        self.stats.lds.stores += 1;
+        self.stats.lds.store_bytes += u64::from(exec.count_ones()) * 4;
+        for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
+            let a = Self::lane32(w, VSrc::Vgpr(addr as usize), lane).wrapping_add(offset);
+            let r = self.lds_range(a, 4)?;
+            let b = &self.lds[r.clone()];
+            let old = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let v = Self::lane32(w, VSrc::Vgpr(data0 as usize), lane);
+            self.lds[r].copy_from_slice(&op.apply(old, v).to_le_bytes());
+            if rtn {
+                Self::set_v(w, vdst, lane, old);
+            }
+        }
+        Ok(())
+    }
+
+    /// Two elements per lane at ADDR + OFFSET0 * scale and ADDR + OFFSET1 * scale (scale =
+    /// element bytes * `stride`); stores take DATA0 and DATA1, loads fill VDST with the first
+    /// element then the second.
+    fn ds_2addr(
+        &mut self,
+        w: &mut Wave,
+        store: bool,
+        dwords: usize,
+        stride: u32,
+        [vdst, addr, data0, data1]: [u32; 4],
+    ) -> Result<()> {
+        let inst = self.inst;
+        let exec = w.exec();
+        let scale = 4 * dwords as u32 * stride;
+        let offsets = [inst.bits(7, 0) * scale, inst.bits(15, 8) * scale];
+        let moved = u64::from(exec.count_ones()) * 2 * dwords as u64 * 4;
+        if store {
+            self.stats.lds.stores += 1;
+            self.stats.lds.store_bytes += moved;
+        } else {
+            self.stats.lds.loads += 1;
+            self.stats.lds.load_bytes += moved;
+        }
+        for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
+            let base = Self::lane32(w, VSrc::Vgpr(addr as usize), lane);
+            for (e, off) in offsets.iter().enumerate() {
+                let r = self.lds_range(base.wrapping_add(*off), 4 * dwords)?;
+                for i in 0..dwords {
+                    let at = r.start + 4 * i;
+                    if store {
+                        let src = [data0, data1][e] as usize + i;
+                        let v = Self::lane32(w, VSrc::Vgpr(src), lane);
+                        self.lds[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    } else {
+                        let b = &self.lds[at..at + 4];
+                        let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        Self::set_v(w, vdst + (e * dwords + i) as u32, lane, v);
+                    }
                 }
             }
         }

@@ -71,6 +71,25 @@ impl Step<'_> {
         } {
             return self.load_d16(w, [saddr, vaddr, vdst], offset, high);
         }
+        if let Some(op) = GlobalAtomic::of(name) {
+            let rtn = crate::isa::text::atomic_returns(target, inst);
+            let exec = w.exec();
+            self.stats.global.atomics += 1;
+            let _atomic = ATOMIC_RMW.lock().unwrap_or_else(|e| e.into_inner());
+            for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
+                let addr = self.flat_addr(w, saddr, vaddr, offset, lane);
+                let v = Self::lane32(w, VSrc::Vgpr(vdata as usize), lane);
+                let cmp = Self::lane32(w, VSrc::Vgpr(vdata as usize + 1), lane);
+                let mut b = [0u8; 4];
+                self.mem.read(addr, &mut b)?;
+                let old = u32::from_le_bytes(b);
+                self.mem.write(addr, &op.apply(old, v, cmp).to_le_bytes())?;
+                if rtn {
+                    Self::set_v(w, vdst, lane, old);
+                }
+            }
+            return Ok(());
+        }
         let (load, bytes) = match name {
             "global_load_b32" => (true, 4),
             "global_load_b64" => (true, 8),
@@ -214,5 +233,64 @@ impl Step<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+/// The 32-bit global read-modify-write operations.
+#[derive(Clone, Copy)]
+enum GlobalAtomic {
+    Swap,
+    CmpSwap,
+    Add,
+    Sub,
+    MinU,
+    MaxU,
+    MinI,
+    MaxI,
+    And,
+    Or,
+    Xor,
+}
+
+impl GlobalAtomic {
+    fn of(name: &str) -> Option<GlobalAtomic> {
+        Some(match name {
+            "global_atomic_swap_b32" => GlobalAtomic::Swap,
+            "global_atomic_cmpswap_b32" => GlobalAtomic::CmpSwap,
+            "global_atomic_add_u32" => GlobalAtomic::Add,
+            "global_atomic_sub_u32" => GlobalAtomic::Sub,
+            "global_atomic_min_u32" => GlobalAtomic::MinU,
+            "global_atomic_max_u32" => GlobalAtomic::MaxU,
+            "global_atomic_min_i32" => GlobalAtomic::MinI,
+            "global_atomic_max_i32" => GlobalAtomic::MaxI,
+            "global_atomic_and_b32" => GlobalAtomic::And,
+            "global_atomic_or_b32" => GlobalAtomic::Or,
+            "global_atomic_xor_b32" => GlobalAtomic::Xor,
+            _ => return None,
+        })
+    }
+
+    /// The new memory value from the old one, DATA[0] `v` and (cmpswap) DATA[1] `cmp`:
+    /// cmpswap stores `v` when the old value equals `cmp`.
+    fn apply(self, old: u32, v: u32, cmp: u32) -> u32 {
+        match self {
+            GlobalAtomic::Swap => v,
+            GlobalAtomic::CmpSwap => {
+                if old == cmp {
+                    v
+                } else {
+                    old
+                }
+            }
+            GlobalAtomic::Add => old.wrapping_add(v),
+            GlobalAtomic::Sub => old.wrapping_sub(v),
+            GlobalAtomic::MinU => old.min(v),
+            GlobalAtomic::MaxU => old.max(v),
+            GlobalAtomic::MinI => (old as i32).min(v as i32) as u32,
+            GlobalAtomic::MaxI => (old as i32).max(v as i32) as u32,
+            GlobalAtomic::And => old & v,
+            GlobalAtomic::Or => old | v,
+            GlobalAtomic::Xor => old ^ v,
+        }
     }
 }

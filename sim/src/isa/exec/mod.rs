@@ -28,6 +28,7 @@
 
 mod ds;
 mod global;
+mod half;
 mod salu;
 mod smem;
 mod sopp;

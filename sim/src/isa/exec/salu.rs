@@ -26,6 +26,10 @@ impl Step<'_> {
             "s_mov_b32" | "s_mov_b64" | "s_movk_i32" => (a, None),
             // gfx12 s_barrier_signal -1: the barrier is taken at s_barrier_wait.
             "s_barrier_signal" => return Ok(()),
+            // gfx11 SOPK waits: every access completes at once.
+            "s_waitcnt_vscnt" | "s_waitcnt_vmcnt" | "s_waitcnt_expcnt" | "s_waitcnt_lgkmcnt" => {
+                return Ok(())
+            }
             "s_not_b32" => (u64::from(!a32), Some(!a32 != 0)),
             "s_and_b32" => (u64::from(a32 & b32), Some(a32 & b32 != 0)),
             "s_or_b32" => (u64::from(a32 | b32), Some(a32 | b32 != 0)),
@@ -55,6 +59,28 @@ impl Step<'_> {
                 let (r, o) = (a32 as i32).overflowing_add(b32 as i32);
                 (u64::from(r as u32), Some(o))
             }
+            "s_sub_u32" | "s_sub_co_u32" => {
+                let (r, c) = a32.overflowing_sub(b32);
+                (u64::from(r), Some(c))
+            }
+            "s_sub_i32" | "s_sub_co_i32" => {
+                let (r, o) = (a32 as i32).overflowing_sub(b32 as i32);
+                (u64::from(r as u32), Some(o))
+            }
+            "s_min_u32" => (u64::from(a32.min(b32)), Some(a32 < b32)),
+            "s_max_u32" => (u64::from(a32.max(b32)), Some(a32 > b32)),
+            "s_min_i32" => {
+                (u64::from((a32 as i32).min(b32 as i32) as u32), Some((a32 as i32) < (b32 as i32)))
+            }
+            "s_max_i32" => {
+                (u64::from((a32 as i32).max(b32 as i32) as u32), Some((a32 as i32) > (b32 as i32)))
+            }
+            "s_bcnt1_i32_b32" => (u64::from(a32.count_ones()), Some(a32 != 0)),
+            "s_ctz_i32_b32" => {
+                (u64::from(if a32 == 0 { u32::MAX } else { a32.trailing_zeros() }), None)
+            }
+            "s_cvt_u32_f32" => (u64::from(f32::from_bits(a32) as u32), None),
+            "s_cvt_i32_f32" => (u64::from(f32::from_bits(a32) as i32 as u32), None),
             "s_mul_i32" => (u64::from(a32.wrapping_mul(b32)), None),
             // S_MULK_I32: D = D * sign_extend(SIMM16), SCC unchanged.
             "s_mulk_i32" => {

@@ -23,6 +23,8 @@ impl Step<'_> {
             | "s_wait_storecnt"
             | "s_wait_kmcnt"
             | "s_wait_dscnt"
+            | "s_wait_loadcnt_dscnt"
+            | "s_wait_storecnt_dscnt"
             | "s_wait_samplecnt"
             | "s_wait_bvhcnt"
             | "s_wait_expcnt"

@@ -1,9 +1,10 @@
 //! VOP1/VOP2/VOP3 (compares are handed to `vopc`): per-lane integer and
 //! f32 vector ALU, carries, the division helpers and bitfield extracts.
 
+use super::half::{f16_from_f64, f16_to_f64};
 use super::vopc::CompareDst;
 use super::{f, ExecError, Result, Step, VSrc};
-use crate::isa::decode::Family;
+use crate::isa::decode::{Dpp, Family};
 use crate::isa::wave::{Wave, LANES, VCC_LO};
 
 impl Step<'_> {
@@ -19,6 +20,7 @@ impl Step<'_> {
         // VOP3 input modifiers: abs [10:8] (not in VOP3B, whose [14:8] is the carry-out SGPR)
         // and neg [63:61], applied to f32 operands only; op_sel, clamp and omod are not
         // implemented.
+        let float_op = name.contains("_f32") || name.contains("_f16");
         let (abs, neg) = if fam == Family::Vop3 {
             let vop3b = inst.op.shape.contains('e');
             let abs = if vop3b { 0 } else { inst.bits(10, 8) };
@@ -27,8 +29,7 @@ impl Step<'_> {
             if op_sel != 0
                 || inst.bits(15, 15) != 0
                 || inst.bits(60, 59) != 0
-                || ((abs | neg) != 0
-                    && (!name.contains("_f32") || F32_MODS_REFUSED.contains(&name)))
+                || ((abs | neg) != 0 && (!float_op || F32_MODS_REFUSED.contains(&name)))
             {
                 return Err(self.unimplemented());
             }
@@ -36,10 +37,13 @@ impl Step<'_> {
         } else {
             (0, 0)
         };
+        // Sign bit of the operand: bit 15 for f16 operations (except conversions from f32).
+        let sign_bit: u32 =
+            if name.contains("_f16") && !name.ends_with("_f32") { 0x8000 } else { 0x8000_0000 };
         let m = |i: u32, x: u32| {
-            let x = if abs >> i & 1 == 1 { x & 0x7fff_ffff } else { x };
+            let x = if abs >> i & 1 == 1 { x & !sign_bit } else { x };
             if neg >> i & 1 == 1 {
-                x ^ 0x8000_0000
+                x ^ sign_bit
             } else {
                 x
             }
@@ -50,7 +54,12 @@ impl Step<'_> {
             Family::Vop2 | Family::Vopc => (inst.bits(8, 0), inst.bits(16, 9) + 256, 0),
             _ => (inst.bits(40, 32), inst.bits(49, 41), inst.bits(58, 50)),
         };
-        let a = self.vsrc(w, src0, wa)?;
+        let dpp = inst.dpp();
+        let a = match dpp {
+            // The DPP dword holds the real src0 VGPR in [7:0] (bits 39:32 of the instruction).
+            Some(_) => VSrc::Vgpr(inst.bits(39, 32) as usize),
+            None => self.vsrc(w, src0, wa)?,
+        };
         let b = self.vsrc(w, src1, wb)?;
         let c = self.vsrc(w, src2, wc)?;
         let dst = match fam {
@@ -81,6 +90,11 @@ impl Step<'_> {
             w.set_s(dst, Self::lane32(w, a, lane));
             return Ok(());
         }
+        if name == "v_readlane_b32" {
+            let lane = (self.scalar_src(w, src1, 1)? as usize) % LANES;
+            w.set_s(dst, Self::lane32(w, a, lane));
+            return Ok(());
+        }
         let carry_in = match (fam, name) {
             (Family::Vop2, "v_add_co_ci_u32" | "v_cndmask_b32") => w.vcc(),
             (Family::Vop3, "v_add_co_ci_u32" | "v_cndmask_b32") => {
@@ -108,7 +122,13 @@ impl Step<'_> {
                 VSrc::Scalar(x) => [(x >> 32) as u32; LANES],
             }
         };
-        let (xs, ys, zs) = (gather(a, 0), gather(b, 1), gather(c, 2));
+        let (mut xs, ys, zs) = (gather(a, 0), gather(b, 1), gather(c, 2));
+        let mut exec = exec;
+        if let Some(d) = dpp {
+            let (src, written) = self.dpp_lanes(d, &xs, exec, wa)?;
+            xs = src;
+            exec &= written;
+        }
         // Operations that may stop on an active lane are checked before anything is written.
         for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
             match op {
@@ -127,6 +147,8 @@ impl Step<'_> {
                 _ => {}
             }
         }
+        // 16-bit results replace the low half of the destination and keep its high half.
+        let old = w.vgpr.get(dst as usize).copied().unwrap_or([0; LANES]);
         let mut rs = [0u64; LANES];
         let mut carries = [false; LANES];
         macro_rules! each {
@@ -207,6 +229,40 @@ impl Step<'_> {
                 each!(|x, y, z, l| (u64::from(x & 0xff_ffff) * u64::from(y & 0xff_ffff)) >> 32)
             }
             Op::BfeU32 => each!(|x, y, z, l| u64::from(bfe_u32(x, y, z))),
+            Op::LshrrevB64 => {
+                let yh = high(b);
+                each!(|x, y, z, l| (u64::from(y) | u64::from(yh[l]) << 32) >> (x & 63))
+            }
+            Op::SubNcU32 => each!(|x, y, z, l| u64::from(x.wrapping_sub(y))),
+            Op::LshlOrB32 => each!(|x, y, z, l| u64::from((x << (y & 31)) | z)),
+            Op::XadU32 => each!(|x, y, z, l| u64::from((x ^ y).wrapping_add(z))),
+            Op::Or3B32 => each!(|x, y, z, l| u64::from(x | y | z)),
+            Op::MulLoU32 => each!(|x, y, z, l| u64::from(x.wrapping_mul(y))),
+            Op::MulHiU32 => each!(|x, y, z, l| (u64::from(x) * u64::from(y)) >> 32),
+            Op::MulHiI32 => each!(|x, y, z, l| u64::from(
+                ((i64::from(x as i32) * i64::from(y as i32)) >> 32) as u32
+            )),
+            Op::MaxI32 => each!(|x, y, z, l| u64::from((x as i32).max(y as i32) as u32)),
+            Op::MinI32 => each!(|x, y, z, l| u64::from((x as i32).min(y as i32) as u32)),
+            Op::MaxU32 => each!(|x, y, z, l| u64::from(x.max(y))),
+            Op::MinU32 => each!(|x, y, z, l| u64::from(x.min(y))),
+            Op::BcntU32B32 => each!(|x, y, z, l| u64::from(x.count_ones().wrapping_add(y))),
+            Op::ClzI32U32 => {
+                each!(|x, y, z, l| u64::from(if x == 0 { u32::MAX } else { x.leading_zeros() }))
+            }
+            Op::RcpIflagF32 => each!(|x, y, z, l| u64::from((1.0 / f32::from_bits(x)).to_bits())),
+            Op::CvtU32F32 => each!(|x, y, z, l| u64::from(f32::from_bits(x) as u32)),
+            Op::CvtI32F32 => each!(|x, y, z, l| u64::from(f32::from_bits(x) as i32 as u32)),
+            Op::SubNcU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_sub(y)))),
+            Op::AddNcU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_add(y)))),
+            Op::MulLoU16 => each!(|x, y, z, l| u64::from(lo16(old[l], x.wrapping_mul(y)))),
+            Op::AddF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p + q)))),
+            Op::SubF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p - q)))),
+            Op::MulF16 => each!(|x, y, z, l| u64::from(lo16(old[l], h2(x, y, |p, q| p * q)))),
+            Op::CvtF16F32 => each!(|x, y, z, l| u64::from(lo16(
+                old[l],
+                u32::from(f16_from_f64(f64::from(f32::from_bits(x))))
+            ))),
             Op::BfeI32 => each!(|x, y, z, l| u64::from(bfe_i32(x, y, z))),
         }
         let mut carry_out = 0u32;
@@ -237,6 +293,72 @@ impl Step<'_> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Step<'_> {
+    /// src0 after the DPP lane selection `d` (SIDefines.h `DppCtrl`; AMD RDNA3/RDNA4 ISA,
+    /// "DPP"), and the mask of lanes that are written: DPP16 writes only the rows of
+    /// row_mask and the banks (4-lane groups of a row) of bank_mask; a lane whose source is
+    /// outside its row (row_shl/shr) reads 0 with bound_ctrl, else it is not written. A read of
+    /// an inactive source lane without fetch-inactive, DPP modifiers (neg/abs) and 64-bit
+    /// operands are reported as unimplemented.
+    fn dpp_lanes(
+        &self,
+        d: Dpp,
+        xs: &[u32; LANES],
+        exec: u32,
+        width: u32,
+    ) -> Result<([u32; LANES], u32)> {
+        let unsupported =
+            |what: &'static str| ExecError::Unimplemented { mnemonic: what, va: self.va };
+        if width != 1 {
+            return Err(unsupported("DPP with a 64-bit operand"));
+        }
+        let mut out = [0u32; LANES];
+        let mut written = 0u32;
+        for (lane, o) in out.iter_mut().enumerate() {
+            let (from, fi, zero_if_invalid) = match d {
+                Dpp::Dpp8 { sel, fi } => {
+                    (Some((lane & !7) | (sel >> (3 * (lane & 7)) & 7) as usize), fi, false)
+                }
+                Dpp::Dpp16 { ctrl, fi, bound_ctrl, row_mask, bank_mask } => {
+                    if self.inst.bits(55, 52) != 0 {
+                        return Err(unsupported("DPP16 with neg/abs modifiers"));
+                    }
+                    let (row, idx) = (lane & !15, lane & 15);
+                    if row_mask >> (lane / 16) & 1 == 0 || bank_mask >> (idx / 4) & 1 == 0 {
+                        continue;
+                    }
+                    let c = ctrl as usize;
+                    let src = match ctrl {
+                        0x00..=0xff => Some((lane & !3) | (c >> (2 * (lane & 3)) & 3)),
+                        0x101..=0x10f => (idx + (c & 15) < 16).then(|| lane + (c & 15)),
+                        0x111..=0x11f => idx.checked_sub(c & 15).map(|i| row + i),
+                        0x121..=0x12f => Some(row + (idx + 16 - (c & 15)) % 16),
+                        0x140 => Some(row + 15 - idx),
+                        0x141 => Some((lane & !7) + 7 - (lane & 7)),
+                        0x150..=0x15f => Some(row + (c & 15)),
+                        0x160..=0x16f => Some(row + (idx ^ (c & 15))),
+                        _ => return Err(unsupported("DPP16 dpp_ctrl")),
+                    };
+                    (src, fi, bound_ctrl)
+                }
+            };
+            match from {
+                Some(f) if exec >> f & 1 == 1 || fi => {
+                    *o = xs[f];
+                    written |= 1 << lane;
+                }
+                Some(_) if exec >> lane & 1 == 1 => {
+                    return Err(unsupported("DPP read of an inactive lane"));
+                }
+                Some(_) => {}
+                None if zero_if_invalid => written |= 1 << lane,
+                None => {}
+            }
+        }
+        Ok((out, written))
     }
 }
 
@@ -281,6 +403,30 @@ enum Op {
     MulHiU32U24,
     BfeU32,
     BfeI32,
+    LshrrevB64,
+    SubNcU32,
+    LshlOrB32,
+    XadU32,
+    Or3B32,
+    MulLoU32,
+    MulHiU32,
+    MulHiI32,
+    MaxI32,
+    MinI32,
+    MaxU32,
+    MinU32,
+    BcntU32B32,
+    ClzI32U32,
+    RcpIflagF32,
+    CvtU32F32,
+    CvtI32F32,
+    SubNcU16,
+    AddNcU16,
+    MulLoU16,
+    AddF16,
+    SubF16,
+    MulF16,
+    CvtF16F32,
 }
 
 /// Mnemonics containing `_f32` whose sources are not f32, so the VOP3 abs/neg bits (which
@@ -328,6 +474,30 @@ impl Op {
             "v_mul_hi_u32_u24" => Op::MulHiU32U24,
             "v_bfe_u32" => Op::BfeU32,
             "v_bfe_i32" => Op::BfeI32,
+            "v_lshrrev_b64" => Op::LshrrevB64,
+            "v_sub_nc_u32" => Op::SubNcU32,
+            "v_lshl_or_b32" => Op::LshlOrB32,
+            "v_xad_u32" => Op::XadU32,
+            "v_or3_b32" => Op::Or3B32,
+            "v_mul_lo_u32" => Op::MulLoU32,
+            "v_mul_hi_u32" => Op::MulHiU32,
+            "v_mul_hi_i32" => Op::MulHiI32,
+            "v_max_i32" => Op::MaxI32,
+            "v_min_i32" => Op::MinI32,
+            "v_max_u32" => Op::MaxU32,
+            "v_min_u32" => Op::MinU32,
+            "v_bcnt_u32_b32" => Op::BcntU32B32,
+            "v_clz_i32_u32" => Op::ClzI32U32,
+            "v_rcp_iflag_f32" => Op::RcpIflagF32,
+            "v_cvt_u32_f32" => Op::CvtU32F32,
+            "v_cvt_i32_f32" => Op::CvtI32F32,
+            "v_sub_nc_u16" => Op::SubNcU16,
+            "v_add_nc_u16" => Op::AddNcU16,
+            "v_mul_lo_u16" => Op::MulLoU16,
+            "v_add_f16" => Op::AddF16,
+            "v_sub_f16" => Op::SubF16,
+            "v_mul_f16" => Op::MulF16,
+            "v_cvt_f16_f32" => Op::CvtF16F32,
             _ => return None,
         })
     }
@@ -367,6 +537,40 @@ fn div_fixup(q: u32, den: u32, num: u32) -> u32 {
     (q & 0x7fff_ffff) | sign
 }
 
+/// `new`'s low 16 bits over `old`'s high 16 bits.
+fn lo16(old: u32, new: u32) -> u32 {
+    (old & 0xffff_0000) | (new & 0xffff)
+}
+
+/// A binary16 operation on the low halves of `x` and `y`, computed exactly in f64 and rounded
+/// once (see `half`).
+fn h2(x: u32, y: u32, op: impl Fn(f64, f64) -> f64) -> u32 {
+    u32::from(f16_from_f64(op(f16_to_f64(x as u16), f16_to_f64(y as u16))))
+}
+
+/// V_PERM_B32: byte i of the result is selected by byte i of `sel` from the 8 bytes of
+/// {S0, S1} (S1 the low dword): 0..=7 that byte, 8..=11 the sign (bit 15, 31, 47, 63)
+/// replicated, 12 zero, 13 and above 0xff.
+fn perm_b32(s0: u32, s1: u32, sel: u32) -> u32 {
+    let data = (u64::from(s0) << 32) | u64::from(s1);
+    (0..4).fold(0u32, |acc, i| {
+        let s = (sel >> (8 * i)) & 0xff;
+        let byte = match s {
+            0..=7 => (data >> (8 * s)) & 0xff,
+            8..=11 => {
+                if data >> (16 * (s - 8) + 15) & 1 == 1 {
+                    0xff
+                } else {
+                    0
+                }
+            }
+            12 => 0,
+            _ => 0xff,
+        };
+        acc | (byte as u32) << (8 * i)
+    })
+}
+
 fn bfe_u32(x: u32, offset: u32, width: u32) -> u32 {
     // v_bfe_u32: (S0 >> S1[4:0]) & ((1 << S2[4:0]) - 1).
     let (o, n) = (offset & 31, width & 31);
@@ -403,27 +607,4 @@ fn f16_to_f32_bits(h: u16) -> u32 {
         0x1f => sign | 0x7fc0_0000 | man << 13,
         _ => sign | (exp + 127 - 15) << 23 | man << 13,
     }
-}
-
-/// V_PERM_B32: byte `i` of the result is selected by byte `i` of `sel` from the 8 bytes of
-/// `{S0, S1}` (S1 the low dword): 0..=7 that byte, 8..=11 0xff when the sign bit of byte
-/// 1, 3, 5, 7 is set (else 0), 12 the constant 0, 13..=255 the constant 0xff.
-fn perm_b32(s0: u32, s1: u32, sel: u32) -> u32 {
-    let data = u64::from(s0) << 32 | u64::from(s1);
-    let byte = |k: u32| -> u32 {
-        match k {
-            0..=7 => (data >> (8 * k)) as u32 & 0xff,
-            8..=11 => {
-                let bit = 16 * (k - 8) + 15;
-                if data >> bit & 1 == 1 {
-                    0xff
-                } else {
-                    0
-                }
-            }
-            12 => 0,
-            _ => 0xff,
-        }
-    };
-    (0..4).fold(0, |acc, i| acc | byte(sel >> (8 * i) & 0xff) << (8 * i))
 }

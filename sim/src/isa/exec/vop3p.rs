@@ -1,5 +1,6 @@
 //! VOP3P: packed and mixed-precision math.
 
+use super::half::{f16_from_f64, f16_to_f64};
 use super::{Result, Step};
 use crate::isa::wave::{Wave, LANES};
 
@@ -12,7 +13,13 @@ impl Step<'_> {
         if inst.op.name == "v_pk_lshrrev_b16" {
             return self.pk_lshrrev_b16(w);
         }
-        if inst.op.name != "v_fma_mix_f32" || inst.bits(15, 15) != 0 {
+        if inst.bits(15, 15) != 0 {
+            return Err(self.unimplemented());
+        }
+        if let Some(op) = Packed::of(inst.op.name) {
+            return self.packed(w, op);
+        }
+        if inst.op.name != "v_fma_mix_f32" {
             return Err(self.unimplemented());
         }
         let op_sel = inst.bits(13, 11);
@@ -74,6 +81,78 @@ impl Step<'_> {
             let lo = half(s1, op_sel >> 1 & 1 == 1) >> (half(s0, op_sel & 1 == 1) & 15);
             let hi = half(s1, op_sel_hi >> 1 & 1 == 1) >> (half(s0, op_sel_hi & 1 == 1) & 15);
             Self::set_v(w, dst, lane, lo | hi << 16);
+        }
+        Ok(())
+    }
+}
+
+/// Two-operand packed 16-bit operations.
+#[derive(Clone, Copy)]
+enum Packed {
+    AddF16,
+    MulF16,
+    AddU16,
+    SubU16,
+    MulLoU16,
+}
+
+impl Packed {
+    fn of(name: &str) -> Option<Packed> {
+        Some(match name {
+            "v_pk_add_f16" => Packed::AddF16,
+            "v_pk_mul_f16" => Packed::MulF16,
+            "v_pk_add_u16" => Packed::AddU16,
+            "v_pk_sub_u16" => Packed::SubU16,
+            "v_pk_mul_lo_u16" => Packed::MulLoU16,
+            _ => return None,
+        })
+    }
+
+    fn is_float(self) -> bool {
+        matches!(self, Packed::AddF16 | Packed::MulF16)
+    }
+
+    /// One 16-bit result; f16 results are computed exactly in f64 and rounded once.
+    fn apply(self, x: u16, y: u16) -> u16 {
+        let f = |op: fn(f64, f64) -> f64| f16_from_f64(op(f16_to_f64(x), f16_to_f64(y)));
+        match self {
+            Packed::AddF16 => f(|p, q| p + q),
+            Packed::MulF16 => f(|p, q| p * q),
+            Packed::AddU16 => x.wrapping_add(y),
+            Packed::SubU16 => x.wrapping_sub(y),
+            Packed::MulLoU16 => x.wrapping_mul(y),
+        }
+    }
+}
+
+impl Step<'_> {
+    /// A two-operand VOP3P operation: the low result takes source i's high half when
+    /// op_sel[i] (else its low half), negated by neg_lo[i]; the high result likewise with
+    /// op_sel_hi and neg_hi (AMD RDNA3/RDNA4 ISA, VOP3P). Negation applies to f16 only.
+    fn packed(&mut self, w: &mut Wave, op: Packed) -> Result<()> {
+        let inst = self.inst;
+        let op_sel = inst.bits(12, 11);
+        let op_sel_hi = inst.bits(60, 59);
+        let (neg_lo, neg_hi) = (inst.bits(62, 61), inst.bits(9, 8));
+        if !op.is_float() && (neg_lo | neg_hi) != 0 {
+            return Err(self.unimplemented());
+        }
+        let dst = inst.bits(7, 0);
+        let srcs = [self.vsrc(w, inst.bits(40, 32), 1)?, self.vsrc(w, inst.bits(49, 41), 1)?];
+        let exec = w.exec();
+        for lane in (0..LANES).filter(|l| exec >> l & 1 == 1) {
+            let raw = srcs.map(|s| Self::lane32(w, s, lane));
+            let pick = |i: usize, sel: u32, neg: u32| {
+                let h = if sel >> i & 1 == 1 { raw[i] >> 16 } else { raw[i] } as u16;
+                if neg >> i & 1 == 1 {
+                    h ^ 0x8000
+                } else {
+                    h
+                }
+            };
+            let lo = op.apply(pick(0, op_sel, neg_lo), pick(1, op_sel, neg_lo));
+            let hi = op.apply(pick(0, op_sel_hi, neg_hi), pick(1, op_sel_hi, neg_hi));
+            Self::set_v(w, dst, lane, u32::from(lo) | u32::from(hi) << 16);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Compares: `v_cmp_*` / `v_cmpx_*` (VOPC and their VOP3 forms) and the condition table they
 //! share with `s_cmp_*`.
 
+use super::half::f16_to_f64;
 use super::{Result, Step, VSrc};
 use crate::isa::wave::{Wave, LANES};
 
@@ -51,6 +52,10 @@ impl Step<'_> {
 /// `cond_type` (e.g. `gt_u64`, `lg_u32`, `ge_i32`) applied to `a`, `b`; None if unknown.
 pub(super) fn compare(cond_ty: &str, a: u64, b: u64) -> Option<bool> {
     let (cond, ty) = cond_ty.split_once('_')?;
+    if ty == "f16" && cond != "class" {
+        let h = |x: u64| f16_to_f64(x as u16) as f32;
+        return fcompare(cond, h(a), h(b));
+    }
     if ty == "f32" {
         return fcompare(cond, f32::from_bits(a as u32), f32::from_bits(b as u32));
     }
