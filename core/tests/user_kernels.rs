@@ -160,3 +160,46 @@ fn unsupported_hidden_kinds_are_refused_naming_kernel_and_kind() {
         assert!(k.launch_blocker().is_some());
     }
 }
+
+fn user_data(stream: &[u32]) -> Vec<u32> {
+    use pm4rt_core::pm4::{decode, regs, Packet};
+    for (_, p) in decode(stream).unwrap() {
+        if let Packet::SetShReg { offset, values } = p {
+            if offset == regs::COMPUTE_USER_DATA_0 {
+                return values;
+            }
+        }
+    }
+    Vec::new()
+}
+
+#[test]
+fn dispatch_pointer_precedes_the_kernarg_pointer_in_the_user_sgprs() {
+    use pm4rt_core::launch::{emit_dispatch, emit_dispatch_with, DispatchInputs, Launch, LaunchError};
+    use pm4rt_core::pm4::Builder;
+    for co in both() {
+        let gfx = co.target();
+        let k = co.kernel("read_dispatch").unwrap();
+        // llvm-objdump .rodata: kernel_code_properties 0x040a = wave32 | kernarg ptr (bit 3) |
+        // dispatch ptr (bit 1).
+        assert_eq!(k.descriptor.kernel_code_properties, 0x040a);
+        let l = Launch {
+            kernel: k,
+            image_va: 0x1_0000_0000,
+            grid: [1, 1, 1],
+            workgroup: Some([64, 1, 1]),
+            kernarg_va: 0x2_0000_0100,
+            tier: pm4rt_core::Tier::Sim,
+        };
+        let mut b = Builder::growable(gfx);
+        let inputs = DispatchInputs { dispatch_packet_va: Some(0x3_0000_0040), dispatch_id: 0 };
+        emit_dispatch_with(&mut b, gfx, &l, &inputs).unwrap();
+        // AMDGPUUsage "Initial Kernel Execution State": dispatch ptr (s[0:1]) before the
+        // kernarg segment ptr (s[2:3]).
+        assert_eq!(user_data(&b.into_vec()), [0x40, 0x3, 0x100, 0x2]);
+        let mut b = Builder::growable(gfx);
+        let e = emit_dispatch(&mut b, gfx, &l).unwrap_err();
+        assert!(matches!(e, LaunchError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("dispatch packet"), "{e}");
+    }
+}
