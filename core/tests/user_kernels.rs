@@ -41,14 +41,20 @@ fn every_corpus_kernel_loads_and_is_launchable() {
         for k in co.kernels() {
             assert!(k.launch_blocker().is_none(), "{}: {:?}", k.name, k.launch_blocker());
         }
-        // llvm-readelf --notes: .kernarg_segment_size 280 / 264 / 264.
+        // llvm-readelf --notes: .kernarg_segment_size 280 / 280 / 8 (read_dispatch uses no
+        // implicit argument, so it has no hidden ones).
         assert_eq!(co.kernel("scale_add").unwrap().kernarg_segment_size(), 280);
-        assert_eq!(co.kernel("coords3").unwrap().kernarg_segment_size(), 264);
+        assert_eq!(co.kernel("coords3").unwrap().kernarg_segment_size(), 280);
+        assert_eq!(co.kernel("read_dispatch").unwrap().kernarg_segment_size(), 8);
+        assert_eq!(co.kernel("read_dispatch").unwrap().hidden_args().count(), 0);
         let rd = co.kernel("read_dispatch").unwrap();
         assert!(rd.descriptor.user_sgpr_inputs().contains(&"dispatch ptr"));
         let names: Vec<_> = co.kernel("scale_add").unwrap().explicit_args().cloned().collect();
         assert_eq!(
-            names.iter().map(|a| (a.name.as_deref().unwrap(), a.offset, a.size)).collect::<Vec<_>>(),
+            names
+                .iter()
+                .map(|a| (a.name.as_deref().unwrap(), a.offset, a.size))
+                .collect::<Vec<_>>(),
             [("out", 0, 8), ("in", 8, 8), ("k", 16, 4), ("n", 20, 4)]
         );
     }
@@ -91,12 +97,14 @@ fn coords3_kernargs_for_a_partial_3d_grid() {
         let k = co.kernel("coords3").unwrap();
         // 10 x 5 x 3 work-items in 4 x 2 x 2 workgroups.
         let g = LaunchGeometry::new([10, 5, 3], [4, 2, 2]);
-        let ka = k.build_kernargs(&[ArgValue::Pointer(0x7000)], &g).unwrap();
-        assert_eq!(u64_at(&ka, 0), 0x7000);
-        assert_eq!([u32_at(&ka, 8), u32_at(&ka, 12), u32_at(&ka, 16)], [2, 2, 1]);
-        assert_eq!([u16_at(&ka, 20), u16_at(&ka, 22), u16_at(&ka, 24)], [4, 2, 2]);
-        assert_eq!([u16_at(&ka, 26), u16_at(&ka, 28), u16_at(&ka, 30)], [2, 1, 1]);
-        assert_eq!(u16_at(&ka, 72), 3);
+        let outs =
+            [ArgValue::Pointer(0x7000), ArgValue::Pointer(0x8000), ArgValue::Pointer(0x9000)];
+        let ka = k.build_kernargs(&outs, &g).unwrap();
+        assert_eq!([u64_at(&ka, 0), u64_at(&ka, 8), u64_at(&ka, 16)], [0x7000, 0x8000, 0x9000]);
+        assert_eq!([u32_at(&ka, 24), u32_at(&ka, 28), u32_at(&ka, 32)], [2, 2, 1]);
+        assert_eq!([u16_at(&ka, 36), u16_at(&ka, 38), u16_at(&ka, 40)], [4, 2, 2]);
+        assert_eq!([u16_at(&ka, 42), u16_at(&ka, 44), u16_at(&ka, 46)], [2, 1, 1]);
+        assert_eq!(u16_at(&ka, 88), 3);
         assert_eq!(g.workgroups(), [3, 3, 2]);
     }
 }
@@ -123,7 +131,8 @@ fn bad_arguments_are_errors_naming_the_argument() {
     let e = k.build_kernargs(&ptr_for_value, &g).unwrap_err();
     assert!(e.to_string().contains("argument #2 k is a 4-byte value but a buffer"), "{e}");
 
-    let bad_size = [ArgValue::Pointer(1), ArgValue::Pointer(2), ArgValue::F32(1.0), ArgValue::U64(1)];
+    let bad_size =
+        [ArgValue::Pointer(1), ArgValue::Pointer(2), ArgValue::F32(1.0), ArgValue::U64(1)];
     let e = k.build_kernargs(&bad_size, &g).unwrap_err();
     assert!(matches!(&e, KernargError::WrongSize { expected: 4, got: 8, .. }), "{e}");
     assert!(e.to_string().contains("#3 n"), "{e}");
@@ -145,16 +154,15 @@ fn unsupported_hidden_kinds_are_refused_naming_kernel_and_kind() {
         "hidden_heap_v1",
     ] {
         let mut k = co.kernel("coords3").unwrap().clone();
-        // LLVM places these at implicit offset 72.. (emitHiddenKernelArgs); 8 + 72 = 80.
+        // LLVM places these at implicit offset 72.. (emitHiddenKernelArgs); 24 + 72 = 96.
         k.args.push(KernArg {
             name: None,
-            offset: 80,
+            offset: 96,
             size: 8,
             value_kind: ValueKind::Hidden(kind.into()),
         });
-        let e = k
-            .build_kernargs(&[ArgValue::Pointer(0)], &LaunchGeometry::new([1, 1, 1], [1, 1, 1]))
-            .unwrap_err();
+        let outs = [ArgValue::Pointer(0), ArgValue::Pointer(0), ArgValue::Pointer(0)];
+        let e = k.build_kernargs(&outs, &LaunchGeometry::new([1, 1, 1], [1, 1, 1])).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("kernel coords3") && msg.contains(kind), "{msg}");
         assert!(k.launch_blocker().is_some());
@@ -175,7 +183,9 @@ fn user_data(stream: &[u32]) -> Vec<u32> {
 
 #[test]
 fn dispatch_pointer_precedes_the_kernarg_pointer_in_the_user_sgprs() {
-    use pm4rt_core::launch::{emit_dispatch, emit_dispatch_with, DispatchInputs, Launch, LaunchError};
+    use pm4rt_core::launch::{
+        emit_dispatch, emit_dispatch_with, DispatchInputs, Launch, LaunchError,
+    };
     use pm4rt_core::pm4::Builder;
     for co in both() {
         let gfx = co.target();

@@ -157,7 +157,10 @@ impl LaunchGeometry {
         }
         let items: u64 = self.local.iter().map(|&l| u64::from(l)).product();
         if items > 1024 {
-            return Err(format!("workgroup {:?} has {items} work-items, more than 1024", self.local));
+            return Err(format!(
+                "workgroup {:?} has {items} work-items, more than 1024",
+                self.local
+            ));
         }
         if !(1..=3).contains(&self.dims) {
             return Err(format!("dims {} is not 1, 2 or 3", self.dims));

@@ -86,7 +86,9 @@ pub enum KernargError {
         got: &'static str,
     },
     /// A by-value argument's size differs from the value's.
-    #[error("kernel {kernel}: argument {arg} is {expected} bytes but a {got}-byte {kind} was given")]
+    #[error(
+        "kernel {kernel}: argument {arg} is {expected} bytes but a {got}-byte {kind} was given"
+    )]
     WrongSize {
         /// The kernel.
         kernel: String,
@@ -195,11 +197,8 @@ impl Kernel {
         }
         let explicit: Vec<_> = self.explicit_args().collect();
         if explicit.len() != values.len() {
-            let names: Vec<String> = explicit
-                .iter()
-                .enumerate()
-                .map(|(i, a)| arg_label(i, a.name.as_deref()))
-                .collect();
+            let names: Vec<String> =
+                explicit.iter().enumerate().map(|(i, a)| arg_label(i, a.name.as_deref())).collect();
             return Err(KernargError::WrongCount {
                 kernel: self.name.clone(),
                 expected: explicit.len(),
@@ -260,9 +259,8 @@ impl Kernel {
         for a in self.hidden_args() {
             let ValueKind::Hidden(kind) = &a.value_kind else { continue };
             // launch_blocker() above accepted every hidden kind, so classify() succeeds.
-            let value = classify(kind)
-                .and_then(|(h, _)| geometry.hidden_value(h))
-                .unwrap_or_default();
+            let value =
+                classify(kind).and_then(|(h, _)| geometry.hidden_value(h)).unwrap_or_default();
             if let Some((Hidden::Remainder(_) | Hidden::GroupSize(_) | Hidden::GridDims, _)) =
                 classify(kind)
             {

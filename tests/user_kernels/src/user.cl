@@ -5,15 +5,17 @@
 // hidden_group_size_* (u16 at implicit-argument offset 12 + 2*d), the whole-workgroup count
 // hidden_block_count_* (u32 at 4*d), the partial-group size hidden_remainder_* (u16 at 18 + 2*d).
 
-static inline uint group_size(int d) {
-    return ((constant ushort *)__builtin_amdgcn_implicitarg_ptr())[6 + d];
+// A 16-bit field of the implicit arguments, read as part of its dword (gfx12 would otherwise
+// use s_load_u16).
+static inline uint hidden_u16(int byte) {
+    uint w = ((constant uint *)__builtin_amdgcn_implicitarg_ptr())[byte >> 2];
+    return (w >> ((byte & 2) * 8)) & 0xffff;
 }
+static inline uint group_size(int d) { return hidden_u16(12 + 2 * d); }
 static inline uint block_count(int d) {
     return ((constant uint *)__builtin_amdgcn_implicitarg_ptr())[d];
 }
-static inline uint remainder(int d) {
-    return ((constant ushort *)__builtin_amdgcn_implicitarg_ptr())[9 + d];
-}
+static inline uint remainder(int d) { return hidden_u16(18 + 2 * d); }
 static inline uint group_id(int d) {
     return d == 0 ? __builtin_amdgcn_workgroup_id_x()
          : d == 1 ? __builtin_amdgcn_workgroup_id_y()
@@ -33,23 +35,30 @@ kernel void scale_add(global float *out, global const float *in, float k, uint n
     if (i < n) out[i] = in[i] * k + (float)i;
 }
 
-// 3-D: every work-item of a (possibly partial) grid writes its coordinates.
-kernel void coords3(global uint *out) {
+// 3-D: every work-item of a (possibly partial) grid of at most 16 x 16 x 16 writes its
+// coordinates into a 16 x 16 x 16 block of each output (x, y, z separately: the address
+// arithmetic stays shifts and adds).
+kernel void coords3(global uint *ox, global uint *oy, global uint *oz) {
     uint x = global_id(0), y = global_id(1), z = global_id(2);
-    uint w = global_size(0), h = global_size(1), d = global_size(2);
-    if (x < w && y < h && z < d) out[(z * h + y) * w + x] = x + 1000 * y + 1000000 * z;
+    if (x < global_size(0) && y < global_size(1) && z < global_size(2)) {
+        size_t i = ((size_t)z << 8) + ((size_t)y << 4) + (size_t)x;
+        ox[i] = x;
+        oy[i] = y;
+        oz[i] = z;
+    }
 }
 
-// The dispatch packet: workgroup 0's first work-item copies grid/workgroup sizes out.
+// The dispatch packet: workgroup 0's work-item 0 copies grid/workgroup sizes out.
 kernel void read_dispatch(global uint *out) {
     constant ushort *p16 = (constant ushort *)__builtin_amdgcn_dispatch_ptr();
     constant uint *p32 = (constant uint *)__builtin_amdgcn_dispatch_ptr();
-    if (global_id(0) == 0) {
+    if (__builtin_amdgcn_workgroup_id_x() == 0 && __builtin_amdgcn_workitem_id_x() == 0) {
+        // Every other dword, so that the stores stay single dwords.
         out[0] = p16[2];
-        out[1] = p16[3];
-        out[2] = p16[4];
-        out[3] = p32[3];
-        out[4] = p32[4];
-        out[5] = p32[5];
+        out[2] = p16[3];
+        out[4] = p16[4];
+        out[6] = p32[3];
+        out[8] = p32[4];
+        out[10] = p32[5];
     }
 }
