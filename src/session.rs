@@ -247,6 +247,9 @@ pub enum SessionError {
         /// Bytes asked for.
         bytes: usize,
     },
+    /// A user code object did not load for the device, or has no kernel of that name.
+    #[error("code object: {0}")]
+    UserCode(CodeObjectError),
     /// A user-kernel launch's arguments or geometry do not match the kernel's metadata.
     #[error(transparent)]
     Kernarg(pm4rt_core::code_object::kernargs::KernargError),

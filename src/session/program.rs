@@ -41,9 +41,9 @@ pub struct Program {
 impl Program {
     /// The kernel named `name`.
     ///
-    /// Errors: [`SessionError::CodeObject`] (`NoSuchKernel`) when the code object has none.
+    /// Errors: [`SessionError::UserCode`] (`NoSuchKernel`) when the code object has none.
     pub fn kernel(&self, name: &str) -> Result<UserKernel> {
-        let k = self.code.kernel(name)?;
+        let k = self.code.kernel(name).map_err(SessionError::UserCode)?;
         Ok(UserKernel { program: self.id, kernel: Arc::new(k.clone()) })
     }
 
@@ -133,10 +133,10 @@ impl Session {
     /// Load a compute code object (ELF, code object v4/v5) for this session's device and
     /// upload its image.
     ///
-    /// Errors: [`SessionError::CodeObject`] when it does not parse or targets another GPU;
+    /// Errors: [`SessionError::UserCode`] when it does not parse or targets another GPU;
     /// [`SessionError::Core`] for allocation or upload failures.
     pub fn load_code_object(&mut self, bytes: &[u8]) -> Result<Program> {
-        let code = Arc::new(CodeObject::load(bytes, self.gfx)?);
+        let code = Arc::new(CodeObject::load(bytes, self.gfx).map_err(SessionError::UserCode)?);
         // Whole pages: GEM_VA MAP refuses a size that is not page aligned (amdgpu_gem_va_ioctl).
         let len = (code.image().len() as u64).next_multiple_of(super::MIN_BO).max(super::MIN_BO);
         let image = new_buf(self.sub.as_mut(), BoDesc::code(len))?;
