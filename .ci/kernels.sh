@@ -26,3 +26,4 @@ for t in gfx1201 gfx1100; do
     fi
     echo "kernels.sh: $t: 1 metadata note, 9 wave32 kernels, no hidden arguments"
 done
+tests/user_kernels/build.sh --check

@@ -34,7 +34,10 @@ use pm4rt_sim::dispatch::{declared_args, kernels_target};
 use pm4rt_sim::kernels::WeightType;
 
 use crate::probe::{probe_one, Candidate, ProbeOptions};
+
+mod program;
 use crate::runtime::Selection;
+pub use program::{Arg, BufferHandle, Program, UserKernel};
 
 /// Result alias of this module.
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -304,6 +307,20 @@ pub enum SessionError {
         /// Bytes asked for.
         bytes: usize,
     },
+    /// A user code object did not load for the device, or has no kernel of that name.
+    #[error("code object: {0}")]
+    UserCode(CodeObjectError),
+    /// A user-kernel launch's arguments or geometry do not match the kernel's metadata.
+    #[error(transparent)]
+    Kernarg(pm4rt_core::code_object::kernargs::KernargError),
+    /// A user-kernel launch without a workgroup size, for a kernel that declares none.
+    #[error(
+        "kernel {kernel}: no workgroup size given and the kernel declares no reqd_work_group_size"
+    )]
+    MissingBlock {
+        /// The kernel.
+        kernel: String,
+    },
     /// The fence memory after the wait does not hold the value the IB's RELEASE_MEM writes.
     #[error("fence at {va:#x} holds {got:#x} after the wait, expected {expected:#x}")]
     FenceValue {
@@ -374,12 +391,14 @@ struct Vector {
 enum Res {
     Vec(u32),
     Out(usize),
+    /// A byte buffer passed to a user-kernel launch.
+    Buf(u32),
 }
 
 /// A kernel argument, resolved to a value when the IB is recorded (so a batch can be
 /// replayed on another tier, where every buffer has another VA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
+enum OpArg {
     /// The VA of a weight matrix.
     Weight(u32),
     /// The VA of a vector.
@@ -395,12 +414,34 @@ enum Arg {
 struct Op {
     kernel: KernelId,
     /// Kernel argument values by declared name.
-    args: Vec<(&'static str, Arg)>,
+    args: Vec<(&'static str, OpArg)>,
     /// Workgroups in X.
     groups: u32,
     writes: Vec<Res>,
     /// The argmax output slot this op zeroes and writes, if any.
     out: Option<usize>,
+    /// A user-kernel launch ([`Batch::launch`]); when set, `kernel`, `args` and `groups` are
+    /// unused.
+    user: Option<Box<program::UserOp>>,
+}
+
+impl Op {
+    /// A user-kernel launch writing `writes`.
+    fn user(op: program::UserOp, writes: Vec<Res>) -> Op {
+        Op {
+            kernel: KernelId::ALL[0],
+            args: Vec::new(),
+            groups: 0,
+            writes,
+            out: None,
+            user: Some(Box::new(op)),
+        }
+    }
+
+    /// Bytes of the kernarg arena this op uses.
+    fn arena_bytes(&self) -> u64 {
+        self.user.as_ref().map_or(KERNARG_SLOT, |u| u.arena_bytes())
+    }
 }
 
 /// A GPU session over one submitter. See the module documentation.
@@ -419,6 +460,10 @@ pub struct Session {
     in_flight: Option<Fence>,
     weights: Vec<Weight>,
     vectors: Vec<Vector>,
+    /// User code objects ([`Session::load_code_object`]).
+    programs: Vec<program::LoadedProgram>,
+    /// User byte buffers ([`Session::alloc_buffer`]).
+    buffers: Vec<program::Buffer>,
     timeout: Duration,
     /// Tiers to demote to at run time, in order (empty: no fallback).
     fallback: Vec<Candidate>,
@@ -522,6 +567,8 @@ impl Session {
             in_flight: None,
             weights: Vec::new(),
             vectors: Vec::new(),
+            programs: Vec::new(),
+            buffers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             fallback: Vec::new(),
             probe: ProbeOptions::default(),
@@ -833,6 +880,17 @@ impl Session {
         for i in written {
             self.read_vec(VecHandle(i))?;
         }
+        let buffers: HashSet<u32> = ops
+            .iter()
+            .flat_map(|o| o.writes.iter())
+            .filter_map(|r| match r {
+                Res::Buf(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        for i in buffers {
+            self.read_buffer(BufferHandle(i))?;
+        }
         Ok(())
     }
 
@@ -884,6 +942,7 @@ impl Session {
             let h = fresh.alloc_vec(v.len)?;
             fresh.write_vec(h, &v.host)?;
         }
+        fresh.adopt_programs(self)?;
         fresh.timeout = self.timeout;
         fresh.fallback = std::mem::take(&mut self.fallback);
         fresh.probe = self.probe.clone();
@@ -902,7 +961,8 @@ impl Session {
         if ops.is_empty() {
             return Ok(BatchResults { argmax: Vec::new() });
         }
-        self.ensure(|s| &mut s.kernarg, KERNARG_SLOT * ops.len() as u64)?;
+        let arena: u64 = ops.iter().map(Op::arena_bytes).sum();
+        self.ensure(|s| &mut s.kernarg, arena)?;
         self.ensure(|s| &mut s.outs, ARGMAX_BYTES * outs.max(1) as u64)?;
         let (kernarg, ib_words) = self.record(ops)?;
         let ib_bytes: Vec<u8> = ib_words.iter().flat_map(|d| d.to_le_bytes()).collect();
@@ -945,10 +1005,17 @@ impl Session {
 
     /// The kernarg arena contents and the IB for `ops` (see the module documentation).
     fn record(&mut self, ops: &[Op]) -> Result<(Vec<u8>, Vec<u32>)> {
-        let mut kernarg = vec![0u8; KERNARG_SLOT as usize * ops.len()];
+        let arena: u64 = ops.iter().map(Op::arena_bytes).sum();
+        let mut kernarg = vec![0u8; arena as usize];
         let mut b = Builder::growable(self.gfx);
-        for (i, op) in ops.iter().enumerate() {
-            let slot = KERNARG_SLOT as usize * i;
+        let mut next = 0usize;
+        for op in ops {
+            let slot = next;
+            next += op.arena_bytes() as usize;
+            if let Some(u) = &op.user {
+                self.record_user(u, &mut kernarg, slot, self.kernarg.va, &mut b)?;
+                continue;
+            }
             for &(name, arg) in &op.args {
                 let value = self.resolve(arg, op.out)?;
                 if let Some(a) = op.kernel.signature().iter().find(|a| a.name == name) {
@@ -981,12 +1048,12 @@ impl Session {
 impl Session {
     /// The value of `arg` on the current tier. The argmax output's VA is known only now (the
     /// output BO may have grown).
-    fn resolve(&self, arg: Arg, out: Option<usize>) -> Result<u64> {
+    fn resolve(&self, arg: OpArg, out: Option<usize>) -> Result<u64> {
         Ok(match arg {
-            Arg::Weight(i) => self.weight(WeightHandle(i))?.buf.va,
-            Arg::Vec(i) => self.vector(VecHandle(i))?.buf.va,
-            Arg::Out => self.outs.va + ARGMAX_BYTES * out.unwrap_or(0) as u64,
-            Arg::Value(v) => v,
+            OpArg::Weight(i) => self.weight(WeightHandle(i))?.buf.va,
+            OpArg::Vec(i) => self.vector(VecHandle(i))?.buf.va,
+            OpArg::Out => self.outs.va + ARGMAX_BYTES * out.unwrap_or(0) as u64,
+            OpArg::Value(v) => v,
         })
     }
 }
@@ -1033,12 +1100,12 @@ impl Batch<'_> {
         arg: &'static str,
         v: VecHandle,
         len: usize,
-    ) -> Result<Arg> {
+    ) -> Result<OpArg> {
         let x = self.s.vector(v)?;
         if x.len != len {
             return Err(SessionError::Shape { op, arg, expected: len, got: x.len });
         }
-        Ok(Arg::Vec(v.0))
+        Ok(OpArg::Vec(v.0))
     }
 
     fn new_out(&mut self) -> usize {
@@ -1052,7 +1119,7 @@ impl Batch<'_> {
     /// [`SessionError::Aliased`].
     pub fn dmmv(&mut self, w: WeightHandle, x: VecHandle, y: VecHandle) -> Result<()> {
         let wt = self.s.weight(w)?;
-        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, Arg::Weight(w.0));
+        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, OpArg::Weight(w.0));
         let x_va = self.vec_arg("dmmv", "x", x, cols)?;
         let y_va = self.vec_arg("dmmv", "y", y, rows)?;
         if x == y {
@@ -1065,12 +1132,13 @@ impl Batch<'_> {
                 ("w", w_va),
                 ("x", x_va),
                 ("y", y_va),
-                ("rows", Arg::Value(rows as u64)),
-                ("cols", Arg::Value(cols as u64)),
+                ("rows", OpArg::Value(rows as u64)),
+                ("cols", OpArg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
             writes: vec![Res::Vec(y.0)],
             out: None,
+            user: None,
         });
         Ok(())
     }
@@ -1080,15 +1148,16 @@ impl Batch<'_> {
     /// Errors: [`SessionError::UnknownHandle`].
     pub fn argmax(&mut self, x: VecHandle) -> Result<ArgmaxSlot> {
         let v = self.s.vector(x)?;
-        let (n, x_va) = (v.len, Arg::Vec(x.0));
+        let (n, x_va) = (v.len, OpArg::Vec(x.0));
         let o = self.new_out();
         let kernel = KernelId::ArgmaxF32;
         self.ops.push(Op {
             kernel,
-            args: vec![("x", x_va), ("n", Arg::Value(n as u64)), ("out", Arg::Out)],
+            args: vec![("x", x_va), ("n", OpArg::Value(n as u64)), ("out", OpArg::Out)],
             groups: kernel.grid().workgroups(n as u32),
             writes: vec![Res::Out(o)],
             out: Some(o),
+            user: None,
         });
         Ok(ArgmaxSlot(o))
     }
@@ -1098,7 +1167,7 @@ impl Batch<'_> {
     /// Errors: [`SessionError::UnknownHandle`], [`SessionError::Shape`].
     pub fn dmmv_argmax(&mut self, w: WeightHandle, x: VecHandle) -> Result<ArgmaxSlot> {
         let wt = self.s.weight(w)?;
-        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, Arg::Weight(w.0));
+        let (format, rows, cols, w_va) = (wt.format, wt.rows, wt.cols, OpArg::Weight(w.0));
         let x_va = self.vec_arg("dmmv_argmax", "x", x, cols)?;
         let o = self.new_out();
         let kernel = format.fused_kernel();
@@ -1107,13 +1176,14 @@ impl Batch<'_> {
             args: vec![
                 ("w", w_va),
                 ("x", x_va),
-                ("out", Arg::Out),
-                ("rows", Arg::Value(rows as u64)),
-                ("cols", Arg::Value(cols as u64)),
+                ("out", OpArg::Out),
+                ("rows", OpArg::Value(rows as u64)),
+                ("cols", OpArg::Value(cols as u64)),
             ],
             groups: kernel.grid().workgroups(rows as u32),
             writes: vec![Res::Out(o)],
             out: Some(o),
+            user: None,
         });
         Ok(ArgmaxSlot(o))
     }
@@ -1140,12 +1210,13 @@ impl Batch<'_> {
                 ("x", x_va),
                 ("weight", w_va),
                 ("y", y_va),
-                ("n", Arg::Value(n as u64)),
-                ("eps", Arg::Value(u64::from(eps.to_bits()))),
+                ("n", OpArg::Value(n as u64)),
+                ("eps", OpArg::Value(u64::from(eps.to_bits()))),
             ],
             groups: kernel.grid().workgroups(n as u32),
             writes: vec![Res::Vec(y.0)],
             out: None,
+            user: None,
         });
         Ok(())
     }
@@ -1160,10 +1231,11 @@ impl Batch<'_> {
         let kernel = KernelId::CopyU32;
         self.ops.push(Op {
             kernel,
-            args: vec![("src", src_va), ("dst", dst_va), ("n", Arg::Value(n as u64))],
+            args: vec![("src", src_va), ("dst", dst_va), ("n", OpArg::Value(n as u64))],
             groups: kernel.grid().workgroups(n as u32),
             writes: vec![Res::Vec(dst.0)],
             out: None,
+            user: None,
         });
         Ok(())
     }

@@ -16,6 +16,9 @@
 //! `entry VA = image_base + kernel.entry_offset` and the descriptor is at
 //! `image_base + kernel.descriptor_offset`. Nothing here panics on arbitrary input.
 
+pub mod dispatch_packet;
+pub mod hidden;
+pub mod kernargs;
 pub mod msgpack;
 
 use std::collections::HashMap;

@@ -95,11 +95,22 @@ pub struct Launch<'a> {
 /// (property bit, name).
 const UNSUPPORTED_INPUTS: &[(u16, &str)] = &[
     (1 << 0, "the private segment buffer"),
-    (1 << 1, "the dispatch packet pointer"),
     (1 << 2, "the queue pointer"),
     (1 << 5, "flat scratch init"),
 ];
+const KCP_DISPATCH_PTR: u16 = 1 << 1;
 const KCP_DISPATCH_ID: u16 = 1 << 4;
+
+/// Per-dispatch inputs beyond the kernarg pointer, for kernels whose descriptor enables them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchInputs {
+    /// GPU VA of a 64-byte `hsa_kernel_dispatch_packet_t` block describing this dispatch
+    /// ([`crate::code_object::dispatch_packet::dispatch_packet`]), for kernels that enable
+    /// the dispatch pointer (`kernel_code_properties` bit 1); 4-byte aligned.
+    pub dispatch_packet_va: Option<u64>,
+    /// The 64-bit dispatch id for kernels that enable it (`kernel_code_properties` bit 4).
+    pub dispatch_id: u64,
+}
 const KCP_PRIVATE_SEGMENT_SIZE: u16 = 1 << 6;
 
 /// Emit the dispatch of `l` for `gfx` into `b` (see the module docs for the packet list), ending
@@ -114,6 +125,22 @@ pub fn emit_dispatch(
     b: &mut Builder<'_>,
     gfx: GfxTarget,
     l: &Launch<'_>,
+) -> Result<(), LaunchError> {
+    emit_dispatch_with(b, gfx, l, &DispatchInputs::default())
+}
+
+/// [`emit_dispatch`] with the per-dispatch inputs of `inputs`: the user SGPRs follow the order
+/// of AMDGPUUsage.rst "Initial Kernel Execution State" (private segment buffer, dispatch ptr,
+/// queue ptr, kernarg segment ptr, dispatch id, flat scratch init, private segment size), each
+/// present when its `kernel_code_properties` bit is set.
+///
+/// Errors: those of [`emit_dispatch`], and [`LaunchError::Invalid`] when the kernel enables
+/// the dispatch pointer and `inputs` has none (or a misaligned one).
+pub fn emit_dispatch_with(
+    b: &mut Builder<'_>,
+    gfx: GfxTarget,
+    l: &Launch<'_>,
+    inputs: &DispatchInputs,
 ) -> Result<(), LaunchError> {
     let k = l.kernel;
     let d = &k.descriptor;
@@ -144,12 +171,21 @@ pub fn emit_dispatch(
         return Err(invalid(format!("kernarg VA {:#x} is not 16-byte aligned", l.kernarg_va)));
     }
 
-    let mut user = Vec::with_capacity(4);
+    let mut user = Vec::with_capacity(7);
+    if d.kernel_code_properties & KCP_DISPATCH_PTR != 0 {
+        let va = inputs.dispatch_packet_va.ok_or_else(|| {
+            invalid("the kernel reads the dispatch packet but none was given".into())
+        })?;
+        if !va.is_multiple_of(4) {
+            return Err(invalid(format!("dispatch packet VA {va:#x} is not 4-byte aligned")));
+        }
+        user.extend([va as u32, (va >> 32) as u32]);
+    }
     if d.kernel_code_properties & KCP_KERNARG_SEGMENT_PTR != 0 {
         user.extend([l.kernarg_va as u32, (l.kernarg_va >> 32) as u32]);
     }
     if d.kernel_code_properties & KCP_DISPATCH_ID != 0 {
-        user.extend([0, 0]);
+        user.extend([inputs.dispatch_id as u32, (inputs.dispatch_id >> 32) as u32]);
     }
     if d.kernel_code_properties & KCP_PRIVATE_SEGMENT_SIZE != 0 {
         user.push(0);

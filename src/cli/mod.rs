@@ -2,6 +2,8 @@
 
 mod compare;
 mod disasm;
+mod inspect;
+mod launch;
 mod matvec;
 mod probe;
 mod smoke;
@@ -36,6 +38,11 @@ enum Command {
     /// y = W x for a GGUF tensor (F32, F16, BF16, Q4_0/1, Q5_0/1, Q8_0, Q4_K, Q5_K, Q6_K) on the
     /// selected tier: argmax, checksum, time.
     Matvec(matvec::Args),
+    /// Run one kernel of any code object: grid in workgroups, --arg per explicit argument.
+    Launch(launch::Args),
+    /// A code object's kernels: arguments, hidden arguments, registers, LDS, scratch, and
+    /// whether pm4rt can launch each.
+    Inspect(inspect::Args),
 }
 
 /// Run the parsed command line.
@@ -47,5 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Soak(a) => soak::run(a),
         Command::Disasm(a) => disasm::run(a),
         Command::Matvec(a) => matvec::run(a),
+        Command::Launch(a) => launch::run(a),
+        Command::Inspect(a) => inspect::run(a),
     }
 }
