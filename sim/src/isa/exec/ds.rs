@@ -1,5 +1,6 @@
 //! DS: LDS loads and stores per lane and `ds_swizzle_b32`.
 
+use super::atomic::Atomic32;
 use super::{ExecError, Result, Step, VSrc};
 use crate::isa::wave::{Wave, LANES};
 
@@ -51,7 +52,10 @@ impl Step<'_> {
             }
             return Ok(());
         }
-        if let Some(op) = LdsAtomic::of(name) {
+        // LDS exchange and compare are ds_wrxchg / ds_cmpstore (other operand orders).
+        let lds_atomic = name.replace("_rtn", "").strip_prefix("ds_").and_then(Atomic32::of);
+        if let Some(op) = lds_atomic.filter(|op| !matches!(op, Atomic32::Swap | Atomic32::CmpSwap))
+        {
             return self.ds_atomic(w, op, name.contains("_rtn_"), vdst, addr, data0, offset);
         }
         if let Some((store, dwords, stride)) = two_addr(name) {
@@ -112,52 +116,6 @@ fn two_addr(name: &str) -> Option<(bool, usize, u32)> {
     })
 }
 
-/// The 32-bit LDS read-modify-write operations (`ds_<op>_u32/_b32` and their `_rtn_` forms).
-#[derive(Clone, Copy)]
-enum LdsAtomic {
-    Add,
-    Sub,
-    MinU,
-    MaxU,
-    MinI,
-    MaxI,
-    And,
-    Or,
-    Xor,
-}
-
-impl LdsAtomic {
-    fn of(name: &str) -> Option<LdsAtomic> {
-        let base = name.replace("_rtn", "");
-        Some(match base.as_str() {
-            "ds_add_u32" => LdsAtomic::Add,
-            "ds_sub_u32" => LdsAtomic::Sub,
-            "ds_min_u32" => LdsAtomic::MinU,
-            "ds_max_u32" => LdsAtomic::MaxU,
-            "ds_min_i32" => LdsAtomic::MinI,
-            "ds_max_i32" => LdsAtomic::MaxI,
-            "ds_and_b32" => LdsAtomic::And,
-            "ds_or_b32" => LdsAtomic::Or,
-            "ds_xor_b32" => LdsAtomic::Xor,
-            _ => return None,
-        })
-    }
-
-    fn apply(self, old: u32, v: u32) -> u32 {
-        match self {
-            LdsAtomic::Add => old.wrapping_add(v),
-            LdsAtomic::Sub => old.wrapping_sub(v),
-            LdsAtomic::MinU => old.min(v),
-            LdsAtomic::MaxU => old.max(v),
-            LdsAtomic::MinI => (old as i32).min(v as i32) as u32,
-            LdsAtomic::MaxI => (old as i32).max(v as i32) as u32,
-            LdsAtomic::And => old & v,
-            LdsAtomic::Or => old | v,
-            LdsAtomic::Xor => old ^ v,
-        }
-    }
-}
-
 impl Step<'_> {
     /// An LDS atomic: the active lanes in lane order, each reading, combining and writing its
     /// dword (the `_rtn_` forms return the old value in VDST).
@@ -165,7 +123,7 @@ impl Step<'_> {
     fn ds_atomic(
         &mut self,
         w: &mut Wave,
-        op: LdsAtomic,
+        op: Atomic32,
         rtn: bool,
         vdst: u32,
         addr: u32,
@@ -181,7 +139,7 @@ impl Step<'_> {
             let b = &self.lds[r.clone()];
             let old = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let v = Self::lane32(w, VSrc::Vgpr(data0 as usize), lane);
-            self.lds[r].copy_from_slice(&op.apply(old, v).to_le_bytes());
+            self.lds[r].copy_from_slice(&op.apply(old, v, 0).to_le_bytes());
             if rtn {
                 Self::set_v(w, vdst, lane, old);
             }

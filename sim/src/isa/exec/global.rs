@@ -1,5 +1,6 @@
 //! GLOBAL (gfx11 FLAT-global / gfx12 VGLOBAL): per-lane loads, stores and the 64-bit atomic max.
 
+use super::atomic::Atomic32;
 use super::{sign_extend, Result, Step, VSrc};
 use crate::isa::wave::{Wave, LANES, NULL};
 use crate::isa::Target;
@@ -71,7 +72,7 @@ impl Step<'_> {
         } {
             return self.load_d16(w, [saddr, vaddr, vdst], offset, high);
         }
-        if let Some(op) = GlobalAtomic::of(name) {
+        if let Some(op) = name.strip_prefix("global_atomic_").and_then(Atomic32::of) {
             let rtn = crate::isa::text::atomic_returns(target, inst);
             let exec = w.exec();
             self.stats.global.atomics += 1;
@@ -233,64 +234,5 @@ impl Step<'_> {
             }
         }
         Ok(true)
-    }
-}
-
-/// The 32-bit global read-modify-write operations.
-#[derive(Clone, Copy)]
-enum GlobalAtomic {
-    Swap,
-    CmpSwap,
-    Add,
-    Sub,
-    MinU,
-    MaxU,
-    MinI,
-    MaxI,
-    And,
-    Or,
-    Xor,
-}
-
-impl GlobalAtomic {
-    fn of(name: &str) -> Option<GlobalAtomic> {
-        Some(match name {
-            "global_atomic_swap_b32" => GlobalAtomic::Swap,
-            "global_atomic_cmpswap_b32" => GlobalAtomic::CmpSwap,
-            "global_atomic_add_u32" => GlobalAtomic::Add,
-            "global_atomic_sub_u32" => GlobalAtomic::Sub,
-            "global_atomic_min_u32" => GlobalAtomic::MinU,
-            "global_atomic_max_u32" => GlobalAtomic::MaxU,
-            "global_atomic_min_i32" => GlobalAtomic::MinI,
-            "global_atomic_max_i32" => GlobalAtomic::MaxI,
-            "global_atomic_and_b32" => GlobalAtomic::And,
-            "global_atomic_or_b32" => GlobalAtomic::Or,
-            "global_atomic_xor_b32" => GlobalAtomic::Xor,
-            _ => return None,
-        })
-    }
-
-    /// The new memory value from the old one, DATA[0] `v` and (cmpswap) DATA[1] `cmp`:
-    /// cmpswap stores `v` when the old value equals `cmp`.
-    fn apply(self, old: u32, v: u32, cmp: u32) -> u32 {
-        match self {
-            GlobalAtomic::Swap => v,
-            GlobalAtomic::CmpSwap => {
-                if old == cmp {
-                    v
-                } else {
-                    old
-                }
-            }
-            GlobalAtomic::Add => old.wrapping_add(v),
-            GlobalAtomic::Sub => old.wrapping_sub(v),
-            GlobalAtomic::MinU => old.min(v),
-            GlobalAtomic::MaxU => old.max(v),
-            GlobalAtomic::MinI => (old as i32).min(v as i32) as u32,
-            GlobalAtomic::MaxI => (old as i32).max(v as i32) as u32,
-            GlobalAtomic::And => old & v,
-            GlobalAtomic::Or => old | v,
-            GlobalAtomic::Xor => old ^ v,
-        }
     }
 }

@@ -26,6 +26,7 @@
 //! are implemented for operands whose exponents keep `v_div_scale_f32` from scaling (see
 //! `div_scale_is_identity`); other operands are reported as unimplemented.
 
+mod atomic;
 mod ds;
 mod global;
 mod half;
